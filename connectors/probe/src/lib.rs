@@ -1,0 +1,189 @@
+//! The probe: a connector whose `behaviour` setting makes it misbehave in
+//! one chosen way, so the host's tests can prove each sandbox rule holds.
+//! It also serves as the well-behaved reference for the runtime benchmark
+//! (`behaviour = records`).
+
+use rostersync_connector_sdk::http::{Request, Retry};
+use rostersync_connector_sdk::*;
+
+struct Probe;
+
+impl Connector for Probe {
+    type Snapshot = ProbeSnapshot;
+
+    fn describe() -> ConnectorInfo {
+        ConnectorInfo::new("Probe", "1.0.0", "Misbehaves on request, to test the sandbox.")
+            .setting(SettingSpec::text(
+                "behaviour",
+                "What to do: records, fetch, trap, spin, hog, sleep, giant-batch, huge-record, malformed-date, empty-id, removal-in-full, environment, read-file, tcp.",
+                false,
+                Some("records"),
+            ))
+            .setting(SettingSpec::base_url("base-url", "The host the probe may call.", Some("http://127.0.0.1:9")))
+            .setting(SettingSpec::text("url", "What `fetch` requests.", false, None))
+            .setting(SettingSpec::text("requests", "How many times `fetch` requests it.", false, Some("1")))
+            .setting(SettingSpec::text("batches", "Batches `records` returns.", false, Some("1")))
+            .setting(SettingSpec::text("batch-size", "Records per batch.", false, Some("3")))
+            .setting(SettingSpec::text("path", "What `read-file` reads; `tcp` connects to it.", false, None))
+            .setting(SettingSpec::text("token", "`bad` makes `check` answer unauthorized.", false, None))
+            .capability(Capability::DeltaReads)
+            .capability(Capability::DropFolder)
+    }
+
+    fn check(settings: &Settings) -> Result<SchoolInfo, SyncError> {
+        if settings.get("token") == Some("bad") {
+            return Err(SyncError::Unauthorized("the probe was given a bad token".into()));
+        }
+        Ok(SchoolInfo {
+            id: "probe-school".into(),
+            name: "Probe Primary School".into(),
+            details: Vec::new(),
+        })
+    }
+
+    fn snapshot(settings: Settings, mode: Mode) -> ProbeSnapshot {
+        ProbeSnapshot {
+            settings,
+            mode,
+            batches_done: 0,
+        }
+    }
+}
+
+struct ProbeSnapshot {
+    settings: Settings,
+    mode: Mode,
+    batches_done: u32,
+}
+
+const FIRST_NAMES: [&str; 6] = ["Zoë", "Siobhán", "Amir", "Oliver", "Nguyễn", "Aoife"];
+const LAST_NAMES: [&str; 4] = ["O'Brien-Smith", "Okafor", "Kowalski", "Evans"];
+
+fn student(n: u32) -> RosterRecord {
+    let mut person = Person::new(format!("P{n}"), Role::Student);
+    person.mis_id = Some(format!("UPN{n:06}"));
+    person.first_name = Some(FIRST_NAMES[n as usize % FIRST_NAMES.len()].into());
+    person.last_name = Some(LAST_NAMES[n as usize % LAST_NAMES.len()].into());
+    person.email = Some(format!("pupil{n}@probe.example"));
+    person.start_date = Some("2023-09-01".into());
+    person.enrolment = Some(EnrolmentStatus::OnRoll);
+    person.year_group = Some("Y7".into());
+    person.registration_group = Some("7A".into());
+    RosterRecord::Person(person)
+}
+
+/// A person whose attributes report what the probe observed.
+fn observation(facts: Vec<(&str, String)>) -> RosterRecord {
+    let mut person = Person::new("observation", Role::Staff);
+    person.attributes = facts
+        .into_iter()
+        .map(|(name, value)| Attribute {
+            name: name.into(),
+            value,
+        })
+        .collect();
+    RosterRecord::Person(person)
+}
+
+impl ProbeSnapshot {
+    fn number(&self, name: &str) -> Result<u32, SyncError> {
+        self.settings.number(name, 1)
+    }
+
+    fn records(&mut self) -> Result<Option<Vec<RosterRecord>>, SyncError> {
+        if self.batches_done >= self.number("batches")? {
+            return Ok(None);
+        }
+        let size = self.number("batch-size")?;
+        let first = self.batches_done * size;
+        self.batches_done += 1;
+        log::progress(self.batches_done, Some(self.number("batches")?), u64::from(first + size));
+        Ok(Some((first..first + size).map(student).collect()))
+    }
+
+    fn fetch(&self) -> Result<Vec<RosterRecord>, SyncError> {
+        let url = self.settings.require("url")?;
+        let mut facts = Vec::new();
+        for _ in 0..self.number("requests")? {
+            let response = Request::get(url).send_with(Retry::NEVER)?;
+            facts.push(("bytes", response.body.len().to_string()));
+        }
+        Ok(vec![observation(facts)])
+    }
+}
+
+impl Snapshot for ProbeSnapshot {
+    fn next_batch(&mut self) -> Result<Option<Vec<RosterRecord>>, SyncError> {
+        let behaviour = self.settings.get("behaviour").unwrap_or("records").to_string();
+        if behaviour == "records" {
+            return self.records();
+        }
+        if self.batches_done > 0 {
+            return Ok(None);
+        }
+        self.batches_done += 1;
+        let batch = match behaviour.as_str() {
+            "fetch" => self.fetch()?,
+            "trap" => panic!("the probe was asked to crash"),
+            "spin" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "hog" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Vec::new()
+            }
+            "giant-batch" => (0..self.number("batch-size")?).map(student).collect(),
+            "huge-record" => {
+                let mut person = Person::new("huge", Role::Student);
+                person.first_name = Some("x".repeat(4 << 20));
+                vec![RosterRecord::Person(person)]
+            }
+            "malformed-date" => {
+                let mut person = Person::new("P1", Role::Student);
+                person.date_of_birth = Some("31/02/2012".into());
+                vec![RosterRecord::Person(person)]
+            }
+            "empty-id" => vec![RosterRecord::Person(Person::new("", Role::Student))],
+            "removal-in-full" => vec![RosterRecord::Removed(Removal::Person("P1".into()))],
+            "environment" => vec![observation(vec![
+                ("env", std::env::vars().count().to_string()),
+                ("args", std::env::args().count().to_string()),
+            ])],
+            "read-file" => {
+                let path = self.settings.require("path")?;
+                let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
+                let write = std::fs::write(format!("{path}.written"), b"x").map_err(|e| e.to_string());
+                vec![observation(vec![
+                    ("read", format!("{read:?}")),
+                    ("write", format!("{write:?}")),
+                ])]
+            }
+            "tcp" => {
+                let target = self.settings.require("path")?;
+                let outcome = std::net::TcpStream::connect(target).map(|_| ()).map_err(|e| e.to_string());
+                vec![observation(vec![("tcp", format!("{outcome:?}"))])]
+            }
+            other => return Err(SyncError::BadSettings(format!("unknown behaviour {other:?}"))),
+        };
+        Ok(Some(batch))
+    }
+
+    fn cursor(&self) -> Option<String> {
+        Some(match &self.mode {
+            Mode::Full => "probe-cursor-1".into(),
+            Mode::Delta(since) => format!("{since}+1"),
+        })
+    }
+}
+
+export_connector!(Probe);

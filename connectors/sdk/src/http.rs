@@ -1,0 +1,387 @@
+//! HTTP over `wasi:http`, with provider failures turned into the
+//! contract's typed errors.
+//!
+//! A GET never opens a request body: writing an empty body after the host
+//! has sent the request is what makes some wasi:http clients fail one GET
+//! in three with "connection reset".
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
+use wasip2::io::streams::StreamError;
+
+use crate::{RateLimit, SyncError};
+
+/// An outgoing request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    method: Method,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+/// A complete response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub url: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// When and how often to retry rate-limited and failing requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub attempts: u32,
+    pub first_wait: Duration,
+    /// No single wait is longer, whatever Retry-After says.
+    pub longest_wait: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            first_wait: Duration::from_millis(500),
+            longest_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Retry {
+    /// No retries: the first failure is the answer.
+    pub const NEVER: Retry = Retry {
+        attempts: 1,
+        first_wait: Duration::ZERO,
+        longest_wait: Duration::ZERO,
+    };
+}
+
+impl Request {
+    pub fn get(url: impl Into<String>) -> Self {
+        Self::new(Method::Get, url)
+    }
+
+    pub fn post(url: impl Into<String>) -> Self {
+        Self::new(Method::Post, url)
+    }
+
+    fn new(method: Method, url: impl Into<String>) -> Self {
+        Self {
+            method,
+            url: url.into(),
+            headers: vec![("accept".into(), "application/json".into())],
+            body: None,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    pub fn basic(self, user: &str, password: &str) -> Self {
+        let encoded = base64(format!("{user}:{password}").as_bytes());
+        self.header("authorization", format!("Basic {encoded}"))
+    }
+
+    /// A JSON body (for token exchanges and the like).
+    pub fn json(mut self, body: &impl serde::Serialize) -> Self {
+        self.body = Some(serde_json::to_vec(body).expect("serialising a request body"));
+        self.header("content-type", "application/json")
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends with the default [`Retry`] and returns a 2xx response; any
+    /// other outcome is a typed error naming the URL.
+    pub fn send(&self) -> Result<Response, SyncError> {
+        self.send_with(Retry::default())
+    }
+
+    /// Sends, retrying 429s, 5xx and network failures with exponential
+    /// backoff that honours Retry-After.
+    pub fn send_with(&self, retry: Retry) -> Result<Response, SyncError> {
+        let mut wait = retry.first_wait;
+        let mut attempt = 1;
+        loop {
+            let outcome = self.send_once().and_then(Response::success);
+            let error = match outcome {
+                Ok(response) => return Ok(response),
+                Err(error) if !is_transient(&error) || attempt >= retry.attempts => {
+                    return Err(error);
+                }
+                Err(error) => error,
+            };
+            let asked = match &error {
+                SyncError::RateLimited(RateLimit {
+                    retry_after_seconds: Some(seconds),
+                    ..
+                }) => Duration::from_secs(u64::from(*seconds)),
+                _ => wait,
+            };
+            sleep(asked.min(retry.longest_wait));
+            wait *= 2;
+            attempt += 1;
+        }
+    }
+
+    /// Sends once and returns whatever status came back.
+    pub fn send_once(&self) -> Result<Response, SyncError> {
+        let parts = UrlParts::parse(&self.url)?;
+        let pairs: Vec<(String, Vec<u8>)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+            .collect();
+        let fields = Fields::from_list(&pairs).map_err(|e| {
+            SyncError::BadSettings(format!("{}: a request header is invalid: {e:?}", self.url))
+        })?;
+        let request = OutgoingRequest::new(fields);
+        let set = request
+            .set_method(&self.method)
+            .and(request.set_scheme(Some(&parts.scheme)))
+            .and(request.set_authority(Some(&parts.authority)))
+            .and(request.set_path_with_query(Some(&parts.path_and_query)));
+        if set.is_err() {
+            return Err(SyncError::BadSettings(format!("{} is not a valid URL", self.url)));
+        }
+        let outgoing_body = match &self.body {
+            Some(_) => Some(request.body().expect("a new request's body is available")),
+            None => None,
+        };
+        let future = outgoing_handler::handle(request, Some(RequestOptions::new()))
+            .map_err(|code| self.network_error(code))?;
+        if let (Some(outgoing), Some(bytes)) = (outgoing_body, &self.body) {
+            write_body(outgoing, bytes).map_err(|m| {
+                SyncError::Unavailable(format!("{}: sending the request body failed: {m}", self.url))
+            })?;
+        }
+        future.subscribe().block();
+        let response = future
+            .get()
+            .expect("the response is ready once its pollable fires")
+            .expect("the response is taken only once")
+            .map_err(|code| self.network_error(code))?;
+        let status = response.status();
+        let headers = response
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        let body = response.consume().expect("the body is consumed only once");
+        let body = read_body(body).map_err(|m| {
+            SyncError::Unavailable(format!("{}: the response body broke off: {m}", self.url))
+        })?;
+        Ok(Response {
+            url: self.url.clone(),
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn network_error(&self, code: ErrorCode) -> SyncError {
+        match code {
+            ErrorCode::HttpRequestDenied => SyncError::Forbidden(format!(
+                "{}: the host refused the request: this host is not allowed for the connection",
+                self.url
+            )),
+            other => SyncError::Unavailable(format!("{}: {other:?}", self.url)),
+        }
+    }
+}
+
+fn is_transient(error: &SyncError) -> bool {
+    matches!(error, SyncError::RateLimited(_) | SyncError::Unavailable(_))
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// This response if it is a 2xx, else the typed error its status means.
+    pub fn success(self) -> Result<Response, SyncError> {
+        let what = format!("{} answered HTTP {}", self.url, self.status);
+        match self.status {
+            200..=299 => Ok(self),
+            401 => Err(SyncError::Unauthorized(what)),
+            403 => Err(SyncError::Forbidden(what)),
+            429 => Err(SyncError::RateLimited(RateLimit {
+                retry_after_seconds: self.header("retry-after").and_then(|v| v.trim().parse().ok()),
+                message: what,
+            })),
+            500..=599 => Err(SyncError::Unavailable(what)),
+            _ => Err(SyncError::BadResponse(format!(
+                "{what}: {}",
+                String::from_utf8_lossy(&self.body[..self.body.len().min(200)])
+            ))),
+        }
+    }
+
+    /// The body as JSON of type `T`, or a `BadResponse` naming the URL and
+    /// what did not fit.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, SyncError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            SyncError::BadResponse(format!("{}: the response is not what was expected: {e}", self.url))
+        })
+    }
+}
+
+/// GETs `url` with `auth` applied and parses the JSON answer.
+pub fn get_json<T: DeserializeOwned>(
+    url: &str,
+    auth: impl FnOnce(Request) -> Request,
+) -> Result<T, SyncError> {
+    auth(Request::get(url)).send()?.json()
+}
+
+struct UrlParts {
+    scheme: Scheme,
+    authority: String,
+    path_and_query: String,
+}
+
+impl UrlParts {
+    fn parse(url: &str) -> Result<UrlParts, SyncError> {
+        let bad = || SyncError::BadSettings(format!("{url:?} is not an http:// or https:// URL"));
+        let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            _ => return Err(bad()),
+        };
+        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(split);
+        if authority.is_empty() {
+            return Err(bad());
+        }
+        let path_and_query = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        Ok(UrlParts {
+            scheme,
+            authority: authority.to_string(),
+            path_and_query,
+        })
+    }
+}
+
+fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), String> {
+    {
+        let stream = body.write().map_err(|()| "no body stream".to_string())?;
+        for chunk in bytes.chunks(4096) {
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| format!("{e:?}"))?;
+        }
+    }
+    OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))
+}
+
+fn read_body(body: IncomingBody) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    {
+        let stream = body.stream().map_err(|()| "no body stream".to_string())?;
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => bytes.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(e)) => return Err(e.to_debug_string()),
+            }
+        }
+    }
+    drop(body);
+    Ok(bytes)
+}
+
+fn sleep(duration: Duration) {
+    if !duration.is_zero() {
+        wasip2::clocks::monotonic_clock::subscribe_duration(duration.as_nanos() as u64).block();
+    }
+}
+
+/// Standard base64, for Basic auth; not worth a dependency in every
+/// connector.
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("token:", "dG9rZW46"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn statuses_become_typed_errors() {
+        let response = |status, headers: Vec<(&str, &str)>| Response {
+            url: "https://api.example.com/x".into(),
+            status,
+            headers: headers.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            body: b"nope".to_vec(),
+        };
+        assert!(response(200, vec![]).success().is_ok());
+        assert!(matches!(response(401, vec![]).success(), Err(SyncError::Unauthorized(_))));
+        assert!(matches!(response(403, vec![]).success(), Err(SyncError::Forbidden(_))));
+        assert!(matches!(
+            response(429, vec![("Retry-After", "7")]).success(),
+            Err(SyncError::RateLimited(RateLimit { retry_after_seconds: Some(7), .. }))
+        ));
+        assert!(matches!(response(503, vec![]).success(), Err(SyncError::Unavailable(_))));
+        assert!(matches!(response(404, vec![]).success(), Err(SyncError::BadResponse(m)) if m.contains("nope")));
+    }
+
+    #[test]
+    fn urls_split_into_wasi_parts() {
+        let parts = UrlParts::parse("http://127.0.0.1:8080/v1.0/schools?page=2").unwrap();
+        assert_eq!(parts.authority, "127.0.0.1:8080");
+        assert_eq!(parts.path_and_query, "/v1.0/schools?page=2");
+        assert_eq!(UrlParts::parse("https://api.wonde.com").unwrap().path_and_query, "/");
+        assert!(UrlParts::parse("ftp://x").is_err());
+        assert!(UrlParts::parse("https:///x").is_err());
+    }
+}

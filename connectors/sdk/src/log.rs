@@ -1,0 +1,36 @@
+//! Structured logs into the host's tracing, recorded with the run.
+
+use crate::Attribute;
+use crate::bindings::rostersync::connector::host::{self, LogLevel};
+
+fn emit(level: LogLevel, message: &str, fields: &[(&str, &str)]) {
+    let fields: Vec<Attribute> = fields
+        .iter()
+        .map(|(name, value)| Attribute {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+        .collect();
+    host::log(level, message, &fields);
+}
+
+pub fn debug(message: &str, fields: &[(&str, &str)]) {
+    emit(LogLevel::Debug, message, fields);
+}
+
+pub fn info(message: &str, fields: &[(&str, &str)]) {
+    emit(LogLevel::Info, message, fields);
+}
+
+pub fn warn(message: &str, fields: &[(&str, &str)]) {
+    emit(LogLevel::Warn, message, fields);
+}
+
+pub fn error(message: &str, fields: &[(&str, &str)]) {
+    emit(LogLevel::Error, message, fields);
+}
+
+/// Tells the host how far the read has got.
+pub fn progress(pages_done: u32, pages_total: Option<u32>, records_done: u64) {
+    host::progress(pages_done, pages_total, records_done);
+}

@@ -1,0 +1,21 @@
+//! The roster model: the host's own types for what connectors deliver and
+//! how they describe themselves.
+//!
+//! Every supported WIT version's bindings are converted into these types at
+//! the runtime boundary, so the rest of the host (validation, diff, store,
+//! CLI) never sees generated bindings and never cares which contract
+//! version a connector was built against. These types mirror the newest
+//! WIT; fields an older contract lacks are `None`.
+
+mod record;
+mod settings;
+
+pub use record::{
+    parse_date,
+    Admission, ContactType, Date, EnrolmentStatus, Group, GroupKind, MalformedRecord, MemberRole,
+    Membership, MembershipKey, Person, Record, Relationship, RelationshipKey, Removal, Role,
+};
+pub use settings::{
+    Attribute, Capability, ConnectorInfo, Mode, SchoolInfo, SettingKind, SettingSpec, Settings,
+    SyncError,
+};

@@ -1,0 +1,99 @@
+//! The runtime's typed errors: why a plugin would not load, and why a run
+//! stopped. Each names the plugin or connector and, where one applies, the
+//! limit.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rostersync_model::{MalformedRecord, SyncError};
+
+use crate::outbound::Violation;
+
+/// Why a plugin file could not be put into service.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: cannot read the file: {message}", path.display())]
+    Read { path: PathBuf, message: String },
+    #[error("{}: the file name must be a connector name (lower-case letters, digits, `-` or `_`) ending in .wasm", path.display())]
+    BadName { path: PathBuf },
+    #[error("{}: this is a core WebAssembly module, not a component; build connectors with `--target wasm32-wasip2` (`rostersync connector build` does)", path.display())]
+    CoreModule { path: PathBuf },
+    #[error("{}: not a WebAssembly component ({message})", path.display())]
+    NotAComponent { path: PathBuf, message: String },
+    #[error("{}: not a rostersync connector: it exports no `rostersync:connector/source` interface (it exports: {exports}); build it with the rostersync connector SDK", path.display())]
+    NotAConnector { path: PathBuf, exports: String },
+    #[error("{}: built against rostersync:connector@{found}, which this host does not support (it supports {supported}); rebuild it with a supported SDK", path.display())]
+    UnsupportedVersion {
+        path: PathBuf,
+        found: String,
+        supported: String,
+    },
+    #[error("{}: needs something this host does not provide: {message}", path.display())]
+    Link { path: PathBuf, message: String },
+    #[error("{}: `describe` failed: {error}", path.display())]
+    Describe { path: PathBuf, error: Box<RunError> },
+}
+
+/// Why a call into a connector did not produce its result.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RunError {
+    /// The connector answered with a typed error: the provider's fault or
+    /// the operator's settings, not a sandbox matter.
+    #[error("connector {connector}: {error}")]
+    Connector { connector: String, error: SyncError },
+    #[error("connector {connector} crashed: {message}")]
+    Trap { connector: String, message: String },
+    #[error("connector {connector} was stopped: it reached its memory limit of {} MiB", limit_bytes >> 20)]
+    MemoryLimit { connector: String, limit_bytes: u64 },
+    #[error("connector {connector} was stopped: a call ran longer than its time limit of {} s", limit.as_secs_f64())]
+    Timeout { connector: String, limit: Duration },
+    #[error("connector {connector} was stopped: it {violation}")]
+    Outbound {
+        connector: String,
+        violation: Violation,
+    },
+    #[error("connector {connector} was stopped: it returned a batch of {records} records, over the limit of {limit}")]
+    BatchTooLarge {
+        connector: String,
+        records: usize,
+        limit: usize,
+    },
+    #[error("connector {connector} was stopped: it returned {record} carrying {bytes} bytes, over the limit of {limit}")]
+    RecordTooLarge {
+        connector: String,
+        record: String,
+        bytes: usize,
+        limit: usize,
+    },
+    #[error("connector {connector} was stopped: it returned a malformed record: {error}")]
+    Malformed {
+        connector: String,
+        error: MalformedRecord,
+    },
+    #[error("connector {connector}: the snapshot already ended and cannot be read further")]
+    Ended { connector: String },
+}
+
+impl RunError {
+    pub fn connector(&self) -> &str {
+        match self {
+            RunError::Connector { connector, .. }
+            | RunError::Trap { connector, .. }
+            | RunError::MemoryLimit { connector, .. }
+            | RunError::Timeout { connector, .. }
+            | RunError::Outbound { connector, .. }
+            | RunError::BatchTooLarge { connector, .. }
+            | RunError::RecordTooLarge { connector, .. }
+            | RunError::Malformed { connector, .. }
+            | RunError::Ended { connector } => connector,
+        }
+    }
+
+    /// The typed error the connector answered with, if that is what this is.
+    pub fn sync_error(&self) -> Option<&SyncError> {
+        match self {
+            RunError::Connector { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

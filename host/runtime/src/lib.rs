@@ -1,0 +1,29 @@
+//! The plugin runtime: loads connector components from the plugin folder
+//! and runs them in a sandbox. This is the only crate that touches
+//! wasmtime; everything it hands out is in the host's own model types.
+//!
+//! - [`bindings`]: one binding module per released WIT version.
+//! - [`allow`]: the outbound allow-list grammar and address checks.
+//! - [`outbound`]: the HTTP hook every request passes through.
+//! - [`sandbox`]: limits and the per-run store state.
+//! - `cache`: precompiled artifacts, signed by the host.
+//! - [`plugin`]: one loaded connector and its guarded calls.
+//! - [`runtime`]: the engine, the registry and hot reload.
+
+pub mod allow;
+pub mod bindings;
+mod cache;
+pub mod error;
+pub mod outbound;
+pub mod plugin;
+pub mod runtime;
+pub mod sandbox;
+
+pub use allow::{AllowList, AllowedHost, AllowedHostError};
+pub use bindings::WitVersion;
+pub use cache::LoadSource;
+pub use error::{LoadError, RunError};
+pub use outbound::{CannedResponse, Intercept, Interceptor, OutboundRequest, Violation};
+pub use plugin::{Plugin, Snapshot};
+pub use runtime::{PluginStatus, Runtime, RuntimeConfig, WatchGuard};
+pub use sandbox::{DROP_FOLDER_GUEST_PATH, Limits, Progress, Sandbox};

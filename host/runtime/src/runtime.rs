@@ -1,0 +1,263 @@
+//! The runtime: one engine, one linker, the artifact cache, and the plugin
+//! registry kept in step with the plugin folder (hot reload included).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::bindings::{WitVersion, v0_1, v0_2};
+use crate::cache::{ArtifactCache, sha256_hex};
+use crate::error::LoadError;
+use crate::plugin::{EPOCH_TICK, Plugin, plugin_name};
+use crate::sandbox::RunState;
+
+/// Where the runtime finds plugins and keeps compiled code.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub plugin_dir: PathBuf,
+    pub cache_dir: PathBuf,
+}
+
+impl RuntimeConfig {
+    /// `plugins/` with its cache in `plugins/.cache/`.
+    pub fn in_folder(plugin_dir: impl Into<PathBuf>) -> Self {
+        let plugin_dir = plugin_dir.into();
+        Self {
+            cache_dir: plugin_dir.join(".cache"),
+            plugin_dir,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<RunState>,
+    pub(crate) cache: ArtifactCache,
+}
+
+/// What the registry knows about one plugin file.
+#[derive(Debug, Clone)]
+pub struct PluginStatus {
+    pub name: String,
+    /// The version in service, if any.
+    pub plugin: Option<Arc<Plugin>>,
+    /// Why the file as it is now could not be loaded. With `plugin` set,
+    /// the previous good version stays in service.
+    pub error: Option<LoadError>,
+}
+
+#[derive(Default)]
+struct Slot {
+    plugin: Option<Arc<Plugin>>,
+    error: Option<LoadError>,
+    /// The sha256 of the file content last tried, loaded or not, so an
+    /// unchanged broken file is not retried on every scan.
+    tried_sha256: Option<String>,
+}
+
+/// The plugin host.
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+    config: RuntimeConfig,
+    slots: Arc<RwLock<BTreeMap<String, Slot>>>,
+    /// Serialises scans so two reloads never race on one slot.
+    scanning: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Runtime {
+    /// Creates the engine (epoch interruption on, a ticker thread driving
+    /// it) and opens the cache. Loads nothing until [`Runtime::scan`].
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let mut engine_config = Config::new();
+        engine_config.wasm_component_model(true);
+        engine_config.epoch_interruption(true);
+        let engine = Engine::new(&engine_config)?;
+        spawn_epoch_ticker(&engine);
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        v0_1::Connector::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
+        v0_2::Connector::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
+
+        let cache = ArtifactCache::open(&config.cache_dir, &engine).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot use {} as the plugin cache: {e}",
+                config.cache_dir.display()
+            )
+        })?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                cache,
+            }),
+            config,
+            slots: Arc::default(),
+            scanning: Arc::default(),
+        })
+    }
+
+    pub fn plugin_dir(&self) -> &Path {
+        &self.config.plugin_dir
+    }
+
+    pub fn supported_versions() -> &'static [WitVersion] {
+        &WitVersion::ALL
+    }
+
+    /// Loads one file without putting it into service (`plugins check`).
+    pub async fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
+        let wasm = std::fs::read(path).map_err(|e| LoadError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Plugin::load(self.shared.clone(), path, wasm).await
+    }
+
+    /// The plugin in service under `name`.
+    pub fn plugin(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.slots.read().expect("slots lock").get(name)?.plugin.clone()
+    }
+
+    /// Every plugin file the registry knows, by name.
+    pub fn statuses(&self) -> Vec<PluginStatus> {
+        self.slots
+            .read()
+            .expect("slots lock")
+            .iter()
+            .map(|(name, slot)| PluginStatus {
+                name: name.clone(),
+                plugin: slot.plugin.clone(),
+                error: slot.error.clone(),
+            })
+            .collect()
+    }
+
+    /// Brings the registry in step with the plugin folder: loads new and
+    /// changed files, drops removed ones. A file that fails to load leaves
+    /// the previous good version in service. Runs in progress hold their
+    /// own `Arc<Plugin>`, so they finish on the version they started with.
+    pub async fn scan(&self) -> anyhow::Result<()> {
+        let _one_at_a_time = self.scanning.lock().await;
+        std::fs::create_dir_all(&self.config.plugin_dir)?;
+        let mut present = BTreeMap::new();
+        for entry in std::fs::read_dir(&self.config.plugin_dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "wasm") && path.is_file() {
+                let name = plugin_name(&path).unwrap_or_else(|| path.display().to_string());
+                present.insert(name, path);
+            }
+        }
+        self.slots
+            .write()
+            .expect("slots lock")
+            .retain(|name, _| present.contains_key(name));
+        for (name, path) in present {
+            self.refresh(&name, &path).await;
+        }
+        Ok(())
+    }
+
+    async fn refresh(&self, name: &str, path: &Path) {
+        let wasm = match std::fs::read(path) {
+            Ok(wasm) => wasm,
+            Err(e) => {
+                let error = LoadError::Read {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                };
+                self.slots.write().expect("slots lock").entry(name.into()).or_default().error = Some(error);
+                return;
+            }
+        };
+        let sha256 = sha256_hex(&wasm);
+        let unchanged = self
+            .slots
+            .read()
+            .expect("slots lock")
+            .get(name)
+            .is_some_and(|slot| slot.tried_sha256.as_deref() == Some(sha256.as_str()));
+        if unchanged {
+            return;
+        }
+        let loaded = Plugin::load(self.shared.clone(), path, wasm).await;
+        let mut slots = self.slots.write().expect("slots lock");
+        let slot = slots.entry(name.into()).or_default();
+        slot.tried_sha256 = Some(sha256);
+        match loaded {
+            Ok(plugin) => {
+                tracing::info!(plugin = name, version = %plugin.info.version, wit = %plugin.wit_version, source = ?plugin.loaded_from, "plugin in service");
+                slot.plugin = Some(Arc::new(plugin));
+                slot.error = None;
+            }
+            Err(error) => {
+                tracing::error!(plugin = name, %error, kept_previous = slot.plugin.is_some(), "plugin failed to load");
+                slot.error = Some(error);
+            }
+        }
+    }
+
+    /// Watches the plugin folder and rescans on every change until the
+    /// returned guard is dropped.
+    pub fn watch(&self) -> anyhow::Result<WatchGuard> {
+        std::fs::create_dir_all(&self.config.plugin_dir)?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                let _ = tx.send(());
+            }
+        })?;
+        watcher.watch(&self.config.plugin_dir, RecursiveMode::NonRecursive)?;
+        let runtime = self.clone();
+        let task = tokio::spawn(async move {
+            while rx.recv().await.is_some() {
+                // A copy into the folder arrives as several events; let it
+                // settle, then scan once for all of them.
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                while rx.try_recv().is_ok() {}
+                if let Err(error) = runtime.scan().await {
+                    tracing::error!(%error, "plugin folder scan failed");
+                }
+            }
+        });
+        Ok(WatchGuard {
+            _watcher: watcher,
+            task,
+        })
+    }
+}
+
+/// Keeps the plugin folder watched while it lives.
+pub struct WatchGuard {
+    _watcher: notify::RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Advances the engine's epoch every tick, so a guest stuck computing hits
+/// its deadline. Stops when the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("rostersync-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}

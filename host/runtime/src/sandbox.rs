@@ -1,0 +1,326 @@
+//! What one connector run may do: its limits, its allow-list, its optional
+//! drop folder, and the store state that enforces them (WASI context with
+//! nothing granted, HTTP hooks, memory guard, captured stderr, the host
+//! imports for logs and progress).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rostersync_model::{ConnectorInfo, SettingKind, Settings};
+use tokio::sync::watch;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::allow::{AllowList, AllowedHost, AllowedHostError};
+use crate::bindings::{v0_1, v0_2};
+use crate::outbound::{HttpLimits, Interceptor, OutboundHooks};
+
+/// Where a drop-folder connector sees its connection's folder.
+pub const DROP_FOLDER_GUEST_PATH: &str = "/drop";
+
+/// Limits on one connector run. Every one is configurable per connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Linear memory an instance may grow to.
+    pub memory_bytes: u64,
+    /// Wall-clock time one call into the connector may take, whether it is
+    /// computing (stopped by epoch interruption) or waiting on the network
+    /// (stopped by a timer).
+    pub call_timeout: Duration,
+    /// Wall-clock time a whole snapshot may take.
+    pub snapshot_timeout: Duration,
+    /// Outbound requests one run may make.
+    pub max_requests: u32,
+    /// Size of one HTTP response body.
+    pub max_response_bytes: u64,
+    /// Upper bound on each HTTP connect, first-byte and between-bytes wait.
+    pub http_timeout: Duration,
+    /// Records in one batch.
+    pub max_batch_records: usize,
+    /// Text carried by one record.
+    pub max_record_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 256 << 20,
+            call_timeout: Duration::from_secs(120),
+            snapshot_timeout: Duration::from_secs(2 * 60 * 60),
+            max_requests: 100_000,
+            max_response_bytes: 64 << 20,
+            http_timeout: Duration::from_secs(30),
+            max_batch_records: 20_000,
+            max_record_bytes: 256 << 10,
+        }
+    }
+}
+
+/// Everything one connection's runs are allowed, decided by the host.
+#[derive(Clone)]
+pub struct Sandbox {
+    pub allow: Arc<AllowList>,
+    pub limits: Limits,
+    /// Mounted read-only at [`DROP_FOLDER_GUEST_PATH`], and only for a
+    /// connector that declares the drop-folder capability.
+    pub drop_folder: Option<PathBuf>,
+    /// Record-and-replay, for the conformance suite.
+    pub interceptor: Option<Arc<dyn Interceptor>>,
+}
+
+impl Sandbox {
+    /// A sandbox that allows nothing outbound.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            allow: Arc::new(AllowList::default()),
+            limits,
+            drop_folder: None,
+            interceptor: None,
+        }
+    }
+
+    /// The sandbox for a connection: the hosts of the connector's base-url
+    /// settings (as configured, else their defaults) plus `extra_hosts`.
+    pub fn for_connection(
+        info: &ConnectorInfo,
+        settings: &Settings,
+        extra_hosts: &[AllowedHost],
+        limits: Limits,
+    ) -> Result<Self, AllowedHostError> {
+        let mut allow = AllowList::new(extra_hosts.iter().cloned());
+        for spec in info.settings.iter().filter(|s| s.kind == SettingKind::BaseUrl) {
+            let configured = settings.get(&spec.name).or(spec.default_value.as_deref());
+            if let Some(url) = configured {
+                allow.allow_base_url(url)?;
+            }
+        }
+        Ok(Self {
+            allow: Arc::new(allow),
+            ..Self::new(limits)
+        })
+    }
+
+    pub fn with_drop_folder(mut self, folder: impl Into<PathBuf>) -> Self {
+        self.drop_folder = Some(folder.into());
+        self
+    }
+
+    pub fn with_interceptor(mut self, interceptor: Arc<dyn Interceptor>) -> Self {
+        self.interceptor = Some(interceptor);
+        self
+    }
+}
+
+/// Progress a connector reports while a snapshot runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Progress {
+    pub pages_done: u32,
+    pub pages_total: Option<u32>,
+    pub records_done: u64,
+}
+
+/// Caps total linear memory and remembers that the cap was hit, so a trap
+/// can be reported as what it is.
+pub(crate) struct MemoryGuard {
+    limit: usize,
+    in_use: usize,
+    pub(crate) exceeded: bool,
+}
+
+impl MemoryGuard {
+    pub(crate) fn limit_bytes(&self) -> u64 {
+        self.limit as u64
+    }
+}
+
+impl ResourceLimiter for MemoryGuard {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let after = self.in_use - current.min(self.in_use) + desired;
+        if after > self.limit {
+            self.exceeded = true;
+            // An error traps at once instead of letting the guest see a
+            // failed grow and limp on.
+            wasmtime::bail!("memory limit of {} bytes reached", self.limit);
+        }
+        self.in_use = after;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// The most log lines one run may write, so a chatty connector cannot
+/// flood the host's logs.
+const MAX_LOG_LINES: u32 = 10_000;
+const MAX_LOG_MESSAGE: usize = 4096;
+const STDERR_CAPTURE: usize = 64 << 10;
+
+/// The store data of one run.
+pub(crate) struct RunState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    pub(crate) hooks: OutboundHooks,
+    pub(crate) memory: MemoryGuard,
+    pub(crate) stderr: MemoryOutputPipe,
+    progress: watch::Sender<Progress>,
+    connector: String,
+    log_lines: u32,
+}
+
+impl RunState {
+    pub(crate) fn new(
+        connector: &str,
+        sandbox: &Sandbox,
+        grant_drop_folder: bool,
+    ) -> wasmtime::Result<Self> {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let mut wasi = WasiCtxBuilder::new();
+        // No env, no args, no stdin, no sockets: the builder grants none of
+        // them unless asked; sockets are refused explicitly as well.
+        wasi.stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        if let (true, Some(folder)) = (grant_drop_folder, &sandbox.drop_folder) {
+            wasi.preopened_dir(folder, DROP_FOLDER_GUEST_PATH, FsPerms::ReadOnly)?;
+        }
+        let limits = &sandbox.limits;
+        Ok(Self {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: OutboundHooks::new(
+                sandbox.allow.clone(),
+                HttpLimits {
+                    max_requests: limits.max_requests,
+                    max_response_bytes: limits.max_response_bytes,
+                    timeout: limits.http_timeout,
+                },
+                sandbox.interceptor.clone(),
+            ),
+            memory: MemoryGuard {
+                limit: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
+                in_use: 0,
+                exceeded: false,
+            },
+            stderr,
+            progress: watch::Sender::new(Progress::default()),
+            connector: connector.to_string(),
+            log_lines: 0,
+        })
+    }
+
+    pub(crate) fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    /// The last lines the guest wrote to stderr (a Rust panic message lands
+    /// there), for crash reports.
+    pub(crate) fn stderr_tail(&self) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
+        (!tail.is_empty()).then_some(tail)
+    }
+
+    fn log(&mut self, level: tracing::Level, message: &str, fields: Vec<(String, String)>) {
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES {
+            if self.log_lines == MAX_LOG_LINES + 1 {
+                tracing::warn!(connector = %self.connector, "connector logged more than {MAX_LOG_LINES} lines; dropping the rest");
+            }
+            return;
+        }
+        let message: String = message.chars().take(MAX_LOG_MESSAGE).collect();
+        let fields = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let connector = &self.connector;
+        match level {
+            tracing::Level::ERROR => tracing::error!(target: "connector", %connector, %fields, "{message}"),
+            tracing::Level::WARN => tracing::warn!(target: "connector", %connector, %fields, "{message}"),
+            tracing::Level::INFO => tracing::info!(target: "connector", %connector, %fields, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(target: "connector", %connector, %fields, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(target: "connector", %connector, %fields, "{message}"),
+        }
+    }
+
+    fn report_progress(&mut self, pages_done: u32, pages_total: Option<u32>, records_done: u64) {
+        self.progress.send_replace(Progress {
+            pages_done,
+            pages_total,
+            records_done,
+        });
+    }
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// The host imports are the same in every version so far; each version's
+/// generated trait forwards here.
+macro_rules! host_imports {
+    ($module:ident) => {
+        impl $module::rostersync::connector::types::Host for RunState {}
+
+        impl $module::rostersync::connector::host::Host for RunState {
+            fn log(
+                &mut self,
+                level: $module::LogLevel,
+                message: String,
+                fields: Vec<$module::Attribute>,
+            ) -> wasmtime::Result<()> {
+                let fields = fields.into_iter().map(|a| (a.name, a.value)).collect();
+                RunState::log(self, $module::log_level(level), &message, fields);
+                Ok(())
+            }
+
+            fn progress(
+                &mut self,
+                pages_done: u32,
+                pages_total: Option<u32>,
+                records_done: u64,
+            ) -> wasmtime::Result<()> {
+                self.report_progress(pages_done, pages_total, records_done);
+                Ok(())
+            }
+        }
+    };
+}
+
+host_imports!(v0_1);
+host_imports!(v0_2);

@@ -1,0 +1,61 @@
+//! Support for the end-to-end suites: the connectors the build script
+//! built, a runtime over a throwaway plugin folder, and small HTTP servers
+//! on 127.0.0.1.
+
+pub mod example_sis;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use rostersync_runtime::{Runtime, RuntimeConfig};
+
+/// The component the build script built for a workspace connector.
+pub fn connector_wasm(name: &str) -> PathBuf {
+    PathBuf::from(match name {
+        "probe" => env!("CONNECTOR_PROBE"),
+        "legacy-v0_1" => env!("CONNECTOR_LEGACY_V0_1"),
+        "template" => env!("CONNECTOR_TEMPLATE"),
+        other => panic!("no test connector named {other}"),
+    })
+}
+
+/// The workspace root, for fixtures committed beside the connectors.
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace")
+}
+
+/// Copies a built connector into `plugin_dir` as `<as_name>.wasm`.
+pub fn install(plugin_dir: &Path, connector: &str, as_name: &str) -> PathBuf {
+    std::fs::create_dir_all(plugin_dir).unwrap();
+    let target = plugin_dir.join(format!("{as_name}.wasm"));
+    std::fs::copy(connector_wasm(connector), &target).unwrap();
+    target
+}
+
+/// A runtime over a fresh plugin folder holding the named connectors
+/// (installed under their own names), already scanned.
+pub async fn runtime_with(connectors: &[&str]) -> (tempfile::TempDir, Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    for connector in connectors {
+        install(dir.path(), connector, connector);
+    }
+    let runtime = Runtime::new(RuntimeConfig::in_folder(dir.path())).unwrap();
+    runtime.scan().await.unwrap();
+    (dir, runtime)
+}
+
+/// Serves `router` on an ephemeral 127.0.0.1 port until the test ends.
+pub async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// Shows the runtime's logs when a test runs with `RUST_LOG` set.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
