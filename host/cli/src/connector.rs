@@ -1,0 +1,163 @@
+//! `rostersync connector new|build|test`: the integrator's loop.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use rostersync_conformance::{SuiteOptions, Traffic, run_suite};
+use rostersync_model::Settings;
+use rostersync_runtime::Limits;
+
+use crate::plugins::open_runtime;
+
+#[derive(Subcommand)]
+pub enum ConnectorCommand {
+    /// Start a connector crate from the template.
+    New {
+        /// The connector's name: lower-case letters, digits and `-`.
+        name: String,
+        /// Where to create it (default: the current folder).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The connector SDK crate to depend on (default: the SDK this
+        /// rostersync was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Build connector crates for wasm32-wasip2 and install them in the
+    /// plugin folder.
+    Build {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// Run the conformance suite: replayed from the recorded fixtures by
+    /// default, or live.
+    Test {
+        /// A connector crate (built first) or a `.wasm` component.
+        path: PathBuf,
+        /// Run against the live provider and save new fixtures.
+        #[arg(long, conflicts_with = "live")]
+        record: bool,
+        /// Run against the live provider without recording.
+        #[arg(long)]
+        live: bool,
+        /// A TOML file of settings (`name = "value"`), for live and record
+        /// runs.
+        #[arg(long)]
+        settings: Option<PathBuf>,
+        /// Where the fixtures are (default: `PATH/fixtures`).
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Cargo's target folder for the wasm build.
+    #[arg(long)]
+    target_dir: Option<PathBuf>,
+}
+
+pub async fn run(command: ConnectorCommand, plugin_dir: &Path) -> anyhow::Result<ExitCode> {
+    match command {
+        ConnectorCommand::New { name, dir, sdk } => {
+            let created = crate::template::create(&name, &dir, sdk.as_deref())?;
+            println!("Created {}. Next:", created.display());
+            println!("  rostersync connector test {}   # the conformance suite, offline", created.display());
+            println!("  rostersync connector build {}  # install it in the plugin folder", created.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Build { paths, build } => {
+            for path in &paths {
+                install(path, plugin_dir, build.target_dir.as_deref())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectorCommand::Test {
+            path,
+            record,
+            live,
+            settings,
+            fixtures,
+            build,
+        } => {
+            let traffic = match (record, live) {
+                (true, _) => Traffic::Record,
+                (_, true) => Traffic::Live,
+                _ => Traffic::Replay,
+            };
+            let passed = test(&path, traffic, settings.as_deref(), fixtures, build.target_dir.as_deref(), plugin_dir).await?;
+            Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+/// Builds the crate at `path` and installs its component.
+pub fn install(path: &Path, plugin_dir: &Path, target_dir: Option<&Path>) -> anyhow::Result<()> {
+    for built in rostersync_builder::build(&path.join("Cargo.toml"), &[], target_dir)? {
+        let installed = rostersync_builder::install(&built, plugin_dir)?;
+        let size = std::fs::metadata(&installed)?.len();
+        println!("installed {} → {} ({} KB)", built.package, installed.display(), size / 1024);
+    }
+    Ok(())
+}
+
+/// Runs the conformance suite and prints its report; true if it passed.
+pub async fn test(
+    path: &Path,
+    traffic: Traffic,
+    settings: Option<&Path>,
+    fixtures: Option<PathBuf>,
+    target_dir: Option<&Path>,
+    plugin_dir: &Path,
+) -> anyhow::Result<bool> {
+    let (wasm, fixtures_dir) = if path.extension().is_some_and(|e| e == "wasm") {
+        let fixtures = fixtures.ok_or_else(|| anyhow::anyhow!("testing a .wasm file needs --fixtures DIR"))?;
+        (path.to_path_buf(), fixtures)
+    } else {
+        let built = rostersync_builder::build(&path.join("Cargo.toml"), &[], target_dir)?;
+        let [component] = built.as_slice() else {
+            anyhow::bail!("{} built {} components; test one at a time", path.display(), built.len());
+        };
+        (component.wasm.clone(), fixtures.unwrap_or_else(|| path.join("fixtures")))
+    };
+    let settings = settings.map(read_settings).transpose()?;
+    let runtime = open_runtime(plugin_dir)?;
+    let plugin = Arc::new(runtime.load_file(&wasm).await?);
+    println!(
+        "Conformance of {} {} (contract {}), {}:",
+        plugin.info.provider,
+        plugin.info.version,
+        plugin.wit_version,
+        match traffic {
+            Traffic::Replay => format!("replayed from {}", fixtures_dir.display()),
+            Traffic::Record => format!("live, recording into {}", fixtures_dir.display()),
+            Traffic::Live => "live".to_string(),
+        }
+    );
+    let report = run_suite(
+        plugin,
+        SuiteOptions {
+            settings,
+            fixtures_dir,
+            traffic,
+            limits: Limits::default(),
+        },
+    )
+    .await?;
+    println!("{report}");
+    Ok(report.passed())
+}
+
+fn read_settings(path: &Path) -> anyhow::Result<Settings> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read the settings file: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!("{}: settings must be `name = \"value\"` lines: {e}", path.display())
+    })
+}

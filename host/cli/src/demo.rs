@@ -1,0 +1,29 @@
+//! `rostersync demo`: what a newcomer runs first. It builds the bundled
+//! connectors into the plugin folder, lists them, and runs the template
+//! connector's conformance suite offline from its fixtures.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use rostersync_conformance::Traffic;
+
+use crate::connector::{install, test};
+use crate::plugins::{open_runtime, print_list};
+
+const BUNDLED: [&str; 3] = ["connectors/template", "connectors/probe", "connectors/legacy-v0_1"];
+
+pub async fn run(plugin_dir: &Path) -> anyhow::Result<ExitCode> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    println!("Building the bundled connectors into {}…", plugin_dir.display());
+    for crate_dir in BUNDLED {
+        install(&workspace.join(crate_dir), plugin_dir, None)?;
+    }
+    let runtime = open_runtime(plugin_dir)?;
+    runtime.scan().await?;
+    println!();
+    print_list(&runtime, false)?;
+    println!();
+    let template = workspace.join("connectors/template");
+    let passed = test(&template, Traffic::Replay, None, None, None, plugin_dir).await?;
+    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
