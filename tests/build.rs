@@ -14,7 +14,10 @@ fn main() {
         .parent()
         .expect("tests/ sits in the workspace");
     for watched in ["connectors", "wit"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
     let built = rostersync_builder::build(
         &workspace.join("Cargo.toml"),
@@ -23,7 +26,13 @@ fn main() {
     )
     .unwrap_or_else(|error| panic!("building the test connectors: {error}"));
     for connector in built {
-        let var = connector.plugin_name().to_ascii_uppercase().replace('-', "_");
-        println!("cargo:rustc-env=CONNECTOR_{var}={}", connector.wasm.display());
+        let var = connector
+            .plugin_name()
+            .to_ascii_uppercase()
+            .replace('-', "_");
+        println!(
+            "cargo:rustc-env=CONNECTOR_{var}={}",
+            connector.wasm.display()
+        );
     }
 }

@@ -38,7 +38,9 @@ async fn school(headers: HeaderMap) -> Result<Json<Value>, StatusCode> {
     if !authorised(&headers) {
         return Err(StatusCode::UNAUTHORIZED);
     }
-    Ok(Json(json!({"id": "EX-1", "name": "Example Community School"})))
+    Ok(Json(
+        json!({"id": "EX-1", "name": "Example Community School"}),
+    ))
 }
 
 async fn list_people(
@@ -69,7 +71,9 @@ async fn list_people(
         .collect();
     let base = sis.base.lock().unwrap().clone();
     let next = (page < pages).then(|| format!("{base}/people?page={}", page + 1));
-    Ok(Json(json!({"data": data, "next": next, "pages": pages, "cursor": "rev-1"})))
+    Ok(Json(
+        json!({"data": data, "next": next, "pages": pages, "cursor": "rev-1"}),
+    ))
 }
 
 /// Serves the API; returns its base URL.

@@ -21,7 +21,9 @@ pub fn connector_wasm(name: &str) -> PathBuf {
 
 /// The workspace root, for fixtures committed beside the connectors.
 pub fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
 }
 
 /// Copies a built connector into `plugin_dir` as `<as_name>.wasm`.

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rostersync_model::{Date, Mode, Record, Settings};
-use rostersync_runtime::{LoadError, LoadSource, Limits, Plugin, Runtime, RuntimeConfig, Sandbox, WitVersion};
+use rostersync_runtime::{
+    Limits, LoadError, LoadSource, Plugin, Runtime, RuntimeConfig, Sandbox, WitVersion,
+};
 use rostersync_tests::{connector_wasm, install, runtime_with};
 
 fn runtime_over(dir: &Path) -> Runtime {
@@ -26,7 +28,10 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 
 async fn full_read(plugin: &Arc<Plugin>, settings: &Settings) -> Vec<Record> {
     let sandbox = Sandbox::for_connection(&plugin.info, settings, &[], Limits::default()).unwrap();
-    let mut snapshot = plugin.snapshot(&sandbox, settings, Mode::Full).await.unwrap();
+    let mut snapshot = plugin
+        .snapshot(&sandbox, settings, Mode::Full)
+        .await
+        .unwrap();
     let mut records = Vec::new();
     while let Some(batch) = snapshot.next_batch().await.unwrap() {
         records.extend(batch);
@@ -67,9 +72,16 @@ async fn every_plugin_in_the_folder_is_loaded_and_described() {
     let (_dir, runtime) = runtime_with(&["probe", "legacy-v0_1", "template"]).await;
     let statuses = runtime.statuses();
     assert_eq!(statuses.len(), 3);
-    assert!(statuses.iter().all(|s| s.error.is_none() && s.plugin.is_some()));
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.error.is_none() && s.plugin.is_some())
+    );
     let probe = runtime.plugin("probe").unwrap();
-    assert_eq!((probe.info.provider.as_str(), probe.wit_version), ("Probe", WitVersion::V0_2_0));
+    assert_eq!(
+        (probe.info.provider.as_str(), probe.wit_version),
+        ("Probe", WitVersion::V0_2_0)
+    );
     assert_eq!(probe.sha256.len(), 64);
     let template = runtime.plugin("template").unwrap();
     assert_eq!(template.info.provider, "Example SIS");
@@ -82,7 +94,10 @@ async fn a_connector_built_against_the_older_contract_loads_and_runs() {
     let legacy = runtime.plugin("legacy-v0_1").unwrap();
     assert_eq!(legacy.wit_version, WitVersion::V0_1_0);
     assert_eq!(legacy.info.provider, "Legacy");
-    let school = legacy.check(&Sandbox::new(Limits::default()), &Settings::new()).await.unwrap();
+    let school = legacy
+        .check(&Sandbox::new(Limits::default()), &Settings::new())
+        .await
+        .unwrap();
     assert_eq!(school.name, "Legacy Academy");
     let records = full_read(&legacy, &Settings::new()).await;
     let [Record::Person(person)] = records.as_slice() else {
@@ -92,18 +107,31 @@ async fn a_connector_built_against_the_older_contract_loads_and_runs() {
     assert_eq!(person.last_name.as_deref(), Some("Nguyễn"));
     assert_eq!(person.date_of_birth, Date::from_ymd_opt(2012, 2, 29));
     // Fields the 0.1.0 contract does not have arrive empty.
-    assert_eq!((person.middle_names.as_ref(), person.pronouns.as_ref()), (None, None));
+    assert_eq!(
+        (person.middle_names.as_ref(), person.pronouns.as_ref()),
+        (None, None)
+    );
 }
 
 #[tokio::test]
 async fn a_restart_with_a_warm_cache_does_not_recompile() {
     let (dir, first) = runtime_with(&["probe", "legacy-v0_1"]).await;
-    assert!(first.statuses().iter().all(|s| s.plugin.as_ref().unwrap().loaded_from == LoadSource::Compiled));
+    assert!(
+        first
+            .statuses()
+            .iter()
+            .all(|s| s.plugin.as_ref().unwrap().loaded_from == LoadSource::Compiled)
+    );
     drop(first);
     let second = runtime_over(dir.path());
     second.scan().await.unwrap();
     for status in second.statuses() {
-        assert_eq!(status.plugin.unwrap().loaded_from, LoadSource::Cache, "{}", status.name);
+        assert_eq!(
+            status.plugin.unwrap().loaded_from,
+            LoadSource::Cache,
+            "{}",
+            status.name
+        );
     }
 }
 
@@ -137,18 +165,26 @@ async fn hot_reload_picks_up_new_changed_broken_and_removed_files() {
     let _watch = runtime.watch().unwrap();
 
     let path = install(dir.path(), "probe", "alpha");
-    eventually("a new file is in service", || runtime.plugin("alpha").is_some()).await;
+    eventually("a new file is in service", || {
+        runtime.plugin("alpha").is_some()
+    })
+    .await;
     assert_eq!(runtime.plugin("alpha").unwrap().info.provider, "Probe");
 
     install(dir.path(), "legacy-v0_1", "alpha");
     eventually("the changed file is in service", || {
-        runtime.plugin("alpha").is_some_and(|p| p.info.provider == "Legacy")
+        runtime
+            .plugin("alpha")
+            .is_some_and(|p| p.info.provider == "Legacy")
     })
     .await;
 
     std::fs::write(&path, b"\0asm not really").unwrap();
     eventually("the broken file is reported", || {
-        runtime.statuses().iter().any(|s| s.name == "alpha" && s.error.is_some())
+        runtime
+            .statuses()
+            .iter()
+            .any(|s| s.name == "alpha" && s.error.is_some())
     })
     .await;
     assert_eq!(
@@ -158,7 +194,10 @@ async fn hot_reload_picks_up_new_changed_broken_and_removed_files() {
     );
 
     std::fs::remove_file(&path).unwrap();
-    eventually("the removed file leaves service", || runtime.plugin("alpha").is_none()).await;
+    eventually("the removed file leaves service", || {
+        runtime.plugin("alpha").is_none()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -170,7 +209,10 @@ async fn a_run_in_progress_finishes_on_the_version_it_started_with() {
     let probe = runtime.plugin("alpha").unwrap();
     let settings = Settings::new().with("batches", "3").with("batch-size", "4");
     let sandbox = Sandbox::for_connection(&probe.info, &settings, &[], Limits::default()).unwrap();
-    let mut snapshot = probe.snapshot(&sandbox, &settings, Mode::Full).await.unwrap();
+    let mut snapshot = probe
+        .snapshot(&sandbox, &settings, Mode::Full)
+        .await
+        .unwrap();
     let mut records = snapshot.next_batch().await.unwrap().unwrap();
 
     install(dir.path(), "legacy-v0_1", "alpha");
@@ -180,15 +222,25 @@ async fn a_run_in_progress_finishes_on_the_version_it_started_with() {
     while let Some(batch) = snapshot.next_batch().await.unwrap() {
         records.extend(batch);
     }
-    assert_eq!(records.len(), 12, "the probe, not the legacy connector, finished the run");
+    assert_eq!(
+        records.len(),
+        12,
+        "the probe, not the legacy connector, finished the run"
+    );
     assert_eq!(snapshot.plugin().info.provider, "Probe");
 }
 
 #[tokio::test]
 async fn an_unsupported_contract_version_is_refused_before_instantiation() {
-    let bytes = patched_legacy("rostersync:connector/source@0.1.0", "rostersync:connector/source@9.9.9");
+    let bytes = patched_legacy(
+        "rostersync:connector/source@0.1.0",
+        "rostersync:connector/source@9.9.9",
+    );
     let error = load_error(&bytes, "future.wasm").await;
-    assert!(matches!(&error, LoadError::UnsupportedVersion { found, .. } if found == "9.9.9"), "{error}");
+    assert!(
+        matches!(&error, LoadError::UnsupportedVersion { found, .. } if found == "9.9.9"),
+        "{error}"
+    );
     assert!(
         error.to_string().ends_with("future.wasm: built against rostersync:connector@9.9.9, which this host does not support (it supports 0.1.0, 0.2.0); rebuild it with a supported SDK"),
         "{error}"
@@ -197,10 +249,18 @@ async fn an_unsupported_contract_version_is_refused_before_instantiation() {
 
 #[tokio::test]
 async fn a_component_that_is_not_a_connector_is_refused() {
-    let bytes = patched_legacy("rostersync:connector/source@", "rostersync:connector/sourcx@");
+    let bytes = patched_legacy(
+        "rostersync:connector/source@",
+        "rostersync:connector/sourcx@",
+    );
     let error = load_error(&bytes, "other.wasm").await;
     assert!(matches!(error, LoadError::NotAConnector { .. }), "{error}");
-    assert!(error.to_string().contains("rostersync:connector/sourcx@0.1.0"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("rostersync:connector/sourcx@0.1.0"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -214,7 +274,12 @@ async fn a_core_module_is_refused_with_how_to_build_a_component() {
 async fn garbage_is_refused_naming_the_file() {
     let error = load_error(b"PK\x03\x04 definitely a zip", "junk.wasm").await;
     assert!(matches!(error, LoadError::NotAComponent { .. }), "{error}");
-    assert!(error.to_string().contains("junk.wasm: not a WebAssembly component"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("junk.wasm: not a WebAssembly component"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use rostersync_model::{Mode, Record, Settings};
-use rostersync_runtime::{AllowedHost, Limits, Plugin, RunError, Sandbox, Violation};
+use rostersync_runtime::{AllowedHost, Limits, Plugin, Progress, RunError, Sandbox, Violation};
 use rostersync_tests::{runtime_with, serve};
 
 async fn probe() -> (tempfile::TempDir, Arc<Plugin>) {
@@ -24,7 +24,11 @@ fn behaving(behaviour: &str) -> Settings {
 }
 
 /// Reads a whole full snapshot.
-async fn read_all(plugin: &Arc<Plugin>, sandbox: &Sandbox, settings: &Settings) -> Result<Vec<Record>, RunError> {
+async fn read_all(
+    plugin: &Arc<Plugin>,
+    sandbox: &Sandbox,
+    settings: &Settings,
+) -> Result<Vec<Record>, RunError> {
     let mut snapshot = plugin.snapshot(sandbox, settings, Mode::Full).await?;
     let mut records = Vec::new();
     while let Some(batch) = snapshot.next_batch().await? {
@@ -35,6 +39,31 @@ async fn read_all(plugin: &Arc<Plugin>, sandbox: &Sandbox, settings: &Settings) 
 
 fn sandbox_for(plugin: &Plugin, settings: &Settings, limits: Limits) -> Sandbox {
     Sandbox::for_connection(&plugin.info, settings, &[], limits).unwrap()
+}
+
+/// The error a full read under these settings and limits ends with.
+async fn failure(plugin: &Arc<Plugin>, settings: &Settings, limits: Limits) -> RunError {
+    read_all(plugin, &sandbox_for(plugin, settings, limits), settings)
+        .await
+        .expect_err("the run should have been stopped")
+}
+
+/// The records of a full read under these settings and default limits.
+async fn success(plugin: &Arc<Plugin>, settings: &Settings) -> Vec<Record> {
+    read_all(
+        plugin,
+        &sandbox_for(plugin, settings, Limits::default()),
+        settings,
+    )
+    .await
+    .expect("the run should succeed")
+}
+
+/// The probe fetching `http://{addr}/data`, with `addr` as its base URL.
+fn fetching(addr: std::net::SocketAddr) -> Settings {
+    behaving("fetch")
+        .with("base-url", format!("http://{addr}"))
+        .with("url", format!("http://{addr}/data"))
 }
 
 /// The attributes of the probe's observation record.
@@ -54,9 +83,13 @@ fn observed(records: &[Record], name: &str) -> String {
 /// After any failure, the same plugin still serves a well-behaved run.
 async fn still_serving(plugin: &Arc<Plugin>) {
     let settings = behaving("records").with("batch-size", "5");
-    let records = read_all(plugin, &sandbox_for(plugin, &settings, Limits::default()), &settings)
-        .await
-        .expect("a well-behaved run after a failure");
+    let records = read_all(
+        plugin,
+        &sandbox_for(plugin, &settings, Limits::default()),
+        &settings,
+    )
+    .await
+    .expect("a well-behaved run after a failure");
     assert_eq!(records.len(), 5);
 }
 
@@ -78,14 +111,15 @@ async fn counting_server(body: &'static [u8]) -> (std::net::SocketAddr, Arc<Atom
 async fn a_crash_is_reported_with_the_connector_and_its_panic() {
     let (_dir, plugin) = probe().await;
     let settings = behaving("trap");
-    let error = read_all(&plugin, &sandbox_for(&plugin, &settings, Limits::default()), &settings)
-        .await
-        .unwrap_err();
+    let error = failure(&plugin, &settings, Limits::default()).await;
     let RunError::Trap { connector, message } = &error else {
         panic!("expected a trap, got {error}");
     };
     assert_eq!(connector, "probe");
-    assert!(message.contains("the probe was asked to crash"), "{message}");
+    assert!(
+        message.contains("the probe was asked to crash"),
+        "{message}"
+    );
     still_serving(&plugin).await;
 }
 
@@ -97,10 +131,11 @@ async fn an_endless_loop_is_stopped_by_the_call_time_limit() {
         call_timeout: Duration::from_millis(500),
         ..Limits::default()
     };
-    let error = read_all(&plugin, &sandbox_for(&plugin, &settings, limits), &settings)
-        .await
-        .unwrap_err();
-    assert!(matches!(&error, RunError::Timeout { limit, .. } if *limit == Duration::from_millis(500)), "{error}");
+    let error = failure(&plugin, &settings, limits).await;
+    assert!(
+        matches!(&error, RunError::Timeout { limit, .. } if *limit == Duration::from_millis(500)),
+        "{error}"
+    );
     assert!(error.to_string().contains("time limit of 0.5 s"), "{error}");
     still_serving(&plugin).await;
 }
@@ -113,9 +148,7 @@ async fn waiting_forever_is_stopped_by_the_call_time_limit() {
         call_timeout: Duration::from_millis(300),
         ..Limits::default()
     };
-    let error = read_all(&plugin, &sandbox_for(&plugin, &settings, limits), &settings)
-        .await
-        .unwrap_err();
+    let error = failure(&plugin, &settings, limits).await;
     assert!(matches!(error, RunError::Timeout { .. }), "{error}");
 }
 
@@ -127,11 +160,15 @@ async fn unbounded_allocation_is_stopped_at_the_memory_limit() {
         memory_bytes: 32 << 20,
         ..Limits::default()
     };
-    let error = read_all(&plugin, &sandbox_for(&plugin, &settings, limits), &settings)
-        .await
-        .unwrap_err();
-    assert!(matches!(error, RunError::MemoryLimit { limit_bytes, .. } if limit_bytes == 32 << 20), "{error}");
-    assert!(error.to_string().contains("memory limit of 32 MiB"), "{error}");
+    let error = failure(&plugin, &settings, limits).await;
+    assert!(
+        matches!(error, RunError::MemoryLimit { limit_bytes, .. } if limit_bytes == 32 << 20),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("memory limit of 32 MiB"),
+        "{error}"
+    );
     still_serving(&plugin).await;
 }
 
@@ -139,12 +176,8 @@ async fn unbounded_allocation_is_stopped_at_the_memory_limit() {
 async fn an_allowed_host_is_reached() {
     let (_dir, plugin) = probe().await;
     let (addr, hits) = counting_server(b"twelve bytes").await;
-    let settings = behaving("fetch")
-        .with("base-url", format!("http://{addr}"))
-        .with("url", format!("http://{addr}/data"));
-    let records = read_all(&plugin, &sandbox_for(&plugin, &settings, Limits::default()), &settings)
-        .await
-        .unwrap();
+    let settings = fetching(addr);
+    let records = success(&plugin, &settings).await;
     assert_eq!(observed(&records, "bytes"), "12");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
@@ -156,10 +189,12 @@ async fn a_host_not_allowed_is_refused_and_never_contacted() {
     let settings = behaving("fetch")
         .with("base-url", "http://127.0.0.1:9")
         .with("url", format!("http://{addr}/data"));
-    let error = read_all(&plugin, &sandbox_for(&plugin, &settings, Limits::default()), &settings)
-        .await
-        .unwrap_err();
-    let RunError::Outbound { violation: Violation::HostNotAllowed { entry, .. }, .. } = &error else {
+    let error = failure(&plugin, &settings, Limits::default()).await;
+    let RunError::Outbound {
+        violation: Violation::HostNotAllowed { entry, .. },
+        ..
+    } = &error
+    else {
         panic!("expected a refused host, got {error}");
     };
     assert_eq!(entry, &format!("http://{addr}"));
@@ -174,10 +209,17 @@ async fn localhost_is_not_the_same_host_as_127_0_0_1() {
     let settings = behaving("fetch")
         .with("base-url", format!("http://{addr}"))
         .with("url", format!("http://localhost:{}/data", addr.port()));
-    let error = read_all(&plugin, &sandbox_for(&plugin, &settings, Limits::default()), &settings)
-        .await
-        .unwrap_err();
-    assert!(matches!(error, RunError::Outbound { violation: Violation::HostNotAllowed { .. }, .. }), "{error}");
+    let error = failure(&plugin, &settings, Limits::default()).await;
+    assert!(
+        matches!(
+            error,
+            RunError::Outbound {
+                violation: Violation::HostNotAllowed { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
 
@@ -187,7 +229,8 @@ async fn an_extra_allowed_host_from_the_operator_is_reached() {
     let (addr, hits) = counting_server(b"ok").await;
     let settings = behaving("fetch").with("url", format!("http://localhost:{}/data", addr.port()));
     let extra: AllowedHost = format!("http://localhost:{}", addr.port()).parse().unwrap();
-    let sandbox = Sandbox::for_connection(&plugin.info, &settings, &[extra], Limits::default()).unwrap();
+    let sandbox =
+        Sandbox::for_connection(&plugin.info, &settings, &[extra], Limits::default()).unwrap();
     read_all(&plugin, &sandbox, &settings).await.unwrap();
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
@@ -197,18 +240,20 @@ async fn a_response_over_the_size_limit_is_refused() {
     let (_dir, plugin) = probe().await;
     static BIG: [u8; 300_000] = [b'x'; 300_000];
     let (addr, _) = counting_server(&BIG).await;
-    let settings = behaving("fetch")
-        .with("base-url", format!("http://{addr}"))
-        .with("url", format!("http://{addr}/data"));
+    let settings = fetching(addr);
     let limits = Limits {
         max_response_bytes: 100_000,
         ..Limits::default()
     };
-    let error = read_all(&plugin, &sandbox_for(&plugin, &settings, limits), &settings)
-        .await
-        .unwrap_err();
+    let error = failure(&plugin, &settings, limits).await;
     assert!(
-        matches!(error, RunError::Outbound { violation: Violation::ResponseTooLarge { limit: 100_000, .. }, .. }),
+        matches!(
+            error,
+            RunError::Outbound {
+                violation: Violation::ResponseTooLarge { limit: 100_000, .. },
+                ..
+            }
+        ),
         "{error}"
     );
 }
@@ -225,18 +270,20 @@ async fn a_streamed_response_over_the_size_limit_is_cut_off() {
         }),
     );
     let addr = serve(router).await;
-    let settings = behaving("fetch")
-        .with("base-url", format!("http://{addr}"))
-        .with("url", format!("http://{addr}/data"));
+    let settings = fetching(addr);
     let limits = Limits {
         max_response_bytes: 100_000,
         ..Limits::default()
     };
-    let error = read_all(&plugin, &sandbox_for(&plugin, &settings, limits), &settings)
-        .await
-        .unwrap_err();
+    let error = failure(&plugin, &settings, limits).await;
     assert!(
-        matches!(error, RunError::Outbound { violation: Violation::ResponseTooLarge { .. }, .. }),
+        matches!(
+            error,
+            RunError::Outbound {
+                violation: Violation::ResponseTooLarge { .. },
+                ..
+            }
+        ),
         "{error}"
     );
 }
@@ -245,18 +292,22 @@ async fn a_streamed_response_over_the_size_limit_is_cut_off() {
 async fn requests_beyond_the_budget_are_refused() {
     let (_dir, plugin) = probe().await;
     let (addr, hits) = counting_server(b"ok").await;
-    let settings = behaving("fetch")
-        .with("base-url", format!("http://{addr}"))
-        .with("url", format!("http://{addr}/data"))
-        .with("requests", "5");
+    let settings = fetching(addr).with("requests", "5");
     let limits = Limits {
         max_requests: 3,
         ..Limits::default()
     };
-    let error = read_all(&plugin, &sandbox_for(&plugin, &settings, limits), &settings)
-        .await
-        .unwrap_err();
-    assert!(matches!(error, RunError::Outbound { violation: Violation::TooManyRequests { limit: 3 }, .. }), "{error}");
+    let error = failure(&plugin, &settings, limits).await;
+    assert!(
+        matches!(
+            error,
+            RunError::Outbound {
+                violation: Violation::TooManyRequests { limit: 3 },
+                ..
+            }
+        ),
+        "{error}"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 }
 
@@ -268,19 +319,25 @@ async fn a_batch_over_the_record_limit_is_refused() {
         max_batch_records: 10,
         ..Limits::default()
     };
-    let error = read_all(&plugin, &sandbox_for(&plugin, &settings, limits), &settings)
-        .await
-        .unwrap_err();
-    assert!(matches!(error, RunError::BatchTooLarge { records: 50, limit: 10, .. }), "{error}");
+    let error = failure(&plugin, &settings, limits).await;
+    assert!(
+        matches!(
+            error,
+            RunError::BatchTooLarge {
+                records: 50,
+                limit: 10,
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn a_record_over_the_size_limit_is_refused() {
     let (_dir, plugin) = probe().await;
     let settings = behaving("huge-record");
-    let error = read_all(&plugin, &sandbox_for(&plugin, &settings, Limits::default()), &settings)
-        .await
-        .unwrap_err();
+    let error = failure(&plugin, &settings, Limits::default()).await;
     let RunError::RecordTooLarge { record, bytes, .. } = &error else {
         panic!("expected an oversized record, got {error}");
     };
@@ -292,15 +349,20 @@ async fn a_record_over_the_size_limit_is_refused() {
 async fn malformed_records_are_refused_naming_record_and_field() {
     let (_dir, plugin) = probe().await;
     for (behaviour, field, text) in [
-        ("malformed-date", "date-of-birth", "person \"P1\": field `date-of-birth` is \"31/02/2012\", not a date in the form YYYY-MM-DD"),
+        (
+            "malformed-date",
+            "date-of-birth",
+            "person \"P1\": field `date-of-birth` is \"31/02/2012\", not a date in the form YYYY-MM-DD",
+        ),
         ("empty-id", "id", "person \"\": field `id` is empty"),
         ("removal-in-full", "removed", "only allowed in delta mode"),
     ] {
         let settings = behaving(behaviour);
-        let error = read_all(&plugin, &sandbox_for(&plugin, &settings, Limits::default()), &settings)
-            .await
-            .unwrap_err();
-        let RunError::Malformed { error: malformed, .. } = &error else {
+        let error = failure(&plugin, &settings, Limits::default()).await;
+        let RunError::Malformed {
+            error: malformed, ..
+        } = &error
+        else {
             panic!("{behaviour}: expected a malformed record, got {error}");
         };
         assert_eq!(malformed.field, field, "{behaviour}");
@@ -314,9 +376,7 @@ async fn the_connector_sees_no_environment_and_no_arguments() {
     unsafe { std::env::set_var("ROSTERSYNC_SHOULD_NOT_LEAK", "1") };
     let (_dir, plugin) = probe().await;
     let settings = behaving("environment");
-    let records = read_all(&plugin, &sandbox_for(&plugin, &settings, Limits::default()), &settings)
-        .await
-        .unwrap();
+    let records = success(&plugin, &settings).await;
     assert_eq!(observed(&records, "env"), "0");
     assert_eq!(observed(&records, "args"), "0");
 }
@@ -327,9 +387,7 @@ async fn the_connector_sees_no_filesystem() {
     let secret = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(secret.path(), "host secret").unwrap();
     let settings = behaving("read-file").with("path", secret.path().display().to_string());
-    let records = read_all(&plugin, &sandbox_for(&plugin, &settings, Limits::default()), &settings)
-        .await
-        .unwrap();
+    let records = success(&plugin, &settings).await;
     assert!(observed(&records, "read").starts_with("Err"), "{records:?}");
     assert!(observed(&records, "write").starts_with("Err"));
     assert!(!std::path::Path::new(&format!("{}.written", secret.path().display())).exists());
@@ -354,9 +412,7 @@ async fn the_connector_cannot_open_sockets() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let settings = behaving("tcp").with("path", listener.local_addr().unwrap().to_string());
-    let records = read_all(&plugin, &sandbox_for(&plugin, &settings, Limits::default()), &settings)
-        .await
-        .unwrap();
+    let records = success(&plugin, &settings).await;
     assert!(observed(&records, "tcp").starts_with("Err"), "{records:?}");
     assert!(listener.accept().is_err(), "the connector reached a socket");
 }
@@ -365,7 +421,9 @@ async fn the_connector_cannot_open_sockets() {
 async fn a_failing_run_does_not_disturb_one_running_beside_it() {
     let (_dir, plugin) = probe().await;
     let bad = behaving("hog");
-    let good = behaving("records").with("batches", "20").with("batch-size", "100");
+    let good = behaving("records")
+        .with("batches", "20")
+        .with("batch-size", "100");
     let limits = Limits {
         memory_bytes: 32 << 20,
         ..Limits::default()
@@ -380,4 +438,30 @@ async fn a_failing_run_does_not_disturb_one_running_beside_it() {
     );
     assert!(matches!(bad_run, Err(RunError::MemoryLimit { .. })));
     assert_eq!(good_run.unwrap().len(), 2000);
+}
+
+#[tokio::test]
+async fn progress_the_connector_reports_reaches_the_host() {
+    let (_dir, plugin) = probe().await;
+    let settings = behaving("records")
+        .with("batches", "4")
+        .with("batch-size", "25");
+    let sandbox = sandbox_for(&plugin, &settings, Limits::default());
+    let mut snapshot = plugin
+        .snapshot(&sandbox, &settings, Mode::Full)
+        .await
+        .unwrap();
+    let progress = snapshot.progress();
+    snapshot.next_batch().await.unwrap().unwrap();
+    assert_eq!(
+        *progress.borrow(),
+        Progress {
+            pages_done: 1,
+            pages_total: Some(4),
+            records_done: 25
+        }
+    );
+    while snapshot.next_batch().await.unwrap().is_some() {}
+    assert_eq!(progress.borrow().pages_done, 4);
+    assert_eq!(snapshot.records_read(), 100, "the host's own count agrees");
 }

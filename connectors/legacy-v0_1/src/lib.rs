@@ -41,7 +41,9 @@ struct LegacySnapshot {
 
 impl GuestSnapshot for LegacySnapshot {
     fn new(_settings: Settings, _mode: Mode) -> Self {
-        LegacySnapshot { done: Cell::new(false) }
+        LegacySnapshot {
+            done: Cell::new(false),
+        }
     }
 
     fn next(&self) -> Result<Option<Vec<RosterRecord>>, SyncError> {
@@ -75,4 +77,6 @@ impl GuestSnapshot for LegacySnapshot {
     }
 }
 
+// Component export names are not native symbols; see the SDK's export macro.
+#[cfg(target_arch = "wasm32")]
 export!(Legacy);

@@ -32,7 +32,9 @@ impl Connector for Probe {
 
     fn check(settings: &Settings) -> Result<SchoolInfo, SyncError> {
         if settings.get("token") == Some("bad") {
-            return Err(SyncError::Unauthorized("the probe was given a bad token".into()));
+            return Err(SyncError::Unauthorized(
+                "the probe was given a bad token".into(),
+            ));
         }
         Ok(SchoolInfo {
             id: "probe-school".into(),
@@ -97,7 +99,11 @@ impl ProbeSnapshot {
         let size = self.number("batch-size")?;
         let first = self.batches_done * size;
         self.batches_done += 1;
-        log::progress(self.batches_done, Some(self.number("batches")?), u64::from(first + size));
+        log::progress(
+            self.batches_done,
+            Some(self.number("batches")?),
+            u64::from(first + size),
+        );
         Ok(Some((first..first + size).map(student).collect()))
     }
 
@@ -114,7 +120,11 @@ impl ProbeSnapshot {
 
 impl Snapshot for ProbeSnapshot {
     fn next_batch(&mut self) -> Result<Option<Vec<RosterRecord>>, SyncError> {
-        let behaviour = self.settings.get("behaviour").unwrap_or("records").to_string();
+        let behaviour = self
+            .settings
+            .get("behaviour")
+            .unwrap_or("records")
+            .to_string();
         if behaviour == "records" {
             return self.records();
         }
@@ -162,7 +172,8 @@ impl Snapshot for ProbeSnapshot {
             "read-file" => {
                 let path = self.settings.require("path")?;
                 let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
-                let write = std::fs::write(format!("{path}.written"), b"x").map_err(|e| e.to_string());
+                let write =
+                    std::fs::write(format!("{path}.written"), b"x").map_err(|e| e.to_string());
                 vec![observation(vec![
                     ("read", format!("{read:?}")),
                     ("write", format!("{write:?}")),
@@ -170,10 +181,16 @@ impl Snapshot for ProbeSnapshot {
             }
             "tcp" => {
                 let target = self.settings.require("path")?;
-                let outcome = std::net::TcpStream::connect(target).map(|_| ()).map_err(|e| e.to_string());
+                let outcome = std::net::TcpStream::connect(target)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
                 vec![observation(vec![("tcp", format!("{outcome:?}"))])]
             }
-            other => return Err(SyncError::BadSettings(format!("unknown behaviour {other:?}"))),
+            other => {
+                return Err(SyncError::BadSettings(format!(
+                    "unknown behaviour {other:?}"
+                )));
+            }
         };
         Ok(Some(batch))
     }

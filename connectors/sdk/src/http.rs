@@ -155,17 +155,24 @@ impl Request {
             .and(request.set_authority(Some(&parts.authority)))
             .and(request.set_path_with_query(Some(&parts.path_and_query)));
         if set.is_err() {
-            return Err(SyncError::BadSettings(format!("{} is not a valid URL", self.url)));
+            return Err(SyncError::BadSettings(format!(
+                "{} is not a valid URL",
+                self.url
+            )));
         }
-        let outgoing_body = match &self.body {
-            Some(_) => Some(request.body().expect("a new request's body is available")),
-            None => None,
-        };
+        // Only a request with a body opens one (see the module docs).
+        let outgoing_body = self
+            .body
+            .as_ref()
+            .map(|_| request.body().expect("a new request's body is available"));
         let future = outgoing_handler::handle(request, Some(RequestOptions::new()))
             .map_err(|code| self.network_error(code))?;
         if let (Some(outgoing), Some(bytes)) = (outgoing_body, &self.body) {
             write_body(outgoing, bytes).map_err(|m| {
-                SyncError::Unavailable(format!("{}: sending the request body failed: {m}", self.url))
+                SyncError::Unavailable(format!(
+                    "{}: sending the request body failed: {m}",
+                    self.url
+                ))
             })?;
         }
         future.subscribe().block();
@@ -224,7 +231,9 @@ impl Response {
             401 => Err(SyncError::Unauthorized(what)),
             403 => Err(SyncError::Forbidden(what)),
             429 => Err(SyncError::RateLimited(RateLimit {
-                retry_after_seconds: self.header("retry-after").and_then(|v| v.trim().parse().ok()),
+                retry_after_seconds: self
+                    .header("retry-after")
+                    .and_then(|v| v.trim().parse().ok()),
                 message: what,
             })),
             500..=599 => Err(SyncError::Unavailable(what)),
@@ -239,7 +248,10 @@ impl Response {
     /// what did not fit.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, SyncError> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            SyncError::BadResponse(format!("{}: the response is not what was expected: {e}", self.url))
+            SyncError::BadResponse(format!(
+                "{}: the response is not what was expected: {e}",
+                self.url
+            ))
         })
     }
 }
@@ -325,7 +337,11 @@ fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -361,18 +377,35 @@ mod tests {
         let response = |status, headers: Vec<(&str, &str)>| Response {
             url: "https://api.example.com/x".into(),
             status,
-            headers: headers.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
             body: b"nope".to_vec(),
         };
         assert!(response(200, vec![]).success().is_ok());
-        assert!(matches!(response(401, vec![]).success(), Err(SyncError::Unauthorized(_))));
-        assert!(matches!(response(403, vec![]).success(), Err(SyncError::Forbidden(_))));
+        assert!(matches!(
+            response(401, vec![]).success(),
+            Err(SyncError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            response(403, vec![]).success(),
+            Err(SyncError::Forbidden(_))
+        ));
         assert!(matches!(
             response(429, vec![("Retry-After", "7")]).success(),
-            Err(SyncError::RateLimited(RateLimit { retry_after_seconds: Some(7), .. }))
+            Err(SyncError::RateLimited(RateLimit {
+                retry_after_seconds: Some(7),
+                ..
+            }))
         ));
-        assert!(matches!(response(503, vec![]).success(), Err(SyncError::Unavailable(_))));
-        assert!(matches!(response(404, vec![]).success(), Err(SyncError::BadResponse(m)) if m.contains("nope")));
+        assert!(matches!(
+            response(503, vec![]).success(),
+            Err(SyncError::Unavailable(_))
+        ));
+        assert!(
+            matches!(response(404, vec![]).success(), Err(SyncError::BadResponse(m)) if m.contains("nope"))
+        );
     }
 
     #[test]
@@ -380,7 +413,12 @@ mod tests {
         let parts = UrlParts::parse("http://127.0.0.1:8080/v1.0/schools?page=2").unwrap();
         assert_eq!(parts.authority, "127.0.0.1:8080");
         assert_eq!(parts.path_and_query, "/v1.0/schools?page=2");
-        assert_eq!(UrlParts::parse("https://api.wonde.com").unwrap().path_and_query, "/");
+        assert_eq!(
+            UrlParts::parse("https://api.wonde.com")
+                .unwrap()
+                .path_and_query,
+            "/"
+        );
         assert!(UrlParts::parse("ftp://x").is_err());
         assert!(UrlParts::parse("https:///x").is_err());
     }

@@ -105,9 +105,17 @@ macro_rules! export_connector {
             }
         }
 
+        // Component exports are named like `rostersync:connector/source@0.2.0#next`,
+        // which no native linker accepts; natively the crate builds without
+        // them, so its logic can be unit tested.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_connector_world!(
             __RostersyncExport with_types_in $crate::bindings
         );
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        pub static __ROSTERSYNC_ENTRY_POINTS: $crate::__private::EntryPoints =
+            $crate::__private::EntryPoints::of::<__RostersyncExport>();
     };
 }
 
@@ -119,13 +127,49 @@ pub mod __private {
     use crate::bindings::rostersync::connector::types::{Mode, RosterRecord, Setting, SyncError};
     use crate::{Connector, Settings, Snapshot};
 
+    use crate::bindings::exports::rostersync::connector::source::Guest;
+    use crate::{ConnectorInfo, SchoolInfo};
+
+    /// What one `next` call answers.
+    pub type Batch = Result<Option<Vec<RosterRecord>>, SyncError>;
+
+    /// What a connector exports, as plain function pointers: natively this
+    /// table stands in for the component exports.
+    pub struct EntryPoints {
+        pub describe: fn() -> ConnectorInfo,
+        pub check: fn(Vec<Setting>) -> Result<SchoolInfo, SyncError>,
+        pub open: fn(Vec<Setting>, Mode) -> Box<dyn std::any::Any>,
+        pub next: fn(&dyn std::any::Any) -> Option<Batch>,
+    }
+
+    impl EntryPoints {
+        pub const fn of<G: Guest>() -> Self
+        where
+            G::Snapshot: 'static,
+        {
+            Self {
+                describe: G::describe,
+                check: G::check,
+                open: |settings, mode| Box::new(G::Snapshot::new(settings, mode)),
+                next: |snapshot| {
+                    snapshot
+                        .downcast_ref::<G::Snapshot>()
+                        .map(GuestSnapshot::next)
+                },
+            }
+        }
+    }
+
     /// The exported resource: the connector's snapshot behind a `RefCell`,
     /// because the host calls it through `&self`.
     pub struct SnapshotAdapter<C: Connector>(RefCell<C::Snapshot>);
 
     impl<C: Connector> GuestSnapshot for SnapshotAdapter<C> {
         fn new(settings: Vec<Setting>, mode: Mode) -> Self {
-            Self(RefCell::new(C::snapshot(Settings::from_wit(settings), mode)))
+            Self(RefCell::new(C::snapshot(
+                Settings::from_wit(settings),
+                mode,
+            )))
         }
 
         fn next(&self) -> Result<Option<Vec<RosterRecord>>, SyncError> {

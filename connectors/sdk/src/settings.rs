@@ -27,7 +27,10 @@ impl Settings {
 
     /// The value, if set and not blank.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     /// The value, or `SyncError::BadSettings` naming the setting.
@@ -53,7 +56,9 @@ impl Settings {
         match self.get(name) {
             None => Ok(default),
             Some(v) => v.trim().parse().map_err(|_| {
-                SyncError::BadSettings(format!("the setting `{name}` must be a whole number, not {v:?}"))
+                SyncError::BadSettings(format!(
+                    "the setting `{name}` must be a whole number, not {v:?}"
+                ))
             }),
         }
     }

@@ -13,10 +13,18 @@ impl Connector for ExampleSis {
     type Snapshot = Reader;
 
     fn describe() -> ConnectorInfo {
-        ConnectorInfo::new("Example SIS", env!("CARGO_PKG_VERSION"), "Pupils and staff from the Example SIS API.")
-            .setting(SettingSpec::base_url("base-url", "The API root, e.g. https://api.example-sis.com/v1", Some("https://api.example-sis.com/v1")))
-            .setting(SettingSpec::secret("api-token", "The school's API token."))
-            .capability(Capability::DeltaReads)
+        ConnectorInfo::new(
+            "Example SIS",
+            env!("CARGO_PKG_VERSION"),
+            "Pupils and staff from the Example SIS API.",
+        )
+        .setting(SettingSpec::base_url(
+            "base-url",
+            "The API root, e.g. https://api.example-sis.com/v1",
+            Some("https://api.example-sis.com/v1"),
+        ))
+        .setting(SettingSpec::secret("api-token", "The school's API token."))
+        .capability(Capability::DeltaReads)
     }
 
     fn check(settings: &Settings) -> Result<SchoolInfo, SyncError> {
@@ -152,3 +160,53 @@ impl Snapshot for Reader {
 }
 
 export_connector!(ExampleSis);
+
+/// Connector logic is plain Rust: it unit-tests natively with `cargo test`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_its_settings() {
+        let info = ExampleSis::describe();
+        assert_eq!(info.provider, "Example SIS");
+        let token = info
+            .settings
+            .iter()
+            .find(|s| s.name == "api-token")
+            .unwrap();
+        assert_eq!(token.kind, SettingKind::Secret);
+        assert!(info.capabilities.contains(&Capability::DeltaReads));
+    }
+
+    #[test]
+    fn maps_people_and_refuses_unknown_roles() {
+        let dto = |role: &str| PersonDto {
+            id: "S1".into(),
+            role: role.into(),
+            first_name: Some("Zoë".into()),
+            last_name: None,
+            email: None,
+        };
+        let RosterRecord::Person(person) = dto("student").into_record().unwrap() else {
+            panic!("expected a person");
+        };
+        assert_eq!(
+            (person.role, person.first_name.as_deref()),
+            (Role::Student, Some("Zoë"))
+        );
+        let Err(SyncError::BadResponse(message)) = dto("governor").into_record() else {
+            panic!("expected a bad response");
+        };
+        assert!(message.contains("\"governor\""), "{message}");
+    }
+
+    #[test]
+    fn a_missing_token_is_a_settings_error() {
+        let settings = Settings::from_pairs([("base-url", "https://api.example-sis.com/v1")]);
+        let Err(SyncError::BadSettings(message)) = Api::new(&settings) else {
+            panic!("expected bad settings");
+        };
+        assert!(message.contains("`api-token`"));
+    }
+}

@@ -28,7 +28,9 @@ pub enum BuildError {
         program: String,
         source: std::io::Error,
     },
-    #[error("the {TARGET} target is not installed and `rustup target add {TARGET}` failed; install rustup or the target by hand")]
+    #[error(
+        "the {TARGET} target is not installed and `rustup target add {TARGET}` failed; install rustup or the target by hand"
+    )]
     NoTarget,
     #[error("cargo could not build {manifest}; its errors are above")]
     Compile { manifest: String },
@@ -71,7 +73,11 @@ pub fn ensure_target() -> Result<(), BuildError> {
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .is_some_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET));
+        .is_some_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET)
+        });
     if installed {
         return Ok(());
     }
@@ -80,7 +86,11 @@ pub fn ensure_target() -> Result<(), BuildError> {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if added { Ok(()) } else { Err(BuildError::NoTarget) }
+    if added {
+        Ok(())
+    } else {
+        Err(BuildError::NoTarget)
+    }
 }
 
 /// Builds the cdylib packages of `manifest` (all of them, or `packages`)
@@ -95,7 +105,13 @@ pub fn build(
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(&cargo);
     command
-        .args(["build", "--release", "--target", TARGET, "--message-format=json-render-diagnostics"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "--message-format=json-render-diagnostics",
+        ])
         .arg("--manifest-path")
         .arg(manifest);
     for setting in SIZE_PROFILE {
@@ -127,7 +143,10 @@ pub fn build(
     })?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut built = Vec::new();
-    for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+    {
         if let Some(artifact) = component_artifact(&line) {
             built.push(artifact);
         }
@@ -222,7 +241,11 @@ mod tests {
     fn reads_the_component_out_of_cargo_messages() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = dir.path().join("Cargo.toml");
-        std::fs::write(&manifest, "[package]\nname = \"rostersync-connector-wonde\"\nversion = \"0.1.0\"\n").unwrap();
+        std::fs::write(
+            &manifest,
+            "[package]\nname = \"rostersync-connector-wonde\"\nversion = \"0.1.0\"\n",
+        )
+        .unwrap();
         let line = serde_json::json!({
             "reason": "compiler-artifact",
             "package_id": "path+file:///x/connectors/wonde#0.1.0",
@@ -234,7 +257,10 @@ mod tests {
         let built = component_artifact(&line).unwrap();
         assert_eq!(built.package, "rostersync-connector-wonde");
         assert_eq!(built.plugin_name(), "wonde");
-        assert_eq!(built.wasm, PathBuf::from("/t/rostersync_connector_wonde.wasm"));
+        assert_eq!(
+            built.wasm,
+            PathBuf::from("/t/rostersync_connector_wonde.wasm")
+        );
         let rlib_only = line.replace("\"cdylib\",", "");
         assert_eq!(component_artifact(&rlib_only), None);
         assert_eq!(component_artifact("not json"), None);

@@ -68,8 +68,14 @@ pub async fn run(command: ConnectorCommand, plugin_dir: &Path) -> anyhow::Result
         ConnectorCommand::New { name, dir, sdk } => {
             let created = crate::template::create(&name, &dir, sdk.as_deref())?;
             println!("Created {}. Next:", created.display());
-            println!("  rostersync connector test {}   # the conformance suite, offline", created.display());
-            println!("  rostersync connector build {}  # install it in the plugin folder", created.display());
+            println!(
+                "  rostersync connector test {}   # the conformance suite, offline",
+                created.display()
+            );
+            println!(
+                "  rostersync connector build {}  # install it in the plugin folder",
+                created.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         ConnectorCommand::Build { paths, build } => {
@@ -91,8 +97,20 @@ pub async fn run(command: ConnectorCommand, plugin_dir: &Path) -> anyhow::Result
                 (_, true) => Traffic::Live,
                 _ => Traffic::Replay,
             };
-            let passed = test(&path, traffic, settings.as_deref(), fixtures, build.target_dir.as_deref(), plugin_dir).await?;
-            Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            let passed = test(
+                &path,
+                traffic,
+                settings.as_deref(),
+                fixtures,
+                build.target_dir.as_deref(),
+                plugin_dir,
+            )
+            .await?;
+            Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
@@ -102,7 +120,12 @@ pub fn install(path: &Path, plugin_dir: &Path, target_dir: Option<&Path>) -> any
     for built in rostersync_builder::build(&path.join("Cargo.toml"), &[], target_dir)? {
         let installed = rostersync_builder::install(&built, plugin_dir)?;
         let size = std::fs::metadata(&installed)?.len();
-        println!("installed {} → {} ({} KB)", built.package, installed.display(), size / 1024);
+        println!(
+            "installed {} → {} ({} KB)",
+            built.package,
+            installed.display(),
+            size / 1024
+        );
     }
     Ok(())
 }
@@ -117,14 +140,22 @@ pub async fn test(
     plugin_dir: &Path,
 ) -> anyhow::Result<bool> {
     let (wasm, fixtures_dir) = if path.extension().is_some_and(|e| e == "wasm") {
-        let fixtures = fixtures.ok_or_else(|| anyhow::anyhow!("testing a .wasm file needs --fixtures DIR"))?;
+        let fixtures =
+            fixtures.ok_or_else(|| anyhow::anyhow!("testing a .wasm file needs --fixtures DIR"))?;
         (path.to_path_buf(), fixtures)
     } else {
         let built = rostersync_builder::build(&path.join("Cargo.toml"), &[], target_dir)?;
         let [component] = built.as_slice() else {
-            anyhow::bail!("{} built {} components; test one at a time", path.display(), built.len());
+            anyhow::bail!(
+                "{} built {} components; test one at a time",
+                path.display(),
+                built.len()
+            );
         };
-        (component.wasm.clone(), fixtures.unwrap_or_else(|| path.join("fixtures")))
+        (
+            component.wasm.clone(),
+            fixtures.unwrap_or_else(|| path.join("fixtures")),
+        )
     };
     let settings = settings.map(read_settings).transpose()?;
     let runtime = open_runtime(plugin_dir)?;
@@ -158,6 +189,9 @@ fn read_settings(path: &Path) -> anyhow::Result<Settings> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("{}: cannot read the settings file: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("{}: settings must be `name = \"value\"` lines: {e}", path.display())
+        anyhow::anyhow!(
+            "{}: settings must be `name = \"value\"` lines: {e}",
+            path.display()
+        )
     })
 }

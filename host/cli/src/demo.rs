@@ -10,11 +10,18 @@ use rostersync_conformance::Traffic;
 use crate::connector::{install, test};
 use crate::plugins::{open_runtime, print_list};
 
-const BUNDLED: [&str; 3] = ["connectors/template", "connectors/probe", "connectors/legacy-v0_1"];
+const BUNDLED: [&str; 3] = [
+    "connectors/template",
+    "connectors/probe",
+    "connectors/legacy-v0_1",
+];
 
 pub async fn run(plugin_dir: &Path) -> anyhow::Result<ExitCode> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    println!("Building the bundled connectors into {}…", plugin_dir.display());
+    println!(
+        "Building the bundled connectors into {}…",
+        plugin_dir.display()
+    );
     for crate_dir in BUNDLED {
         install(&workspace.join(crate_dir), plugin_dir, None)?;
     }
@@ -25,5 +32,9 @@ pub async fn run(plugin_dir: &Path) -> anyhow::Result<ExitCode> {
     println!();
     let template = workspace.join("connectors/template");
     let passed = test(&template, Traffic::Replay, None, None, None, plugin_dir).await?;
-    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -13,10 +13,19 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "rostersync", version, about = "Keeps school rosters in step with the systems that hold them.")]
+#[command(
+    name = "rostersync",
+    version,
+    about = "Keeps school rosters in step with the systems that hold them."
+)]
 struct Cli {
     /// The plugin folder: every `*.wasm` in it is a connector.
-    #[arg(long, global = true, env = "ROSTERSYNC_PLUGIN_DIR", default_value = "plugins")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTERSYNC_PLUGIN_DIR",
+        default_value = "plugins"
+    )]
     plugin_dir: PathBuf,
 
     #[command(subcommand)]

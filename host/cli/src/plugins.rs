@@ -60,7 +60,11 @@ pub async fn run(command: PluginsCommand, plugin_dir: &Path) -> anyhow::Result<E
             runtime.scan().await?;
             print_list(&runtime, json)?;
             let all_good = runtime.statuses().iter().all(|s| s.error.is_none());
-            Ok(if all_good { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if all_good {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         PluginsCommand::Check { file } => match runtime.load_file(&file).await {
             Ok(plugin) => {
@@ -88,7 +92,10 @@ pub fn print_list(runtime: &Runtime, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let dash = || "-".to_string();
-    println!("{:<16} {:<14} {:<9} {:<6} {:<14} STATUS", "NAME", "PROVIDER", "VERSION", "WIT", "SHA256");
+    println!(
+        "{:<16} {:<14} {:<9} {:<6} {:<14} STATUS",
+        "NAME", "PROVIDER", "VERSION", "WIT", "SHA256"
+    );
     for row in rows {
         println!(
             "{:<16} {:<14} {:<9} {:<6} {:<14} {}",
@@ -96,7 +103,9 @@ pub fn print_list(runtime: &Runtime, json: bool) -> anyhow::Result<()> {
             row.provider.unwrap_or_else(dash),
             row.version.unwrap_or_else(dash),
             row.wit.unwrap_or_else(dash),
-            row.sha256.map(|s| format!("{}…", &s[..12])).unwrap_or_else(dash),
+            row.sha256
+                .map(|s| format!("{}…", &s[..12]))
+                .unwrap_or_else(dash),
             row.status
         );
     }
@@ -108,13 +117,34 @@ fn print_plugin(plugin: &Plugin) {
     println!("{}: a valid connector", plugin.path.display());
     println!("  provider      {} {}", info.provider, info.version);
     println!("  description   {}", info.description);
-    println!("  contract      rostersync:connector@{}", plugin.wit_version);
+    println!(
+        "  contract      rostersync:connector@{}",
+        plugin.wit_version
+    );
     println!("  sha256        {}", plugin.sha256);
     let capabilities: Vec<String> = info.capabilities.iter().map(|c| format!("{c:?}")).collect();
-    println!("  capabilities  {}", if capabilities.is_empty() { "none".into() } else { capabilities.join(", ") });
+    println!(
+        "  capabilities  {}",
+        if capabilities.is_empty() {
+            "none".into()
+        } else {
+            capabilities.join(", ")
+        }
+    );
     for spec in &info.settings {
-        let default = spec.default_value.as_deref().map(|d| format!(" (default {d})")).unwrap_or_default();
-        let required = if spec.required { "required" } else { "optional" };
-        println!("  setting       {} [{:?}, {required}]{default}: {}", spec.name, spec.kind, spec.description);
+        let default = spec
+            .default_value
+            .as_deref()
+            .map(|d| format!(" (default {d})"))
+            .unwrap_or_default();
+        let required = if spec.required {
+            "required"
+        } else {
+            "optional"
+        };
+        println!(
+            "  setting       {} [{:?}, {required}]{default}: {}",
+            spec.name, spec.kind, spec.description
+        );
     }
 }

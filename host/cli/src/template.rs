@@ -8,12 +8,30 @@ const LIB_RS: &str = include_str!("../../../connectors/template/src/lib.rs");
 const README: &str = include_str!("../../../connectors/template/README.md");
 const LOCKFILE: &str = include_str!("../../../Cargo.lock");
 const FIXTURES: [(&str, &str); 6] = [
-    ("settings.toml", include_str!("../../../connectors/template/fixtures/settings.toml")),
-    ("check.json", include_str!("../../../connectors/template/fixtures/check.json")),
-    ("check-unauthorized.json", include_str!("../../../connectors/template/fixtures/check-unauthorized.json")),
-    ("full-1.json", include_str!("../../../connectors/template/fixtures/full-1.json")),
-    ("full-2.json", include_str!("../../../connectors/template/fixtures/full-2.json")),
-    ("delta.json", include_str!("../../../connectors/template/fixtures/delta.json")),
+    (
+        "settings.toml",
+        include_str!("../../../connectors/template/fixtures/settings.toml"),
+    ),
+    (
+        "check.json",
+        include_str!("../../../connectors/template/fixtures/check.json"),
+    ),
+    (
+        "check-unauthorized.json",
+        include_str!("../../../connectors/template/fixtures/check-unauthorized.json"),
+    ),
+    (
+        "full-1.json",
+        include_str!("../../../connectors/template/fixtures/full-1.json"),
+    ),
+    (
+        "full-2.json",
+        include_str!("../../../connectors/template/fixtures/full-2.json"),
+    ),
+    (
+        "delta.json",
+        include_str!("../../../connectors/template/fixtures/delta.json"),
+    ),
 ];
 
 /// The SDK this binary was built beside.
@@ -46,18 +64,28 @@ serde = {{ version = "1", features = ["derive"] }}
 /// Creates `<dir>/<name>` and returns its path.
 pub fn create(name: &str, dir: &Path, sdk: Option<&Path>) -> anyhow::Result<PathBuf> {
     let valid = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-');
     if !valid {
-        anyhow::bail!("{name:?} is not a connector name: use lower-case letters, digits and `-`, e.g. `my-mis`");
+        anyhow::bail!(
+            "{name:?} is not a connector name: use lower-case letters, digits and `-`, e.g. `my-mis`"
+        );
     }
     let root = dir.join(name);
     if root.exists() {
-        anyhow::bail!("{} already exists; choose another name or folder", root.display());
+        anyhow::bail!(
+            "{} already exists; choose another name or folder",
+            root.display()
+        );
     }
     let sdk = sdk.map(Path::to_path_buf).unwrap_or_else(bundled_sdk);
     let sdk = sdk.canonicalize().map_err(|e| {
-        anyhow::anyhow!("the connector SDK is not at {} ({e}); pass --sdk PATH", sdk.display())
+        anyhow::anyhow!(
+            "the connector SDK is not at {} ({e}); pass --sdk PATH",
+            sdk.display()
+        )
     })?;
     std::fs::create_dir_all(root.join("src"))?;
     std::fs::create_dir_all(root.join("fixtures"))?;
@@ -80,12 +108,23 @@ mod tests {
     fn refuses_bad_names_and_existing_folders() {
         let dir = tempfile::tempdir().unwrap();
         for bad in ["", "My MIS", "-x", "wonde_v2"] {
-            assert!(create(bad, dir.path(), None).unwrap_err().to_string().contains("is not a connector name"), "{bad}");
+            assert!(
+                create(bad, dir.path(), None)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("is not a connector name"),
+                "{bad}"
+            );
         }
         let made = create("my-mis", dir.path(), None).unwrap();
         let manifest = std::fs::read_to_string(made.join("Cargo.toml")).unwrap();
         assert!(manifest.contains("name = \"rostersync-connector-my-mis\""));
         assert!(made.join("fixtures/full-1.json").exists());
-        assert!(create("my-mis", dir.path(), None).unwrap_err().to_string().contains("already exists"));
+        assert!(
+            create("my-mis", dir.path(), None)
+                .unwrap_err()
+                .to_string()
+                .contains("already exists")
+        );
     }
 }

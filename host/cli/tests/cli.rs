@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn rostersync(plugin_dir: &Path, args: &[&str]) -> Output {
@@ -31,7 +34,16 @@ fn shared_target() -> String {
 }
 
 fn build_into(plugin_dir: &Path, crate_dir: &str) {
-    let output = rostersync(plugin_dir, &["connector", "build", crate_dir, "--target-dir", &shared_target()]);
+    let output = rostersync(
+        plugin_dir,
+        &[
+            "connector",
+            "build",
+            crate_dir,
+            "--target-dir",
+            &shared_target(),
+        ],
+    );
     assert!(output.status.success(), "{}", text(&output));
 }
 
@@ -44,11 +56,27 @@ fn build_then_list_shows_every_plugin_with_its_status() {
 
     let output = rostersync(plugins.path(), &["plugins", "list"]);
     let listing = text(&output);
-    assert_eq!(output.status.code(), Some(1), "a broken plugin makes list fail: {listing}");
-    let line = |name: &str| listing.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {listing}"));
-    assert!(line("probe").contains("Probe") && line("probe").contains("0.2.0") && line("probe").ends_with("in service"));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a broken plugin makes list fail: {listing}"
+    );
+    let line = |name: &str| {
+        listing
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {listing}"))
+    };
+    assert!(
+        line("probe").contains("Probe")
+            && line("probe").contains("0.2.0")
+            && line("probe").ends_with("in service")
+    );
     assert!(line("legacy-v0_1").contains("0.1.0"));
-    assert!(line("broken").contains("failed:") && line("broken").contains("not a WebAssembly component"));
+    assert!(
+        line("broken").contains("failed:")
+            && line("broken").contains("not a WebAssembly component")
+    );
 
     let output = rostersync(plugins.path(), &["plugins", "list", "--json"]);
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
@@ -65,32 +93,67 @@ fn check_describes_a_good_file_and_explains_a_bad_one() {
     let plugins = tempfile::tempdir().unwrap();
     build_into(plugins.path(), "connectors/template");
     let good = plugins.path().join("template.wasm");
-    let output = rostersync(plugins.path(), &["plugins", "check", good.to_str().unwrap()]);
+    let output = rostersync(
+        plugins.path(),
+        &["plugins", "check", good.to_str().unwrap()],
+    );
     let report = text(&output);
     assert!(output.status.success(), "{report}");
-    assert!(report.contains("provider      Example SIS") && report.contains("rostersync:connector@0.2.0"));
+    assert!(
+        report.contains("provider      Example SIS")
+            && report.contains("rostersync:connector@0.2.0")
+    );
     assert!(report.contains("api-token [Secret, required]"), "{report}");
 
     let bad = plugins.path().join("core.wasm");
     std::fs::write(&bad, b"\0asm\x01\0\0\0").unwrap();
     let output = rostersync(plugins.path(), &["plugins", "check", bad.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output).contains("core.wasm: this is a core WebAssembly module, not a component"));
+    assert!(
+        text(&output).contains("core.wasm: this is a core WebAssembly module, not a component")
+    );
 }
 
 #[test]
 fn a_new_connector_from_the_template_passes_the_suite_out_of_the_box() {
     let plugins = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let output = rostersync(plugins.path(), &["connector", "new", "my-mis", "--dir", work.path().to_str().unwrap()]);
+    let output = rostersync(
+        plugins.path(),
+        &[
+            "connector",
+            "new",
+            "my-mis",
+            "--dir",
+            work.path().to_str().unwrap(),
+        ],
+    );
     assert!(output.status.success(), "{}", text(&output));
     let crate_dir = work.path().join("my-mis");
-    let output = rostersync(plugins.path(), &["connector", "test", crate_dir.to_str().unwrap(), "--target-dir", &shared_target()]);
+    let output = rostersync(
+        plugins.path(),
+        &[
+            "connector",
+            "test",
+            crate_dir.to_str().unwrap(),
+            "--target-dir",
+            &shared_target(),
+        ],
+    );
     let report = text(&output);
     assert!(output.status.success(), "{report}");
     assert!(report.contains("7 passed, 0 failed"), "{report}");
 
-    let output = rostersync(plugins.path(), &["connector", "build", crate_dir.to_str().unwrap(), "--target-dir", &shared_target()]);
+    let output = rostersync(
+        plugins.path(),
+        &[
+            "connector",
+            "build",
+            crate_dir.to_str().unwrap(),
+            "--target-dir",
+            &shared_target(),
+        ],
+    );
     assert!(output.status.success(), "{}", text(&output));
     assert!(plugins.path().join("my-mis.wasm").exists());
 }
@@ -99,10 +162,27 @@ fn a_new_connector_from_the_template_passes_the_suite_out_of_the_box() {
 fn missing_fixtures_are_an_error_naming_the_file() {
     let plugins = tempfile::tempdir().unwrap();
     let fixtures = tempfile::tempdir().unwrap();
-    std::fs::write(fixtures.path().join("settings.toml"), "api-token = \"x\"\nbase-url = \"http://127.0.0.1:9/v1\"\n").unwrap();
-    let output = rostersync(plugins.path(), &[
-        "connector", "test", "connectors/template", "--fixtures", fixtures.path().to_str().unwrap(), "--target-dir", &shared_target(),
-    ]);
+    std::fs::write(
+        fixtures.path().join("settings.toml"),
+        "api-token = \"x\"\nbase-url = \"http://127.0.0.1:9/v1\"\n",
+    )
+    .unwrap();
+    let output = rostersync(
+        plugins.path(),
+        &[
+            "connector",
+            "test",
+            "connectors/template",
+            "--fixtures",
+            fixtures.path().to_str().unwrap(),
+            "--target-dir",
+            &shared_target(),
+        ],
+    );
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    assert!(text(&output).contains("check.json: cannot read the fixture"), "{}", text(&output));
+    assert!(
+        text(&output).contains("check.json: cannot read the fixture"),
+        "{}",
+        text(&output)
+    );
 }

@@ -37,13 +37,20 @@ pub struct Redactions(Vec<(String, String)>);
 
 impl Redactions {
     pub fn new(pairs: Vec<(String, String)>) -> Self {
-        Self(pairs.into_iter().filter(|(secret, _)| !secret.is_empty()).collect())
+        Self(
+            pairs
+                .into_iter()
+                .filter(|(secret, _)| !secret.is_empty())
+                .collect(),
+        )
     }
 
     pub fn apply(&self, text: &str) -> String {
         self.0
             .iter()
-            .fold(text.to_string(), |text, (secret, placeholder)| text.replace(secret, placeholder))
+            .fold(text.to_string(), |text, (secret, placeholder)| {
+                text.replace(secret, placeholder)
+            })
     }
 }
 
@@ -127,7 +134,13 @@ impl Replayer {
         let fixture: PhaseFixture = serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: not a fixture file: {e}", path.display()))?;
         Ok(Self {
-            interactions: Mutex::new(fixture.interactions.into_iter().map(|i| (i, false)).collect()),
+            interactions: Mutex::new(
+                fixture
+                    .interactions
+                    .into_iter()
+                    .map(|i| (i, false))
+                    .collect(),
+            ),
         })
     }
 
@@ -146,9 +159,9 @@ impl Replayer {
 impl Interceptor for Replayer {
     fn intercept(&self, request: &OutboundRequest) -> Intercept {
         let mut interactions = self.interactions.lock().expect("replayer lock");
-        let found = interactions.iter_mut().find(|(i, used)| {
-            !used && i.method == request.method && i.url == request.url
-        });
+        let found = interactions
+            .iter_mut()
+            .find(|(i, used)| !used && i.method == request.method && i.url == request.url);
         match found {
             Some((interaction, used)) => {
                 *used = true;
@@ -195,20 +208,34 @@ mod tests {
         };
         std::fs::write(&path, serde_json::to_string(&fixture).unwrap()).unwrap();
         let replayer = Replayer::load(&path).unwrap();
-        assert!(matches!(replayer.intercept(&request("http://a/1")), Intercept::Respond(_)));
-        assert!(matches!(replayer.intercept(&request("http://a/1")), Intercept::Refuse(_)));
-        assert!(matches!(replayer.intercept(&request("http://b/")), Intercept::Refuse(m) if m == "GET http://b/"));
+        assert!(matches!(
+            replayer.intercept(&request("http://a/1")),
+            Intercept::Respond(_)
+        ));
+        assert!(matches!(
+            replayer.intercept(&request("http://a/1")),
+            Intercept::Refuse(_)
+        ));
+        assert!(
+            matches!(replayer.intercept(&request("http://b/")), Intercept::Refuse(m) if m == "GET http://b/")
+        );
         assert_eq!(replayer.unused(), vec!["GET http://a/2".to_string()]);
     }
 
     #[test]
     fn recording_keeps_secrets_out() {
-        let recorder = Recorder::new(Redactions::new(vec![("s3cret".into(), placeholder("api-token"))]));
+        let recorder = Recorder::new(Redactions::new(vec![(
+            "s3cret".into(),
+            placeholder("api-token"),
+        )]));
         recorder.observe(
             &request("http://a/people?token=s3cret"),
             &CannedResponse {
                 status: 200,
-                headers: vec![("Content-Type".into(), "application/json".into()), ("Set-Cookie".into(), "x".into())],
+                headers: vec![
+                    ("Content-Type".into(), "application/json".into()),
+                    ("Set-Cookie".into(), "x".into()),
+                ],
                 body: Bytes::from_static(b"[]"),
             },
         );

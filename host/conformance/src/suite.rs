@@ -70,7 +70,10 @@ impl Report {
     }
 
     pub fn outcome(&self, name: &str) -> Option<&Outcome> {
-        self.checks.iter().find(|c| c.name == name).map(|c| &c.outcome)
+        self.checks
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| &c.outcome)
     }
 
     fn push(&mut self, name: &'static str, outcome: Outcome) {
@@ -92,7 +95,11 @@ impl fmt::Display for Report {
             .iter()
             .filter(|c| matches!(c.outcome, Outcome::Failed(_)))
             .count();
-        write!(f, "{} passed, {failed} failed", self.checks.len() - failed - self.skipped())
+        write!(
+            f,
+            "{} passed, {failed} failed",
+            self.checks.len() - failed - self.skipped()
+        )
     }
 }
 
@@ -135,7 +142,13 @@ pub async fn run_suite(plugin: Arc<Plugin>, options: SuiteOptions) -> anyhow::Re
 
     let good = suite.settings.clone();
     let checked = suite
-        .phase("check", |plugin, sandbox| async move { plugin.check(&sandbox, &good).await.map(|_| ()).map_err(describe_error) })
+        .phase("check", |plugin, sandbox| async move {
+            plugin
+                .check(&sandbox, &good)
+                .await
+                .map(|_| ())
+                .map_err(describe_error)
+        })
         .await?;
     report.push("check succeeds with good settings", checked);
 
@@ -164,7 +177,10 @@ pub async fn run_suite(plugin: Arc<Plugin>, options: SuiteOptions) -> anyhow::Re
                         error: SyncError::Unauthorized(_),
                         ..
                     }) => Ok(()),
-                    Ok(school) => Err(format!("check succeeded (school {:?}) with invalid credentials", school.name)),
+                    Ok(school) => Err(format!(
+                        "check succeeded (school {:?}) with invalid credentials",
+                        school.name
+                    )),
                     Err(other) => Err(format!("expected `unauthorized`, got: {other}")),
                 }
             })
@@ -173,7 +189,12 @@ pub async fn run_suite(plugin: Arc<Plugin>, options: SuiteOptions) -> anyhow::Re
     }
 
     let (first, cursor) = suite.read("full-1", Mode::Full).await?;
-    report.push("a full snapshot completes", first.as_ref().map_or_else(|e| Outcome::Failed(e.clone()), |_| Outcome::Passed));
+    report.push(
+        "a full snapshot completes",
+        first
+            .as_ref()
+            .map_or_else(|e| Outcome::Failed(e.clone()), |_| Outcome::Passed),
+    );
     let (second, _) = suite.read("full-2", Mode::Full).await?;
     report.push(
         "a second full snapshot yields the same records",
@@ -193,7 +214,9 @@ pub async fn run_suite(plugin: Arc<Plugin>, options: SuiteOptions) -> anyhow::Re
                 let (read, _) = suite.read("delta", Mode::Delta(cursor)).await?;
                 read.map_or_else(Outcome::Failed, |_| Outcome::Passed)
             }
-            None => Outcome::Failed("it claims delta reads but its full snapshot returned no cursor".into()),
+            None => Outcome::Failed(
+                "it claims delta reads but its full snapshot returned no cursor".into(),
+            ),
         }
     };
     report.push("a delta from the returned cursor completes", delta);
@@ -211,7 +234,12 @@ pub async fn run_suite(plugin: Arc<Plugin>, options: SuiteOptions) -> anyhow::Re
 
 impl Suite {
     fn sandbox(&self, tap: &Tap) -> anyhow::Result<Sandbox> {
-        let sandbox = Sandbox::for_connection(&self.plugin.info, &self.settings, &[], self.options.limits.clone())?;
+        let sandbox = Sandbox::for_connection(
+            &self.plugin.info,
+            &self.settings,
+            &[],
+            self.options.limits.clone(),
+        )?;
         Ok(match tap {
             Tap::Live => sandbox,
             Tap::Record(r) => sandbox.with_interceptor(r.clone() as Arc<dyn Interceptor>),
@@ -223,7 +251,10 @@ impl Suite {
         Ok(match self.options.traffic {
             Traffic::Live => Tap::Live,
             Traffic::Record => Tap::Record(Arc::new(Recorder::new(self.redactions.clone()))),
-            Traffic::Replay => Tap::Replay(Arc::new(Replayer::load(&phase_path(&self.options.fixtures_dir, phase))?)),
+            Traffic::Replay => Tap::Replay(Arc::new(Replayer::load(&phase_path(
+                &self.options.fixtures_dir,
+                phase,
+            ))?)),
         })
     }
 
@@ -235,12 +266,18 @@ impl Suite {
         Fut: Future<Output = Result<(), String>>,
     {
         let (outcome, _) = self
-            .phase_with(phase, |plugin, sandbox| async move { body(plugin, sandbox).await.map(|()| ((), None)) })
+            .phase_with(phase, |plugin, sandbox| async move {
+                body(plugin, sandbox).await.map(|()| ((), None))
+            })
             .await?;
         Ok(outcome.map_or_else(Outcome::Failed, |()| Outcome::Passed))
     }
 
-    async fn phase_with<T, F, Fut>(&mut self, phase: &str, body: F) -> anyhow::Result<(Result<T, String>, Option<String>)>
+    async fn phase_with<T, F, Fut>(
+        &mut self,
+        phase: &str,
+        body: F,
+    ) -> anyhow::Result<(Result<T, String>, Option<String>)>
     where
         F: FnOnce(Arc<Plugin>, Sandbox) -> Fut,
         Fut: Future<Output = Result<(T, Option<String>), String>>,
@@ -275,10 +312,17 @@ impl Suite {
     }
 
     /// Reads a whole snapshot into a sorted set of records.
-    async fn read(&mut self, phase: &str, mode: Mode) -> anyhow::Result<(Result<BTreeSet<String>, String>, Option<String>)> {
+    async fn read(
+        &mut self,
+        phase: &str,
+        mode: Mode,
+    ) -> anyhow::Result<(Result<BTreeSet<String>, String>, Option<String>)> {
         let settings = self.settings.clone();
         self.phase_with(phase, |plugin, sandbox| async move {
-            let mut snapshot = plugin.snapshot(&sandbox, &settings, mode).await.map_err(describe_error)?;
+            let mut snapshot = plugin
+                .snapshot(&sandbox, &settings, mode)
+                .await
+                .map_err(describe_error)?;
             let mut records = BTreeSet::new();
             while let Some(batch) = snapshot.next_batch().await.map_err(describe_error)? {
                 records.extend(batch.iter().map(canonical));
@@ -312,11 +356,16 @@ fn difference(first: &BTreeSet<String>, second: &BTreeSet<String>) -> String {
         .next()
         .map(|r| r.chars().take(200).collect::<String>())
         .unwrap_or_default();
-    format!("{only_first} records only in the first read, {only_second} only in the second, e.g. {example}")
+    format!(
+        "{only_first} records only in the first read, {only_second} only in the second, e.g. {example}"
+    )
 }
 
 /// The settings to run with, and the secrets to keep out of fixtures.
-fn suite_settings(plugin: &Plugin, options: &SuiteOptions) -> anyhow::Result<(Settings, Redactions)> {
+fn suite_settings(
+    plugin: &Plugin,
+    options: &SuiteOptions,
+) -> anyhow::Result<(Settings, Redactions)> {
     let saved = options.fixtures_dir.join(SETTINGS_FILE);
     let settings = match (&options.settings, options.traffic) {
         (Some(settings), _) => settings.clone(),
@@ -338,7 +387,12 @@ fn suite_settings(plugin: &Plugin, options: &SuiteOptions) -> anyhow::Result<(Se
     if options.traffic == Traffic::Record {
         std::fs::create_dir_all(&options.fixtures_dir)?;
         let mut stored = settings.clone();
-        for spec in plugin.info.settings.iter().filter(|s| s.kind == SettingKind::Secret) {
+        for spec in plugin
+            .info
+            .settings
+            .iter()
+            .filter(|s| s.kind == SettingKind::Secret)
+        {
             if stored.get(&spec.name).is_some() {
                 stored.set(spec.name.clone(), placeholder(&spec.name));
             }
@@ -356,28 +410,50 @@ fn describe_problems(plugin: &Plugin) -> Outcome {
         problems.push("the provider name is empty".to_string());
     }
     let semver = info.version.split('.').count() == 3
-        && info.version.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        && info
+            .version
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
     if !semver {
-        problems.push(format!("the version {:?} is not MAJOR.MINOR.PATCH", info.version));
+        problems.push(format!(
+            "the version {:?} is not MAJOR.MINOR.PATCH",
+            info.version
+        ));
     }
     let mut names = BTreeSet::new();
     for spec in &info.settings {
         if !names.insert(spec.name.as_str()) {
             problems.push(format!("the setting `{}` is declared twice", spec.name));
         }
-        if spec.name.is_empty() || !spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            problems.push(format!("the setting name {:?} is not kebab-case", spec.name));
+        if spec.name.is_empty()
+            || !spec
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            problems.push(format!(
+                "the setting name {:?} is not kebab-case",
+                spec.name
+            ));
         }
         if spec.description.trim().is_empty() {
             problems.push(format!("the setting `{}` has no description", spec.name));
         }
         if spec.kind == SettingKind::Secret && spec.default_value.is_some() {
-            problems.push(format!("the secret setting `{}` has a default value", spec.name));
+            problems.push(format!(
+                "the secret setting `{}` has a default value",
+                spec.name
+            ));
         }
         if let (SettingKind::BaseUrl, Some(url)) = (spec.kind, &spec.default_value)
-            && rostersync_runtime::AllowList::default().allow_base_url(url).is_err()
+            && rostersync_runtime::AllowList::default()
+                .allow_base_url(url)
+                .is_err()
         {
-            problems.push(format!("the default of `{}`, {url:?}, is not a URL", spec.name));
+            problems.push(format!(
+                "the default of `{}`, {url:?}, is not a URL",
+                spec.name
+            ));
         }
     }
     if problems.is_empty() {

@@ -128,7 +128,11 @@ impl fmt::Debug for Settings {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Settings {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Self(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -160,13 +164,6 @@ pub enum SyncError {
     BadSettings(String),
     #[error("bad response from the provider: {0}")]
     BadResponse(String),
-}
-
-impl SyncError {
-    /// Worth retrying later without anyone changing anything.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::RateLimited { .. } | Self::Unavailable(_))
-    }
 }
 
 #[cfg(test)]
@@ -202,7 +199,10 @@ mod tests {
     fn resolved_fills_defaults_and_names_the_missing_setting() {
         let missing = Settings::new().resolved(&info());
         assert_eq!(missing, Err("token".to_string()));
-        let resolved = Settings::new().with("token", "t").resolved(&info()).unwrap();
+        let resolved = Settings::new()
+            .with("token", "t")
+            .resolved(&info())
+            .unwrap();
         assert_eq!(resolved.get("base-url"), Some("https://api.example.com"));
         assert!(info().is_secret("token") && !info().is_secret("base-url"));
     }
@@ -210,6 +210,9 @@ mod tests {
     #[test]
     fn debug_never_shows_values() {
         let shown = format!("{:?}", Settings::new().with("token", "hunter2"));
-        assert!(shown.contains("token") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("token") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

@@ -66,7 +66,9 @@ pub struct AllowedHost {
 
 /// Why an allow-list entry did not parse; the message is for the operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{entry:?} is not an allowed host: {reason} (write it as scheme://host[:port], e.g. https://api.wonde.com)")]
+#[error(
+    "{entry:?} is not an allowed host: {reason} (write it as scheme://host[:port], e.g. https://api.wonde.com)"
+)]
 pub struct AllowedHostError {
     pub entry: String,
     pub reason: &'static str,
@@ -83,7 +85,8 @@ impl FromStr for AllowedHost {
         let (scheme, rest) = entry
             .split_once("://")
             .ok_or_else(|| fail("it has no scheme"))?;
-        let scheme = Scheme::parse(scheme).ok_or_else(|| fail("the scheme must be http or https"))?;
+        let scheme =
+            Scheme::parse(scheme).ok_or_else(|| fail("the scheme must be http or https"))?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('/') || rest.contains('?') || rest.contains('#') {
             return Err(fail("it must not have a path"));
@@ -101,7 +104,9 @@ impl FromStr for AllowedHost {
             }
             HostPattern::Suffix(suffix.to_ascii_lowercase())
         } else if host.contains('*') {
-            return Err(fail("a wildcard may only be the first label, as in *.example.com"));
+            return Err(fail(
+                "a wildcard may only be the first label, as in *.example.com",
+            ));
         } else if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse() {
             HostPattern::Ip(ip)
         } else {
@@ -260,17 +265,21 @@ fn canonical(addr: IpAddr) -> IpAddr {
 
 fn is_public(addr: IpAddr) -> bool {
     match canonical(addr) {
-        IpAddr::V4(ip) => !(ip.is_loopback()
-            || ip.is_private()
-            || ip.is_link_local()
-            || ip.is_unspecified()
-            || ip.is_broadcast()
-            || ip.is_documentation()
-            || is_shared_v4(ip)),
-        IpAddr::V6(ip) => !(ip.is_loopback()
-            || ip.is_unspecified()
-            || is_unique_local_v6(ip)
-            || is_link_local_v6(ip)),
+        IpAddr::V4(ip) => {
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.is_documentation()
+                || is_shared_v4(ip))
+        }
+        IpAddr::V6(ip) => {
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || is_unique_local_v6(ip)
+                || is_link_local_v6(ip))
+        }
     }
 }
 
@@ -305,7 +314,10 @@ mod tests {
             ("ftp://x.org", "the scheme must be http or https"),
             ("https://x.org/v1.0", "it must not have a path"),
             ("https://x.org:http", "its port is not a number"),
-            ("https://a.*.org", "a wildcard may only be the first label, as in *.example.com"),
+            (
+                "https://a.*.org",
+                "a wildcard may only be the first label, as in *.example.com",
+            ),
             ("https://user:pw@x.org", "it must not carry credentials"),
         ];
         for (entry, reason) in cases {
@@ -318,14 +330,21 @@ mod tests {
     #[test]
     fn matches_scheme_host_and_port_exactly() {
         let mut list = AllowList::default();
-        list.allow_base_url("https://api.wonde.com/v1.0/schools/").unwrap();
+        list.allow_base_url("https://api.wonde.com/v1.0/schools/")
+            .unwrap();
         list.add("http://127.0.0.1:8080".parse().unwrap());
         list.add("https://*.arbor.sc".parse().unwrap());
-        assert!(list.permits(&dest("https://api.wonde.com/v1.0/x")).is_some());
+        assert!(
+            list.permits(&dest("https://api.wonde.com/v1.0/x"))
+                .is_some()
+        );
         assert!(list.permits(&dest("https://API.WONDE.COM/")).is_some());
         assert!(list.permits(&dest("http://api.wonde.com/")).is_none());
         assert!(list.permits(&dest("https://api.wonde.com:8443/")).is_none());
-        assert!(list.permits(&dest("https://evil.com/?https://api.wonde.com")).is_none());
+        assert!(
+            list.permits(&dest("https://evil.com/?https://api.wonde.com"))
+                .is_none()
+        );
         assert!(list.permits(&dest("http://127.0.0.1:8080/")).is_some());
         // `localhost` is not `127.0.0.1`: the string must match.
         assert!(list.permits(&dest("http://localhost:8080/")).is_none());

@@ -19,7 +19,6 @@ pub enum WitVersion {
 
 impl WitVersion {
     pub const ALL: [WitVersion; 2] = [WitVersion::V0_1_0, WitVersion::V0_2_0];
-    pub const LATEST: WitVersion = WitVersion::V0_2_0;
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -30,12 +29,6 @@ impl WitVersion {
 
     pub fn parse(version: &str) -> Option<WitVersion> {
         Self::ALL.into_iter().find(|v| v.as_str() == version)
-    }
-
-    /// The export every connector of this version has, by which the host
-    /// recognises the version.
-    pub fn source_export(self) -> String {
-        format!("{SOURCE_INTERFACE}@{}", self.as_str())
     }
 }
 
@@ -357,7 +350,10 @@ bind_version!(v0_1, "../../wit/since_v0.1.0", {
 
 bind_version!(v0_2, "../../wit/since_v0.2.0", {
     fn person(p: Person) -> Result<model::Person, MalformedRecord> {
-        let (common, (middle_names, pronouns)) = split_person!(p { middle_names, pronouns });
+        let (common, (middle_names, pronouns)) = split_person!(p {
+            middle_names,
+            pronouns
+        });
         Ok(model::Person {
             middle_names,
             pronouns,

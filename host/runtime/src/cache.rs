@@ -48,7 +48,8 @@ impl ArtifactCache {
     }
 
     fn artifact_path(&self, sha256: &str) -> PathBuf {
-        self.dir.join(format!("{sha256}-{}.cwasm", self.engine_hash))
+        self.dir
+            .join(format!("{sha256}-{}.cwasm", self.engine_hash))
     }
 
     fn mac(&self, artifact: &[u8]) -> HmacSha256 {
@@ -74,10 +75,14 @@ impl ArtifactCache {
                     // compatibility hash (part of the file name).
                     match unsafe { Component::deserialize(engine, artifact) } {
                         Ok(component) => return Ok((component, LoadSource::Cache)),
-                        Err(error) => tracing::warn!(path = %path.display(), %error, "cached artifact failed to load; recompiling"),
+                        Err(error) => {
+                            tracing::warn!(path = %path.display(), %error, "cached artifact failed to load; recompiling")
+                        }
                     }
                 }
-                None => tracing::warn!(path = %path.display(), "cached artifact was not written by this host; recompiling"),
+                None => {
+                    tracing::warn!(path = %path.display(), "cached artifact was not written by this host; recompiling")
+                }
             }
         }
         let artifact = engine.precompile_component(wasm)?;
@@ -100,7 +105,8 @@ impl ArtifactCache {
 
     fn store(&self, path: &Path, artifact: &[u8]) -> std::io::Result<()> {
         let mut file = tempfile_in(&self.dir)?;
-        file.1.write_all(&self.mac(artifact).finalize().into_bytes())?;
+        file.1
+            .write_all(&self.mac(artifact).finalize().into_bytes())?;
         file.1.write_all(artifact)?;
         file.1.sync_all()?;
         fs::rename(&file.0, path)

@@ -52,13 +52,17 @@ pub enum RunError {
         connector: String,
         violation: Violation,
     },
-    #[error("connector {connector} was stopped: it returned a batch of {records} records, over the limit of {limit}")]
+    #[error(
+        "connector {connector} was stopped: it returned a batch of {records} records, over the limit of {limit}"
+    )]
     BatchTooLarge {
         connector: String,
         records: usize,
         limit: usize,
     },
-    #[error("connector {connector} was stopped: it returned {record} carrying {bytes} bytes, over the limit of {limit}")]
+    #[error(
+        "connector {connector} was stopped: it returned {record} carrying {bytes} bytes, over the limit of {limit}"
+    )]
     RecordTooLarge {
         connector: String,
         record: String,
@@ -72,28 +76,4 @@ pub enum RunError {
     },
     #[error("connector {connector}: the snapshot already ended and cannot be read further")]
     Ended { connector: String },
-}
-
-impl RunError {
-    pub fn connector(&self) -> &str {
-        match self {
-            RunError::Connector { connector, .. }
-            | RunError::Trap { connector, .. }
-            | RunError::MemoryLimit { connector, .. }
-            | RunError::Timeout { connector, .. }
-            | RunError::Outbound { connector, .. }
-            | RunError::BatchTooLarge { connector, .. }
-            | RunError::RecordTooLarge { connector, .. }
-            | RunError::Malformed { connector, .. }
-            | RunError::Ended { connector } => connector,
-        }
-    }
-
-    /// The typed error the connector answered with, if that is what this is.
-    pub fn sync_error(&self) -> Option<&SyncError> {
-        match self {
-            RunError::Connector { error, .. } => Some(error),
-            _ => None,
-        }
-    }
 }

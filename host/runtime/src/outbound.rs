@@ -122,7 +122,9 @@ impl OutboundHooks {
     }
 
     fn clamp(&self, options: Option<RequestOptions>) -> RequestOptions {
-        let cap = |asked: Option<Duration>| Some(asked.map_or(self.limits.timeout, |t| t.min(self.limits.timeout)));
+        let cap = |asked: Option<Duration>| {
+            Some(asked.map_or(self.limits.timeout, |t| t.min(self.limits.timeout)))
+        };
         let options = options.unwrap_or_default();
         RequestOptions {
             connect_timeout: cap(options.connect_timeout),
@@ -210,7 +212,10 @@ impl WasiHttpHooks for OutboundHooks {
                                 limit: max_bytes,
                             }));
                         }
-                        return Ok((canned_response(canned)?, Box::new(async { Ok(()) }) as IoFuture));
+                        return Ok((
+                            canned_response(canned)?,
+                            Box::new(async { Ok(()) }) as IoFuture,
+                        ));
                     }
                     Intercept::Refuse(reason) => {
                         return Err(recorder.refuse(Violation::Unrecorded(reason)));

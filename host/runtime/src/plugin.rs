@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rostersync_model::{
-    Capability, ConnectorInfo, Mode, Record, SchoolInfo, Settings, SyncError,
-};
+use rostersync_model::{Capability, ConnectorInfo, Mode, Record, SchoolInfo, Settings, SyncError};
 use tokio::sync::watch;
 use wasmtime::component::{Component, ResourceAny, types::ComponentItem};
 use wasmtime::{Engine, Store, Trap};
@@ -127,8 +125,12 @@ impl Plugin {
             .instantiate_pre(&component)
             .map_err(link_error)?;
         let pre = match wit_version {
-            WitVersion::V0_1_0 => Pre::V0_1(v0_1::ConnectorPre::new(instance_pre).map_err(link_error)?),
-            WitVersion::V0_2_0 => Pre::V0_2(v0_2::ConnectorPre::new(instance_pre).map_err(link_error)?),
+            WitVersion::V0_1_0 => {
+                Pre::V0_1(v0_1::ConnectorPre::new(instance_pre).map_err(link_error)?)
+            }
+            WitVersion::V0_2_0 => {
+                Pre::V0_2(v0_2::ConnectorPre::new(instance_pre).map_err(link_error)?)
+            }
         };
         let mut plugin = Plugin {
             name,
@@ -253,12 +255,11 @@ impl Plugin {
 
     async fn instantiate(&self, sandbox: &Sandbox) -> Result<(Store<RunState>, Bound), RunError> {
         let grant_drop_folder = self.info.has(Capability::DropFolder);
-        let state = RunState::new(&self.name, sandbox, grant_drop_folder).map_err(|e| {
-            RunError::Trap {
+        let state =
+            RunState::new(&self.name, sandbox, grant_drop_folder).map_err(|e| RunError::Trap {
                 connector: self.name.clone(),
                 message: format!("could not prepare its sandbox: {e:#}"),
-            }
-        })?;
+            })?;
         let mut store = Store::new(&self.shared.engine, state);
         store.limiter(|state| &mut state.memory);
         store.epoch_deadline_trap();
@@ -300,7 +301,12 @@ impl Plugin {
         }
     }
 
-    fn classify(&self, store: &Store<RunState>, error: wasmtime::Error, limit: Duration) -> RunError {
+    fn classify(
+        &self,
+        store: &Store<RunState>,
+        error: wasmtime::Error,
+        limit: Duration,
+    ) -> RunError {
         let connector = self.name.clone();
         let state = store.data();
         if state.memory.exceeded {
@@ -422,7 +428,8 @@ impl Snapshot {
                     .snapshot()
                     .call_next(store, handle)
                     .await?
-                    .map(|batch| batch.map(|records| records.into_iter().map(m::record).collect::<Vec<_>>()))
+                    .map(|batch| batch
+                        .map(|records| records.into_iter().map(m::record).collect::<Vec<_>>()))
                     .map_err(m::sync_error)))
             })
             .await?;
@@ -458,7 +465,8 @@ impl Snapshot {
                     error: rostersync_model::MalformedRecord {
                         record: record.describe(),
                         field: "removed",
-                        reason: "is only allowed in delta mode; a full read reports what exists".into(),
+                        reason: "is only allowed in delta mode; a full read reports what exists"
+                            .into(),
                     },
                 });
             }
@@ -498,4 +506,3 @@ impl Snapshot {
             .await
     }
 }
-

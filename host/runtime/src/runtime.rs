@@ -10,7 +10,7 @@ use notify::{RecursiveMode, Watcher};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-use crate::bindings::{WitVersion, v0_1, v0_2};
+use crate::bindings::{v0_1, v0_2};
 use crate::cache::{ArtifactCache, sha256_hex};
 use crate::error::LoadError;
 use crate::plugin::{EPOCH_TICK, Plugin, plugin_name};
@@ -108,10 +108,6 @@ impl Runtime {
         &self.config.plugin_dir
     }
 
-    pub fn supported_versions() -> &'static [WitVersion] {
-        &WitVersion::ALL
-    }
-
     /// Loads one file without putting it into service (`plugins check`).
     pub async fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
         let wasm = std::fs::read(path).map_err(|e| LoadError::Read {
@@ -123,7 +119,12 @@ impl Runtime {
 
     /// The plugin in service under `name`.
     pub fn plugin(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.slots.read().expect("slots lock").get(name)?.plugin.clone()
+        self.slots
+            .read()
+            .expect("slots lock")
+            .get(name)?
+            .plugin
+            .clone()
     }
 
     /// Every plugin file the registry knows, by name.
@@ -173,7 +174,12 @@ impl Runtime {
                     path: path.to_path_buf(),
                     message: e.to_string(),
                 };
-                self.slots.write().expect("slots lock").entry(name.into()).or_default().error = Some(error);
+                self.slots
+                    .write()
+                    .expect("slots lock")
+                    .entry(name.into())
+                    .or_default()
+                    .error = Some(error);
                 return;
             }
         };
@@ -209,11 +215,12 @@ impl Runtime {
     pub fn watch(&self) -> anyhow::Result<WatchGuard> {
         std::fs::create_dir_all(&self.config.plugin_dir)?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
-                let _ = tx.send(());
-            }
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.is_ok() {
+                    let _ = tx.send(());
+                }
+            })?;
         watcher.watch(&self.config.plugin_dir, RecursiveMode::NonRecursive)?;
         let runtime = self.clone();
         let task = tokio::spawn(async move {

@@ -91,7 +91,11 @@ impl Sandbox {
         limits: Limits,
     ) -> Result<Self, AllowedHostError> {
         let mut allow = AllowList::new(extra_hosts.iter().cloned());
-        for spec in info.settings.iter().filter(|s| s.kind == SettingKind::BaseUrl) {
+        for spec in info
+            .settings
+            .iter()
+            .filter(|s| s.kind == SettingKind::BaseUrl)
+        {
             let configured = settings.get(&spec.name).or(spec.default_value.as_deref());
             if let Some(url) = configured {
                 allow.allow_base_url(url)?;
@@ -255,11 +259,21 @@ impl RunState {
             .join(" ");
         let connector = &self.connector;
         match level {
-            tracing::Level::ERROR => tracing::error!(target: "connector", %connector, %fields, "{message}"),
-            tracing::Level::WARN => tracing::warn!(target: "connector", %connector, %fields, "{message}"),
-            tracing::Level::INFO => tracing::info!(target: "connector", %connector, %fields, "{message}"),
-            tracing::Level::DEBUG => tracing::debug!(target: "connector", %connector, %fields, "{message}"),
-            tracing::Level::TRACE => tracing::trace!(target: "connector", %connector, %fields, "{message}"),
+            tracing::Level::ERROR => {
+                tracing::error!(target: "connector", %connector, %fields, "{message}")
+            }
+            tracing::Level::WARN => {
+                tracing::warn!(target: "connector", %connector, %fields, "{message}")
+            }
+            tracing::Level::INFO => {
+                tracing::info!(target: "connector", %connector, %fields, "{message}")
+            }
+            tracing::Level::DEBUG => {
+                tracing::debug!(target: "connector", %connector, %fields, "{message}")
+            }
+            tracing::Level::TRACE => {
+                tracing::trace!(target: "connector", %connector, %fields, "{message}")
+            }
         }
     }
 
