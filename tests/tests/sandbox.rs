@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use rostersync_model::{Mode, Record, Settings};
+use rostersync_model::{Mode, Record, Settings, SyncError};
 use rostersync_runtime::{AllowedHost, Limits, Plugin, Progress, RunError, Sandbox, Violation};
 use rostersync_tests::{runtime_with, serve};
 
@@ -464,4 +464,94 @@ async fn progress_the_connector_reports_reaches_the_host() {
     while snapshot.next_batch().await.unwrap().is_some() {}
     assert_eq!(progress.borrow().pages_done, 4);
     assert_eq!(snapshot.records_read(), 100, "the host's own count agrees");
+}
+
+/// A server that answers `/data` with the given statuses in turn, the last
+/// one for ever after, and counts the requests.
+async fn scripted_server(
+    statuses: &'static [(u16, Option<&'static str>)],
+) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let router = Router::new().route(
+        "/data",
+        get(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let (status, retry_after) = statuses[n.min(statuses.len() - 1)];
+            async move {
+                let mut response = axum::response::Response::new(axum::body::Body::from("body"));
+                *response.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+                if let Some(seconds) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert("retry-after", seconds.parse().unwrap());
+                }
+                response
+            }
+        }),
+    );
+    (serve(router).await, hits)
+}
+
+#[tokio::test]
+async fn the_sdk_retries_transient_failures_and_then_succeeds() {
+    let (_dir, plugin) = probe().await;
+    static FLAKY: [(u16, Option<&str>); 3] = [(503, None), (429, Some("0")), (200, None)];
+    let (addr, hits) = scripted_server(&FLAKY).await;
+    let records = success(&plugin, &fetching(addr).with("retry", "yes")).await;
+    assert_eq!(observed(&records, "bytes"), "4");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn the_sdk_gives_up_on_rate_limits_with_the_providers_retry_after() {
+    let (_dir, plugin) = probe().await;
+    static LIMITED: [(u16, Option<&str>); 1] = [(429, Some("0"))];
+    let (addr, hits) = scripted_server(&LIMITED).await;
+    let error = failure(
+        &plugin,
+        &fetching(addr).with("retry", "yes"),
+        Limits::default(),
+    )
+    .await;
+    assert!(
+        matches!(
+            error.clone(),
+            RunError::Connector {
+                error: SyncError::RateLimited {
+                    retry_after_seconds: Some(0),
+                    ..
+                },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        4,
+        "the default policy makes four attempts"
+    );
+}
+
+#[tokio::test]
+async fn the_sdk_does_not_retry_refused_credentials() {
+    let (_dir, plugin) = probe().await;
+    static REFUSED: [(u16, Option<&str>); 1] = [(401, None)];
+    let (addr, hits) = scripted_server(&REFUSED).await;
+    let error = failure(
+        &plugin,
+        &fetching(addr).with("retry", "yes"),
+        Limits::default(),
+    )
+    .await;
+    let RunError::Connector {
+        error: SyncError::Unauthorized(message),
+        ..
+    } = &error
+    else {
+        panic!("expected unauthorized, got {error}");
+    };
+    assert!(message.ends_with("/data answered HTTP 401"), "{message}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
 }

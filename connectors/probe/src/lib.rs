@@ -21,6 +21,12 @@ impl Connector for Probe {
             ))
             .setting(SettingSpec::base_url("base-url", "The host the probe may call.", Some("http://127.0.0.1:9")))
             .setting(SettingSpec::text("url", "What `fetch` requests.", false, None))
+            .setting(SettingSpec::text(
+                "retry",
+                "`yes` makes `fetch` retry 429s and 5xx with the SDK's default backoff.",
+                false,
+                Some("no"),
+            ))
             .setting(SettingSpec::text("requests", "How many times `fetch` requests it.", false, Some("1")))
             .setting(SettingSpec::text("batches", "Batches `records` returns.", false, Some("1")))
             .setting(SettingSpec::text("batch-size", "Records per batch.", false, Some("3")))
@@ -111,7 +117,11 @@ impl ProbeSnapshot {
         let url = self.settings.require("url")?;
         let mut facts = Vec::new();
         for _ in 0..self.number("requests")? {
-            let response = Request::get(url).send_with(Retry::NEVER)?;
+            let retry = match self.settings.get("retry") {
+                Some("yes") => Retry::default(),
+                _ => Retry::NEVER,
+            };
+            let response = Request::get(url).send_with(retry)?;
             facts.push(("bytes", response.body.len().to_string()));
         }
         Ok(vec![observation(facts)])

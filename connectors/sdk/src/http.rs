@@ -256,14 +256,6 @@ impl Response {
     }
 }
 
-/// GETs `url` with `auth` applied and parses the JSON answer.
-pub fn get_json<T: DeserializeOwned>(
-    url: &str,
-    auth: impl FnOnce(Request) -> Request,
-) -> Result<T, SyncError> {
-    auth(Request::get(url)).send()?.json()
-}
-
 struct UrlParts {
     scheme: Scheme,
     authority: String,
