@@ -555,3 +555,23 @@ async fn the_sdk_does_not_retry_refused_credentials() {
     assert!(message.ends_with("/data answered HTTP 401"), "{message}");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn a_drop_folder_that_does_not_exist_is_a_settings_error() {
+    let (_dir, plugin) = probe().await;
+    let settings = behaving("read-file").with("path", "/drop/users.csv");
+    let sandbox =
+        sandbox_for(&plugin, &settings, Limits::default()).with_drop_folder("/nonexistent/drop");
+    let error = read_all(&plugin, &sandbox, &settings).await.unwrap_err();
+    let RunError::Connector {
+        error: SyncError::BadSettings(message),
+        ..
+    } = &error
+    else {
+        panic!("expected bad settings, got {error}");
+    };
+    assert!(
+        message.starts_with("the drop folder cannot be opened"),
+        "{message}"
+    );
+}

@@ -166,14 +166,12 @@ impl Plugin {
             ..Limits::default()
         };
         let (mut store, bound) = self.instantiate(&Sandbox::new(limits.clone())).await?;
-        let outcome = self
-            .guarded(&mut store, limits.call_timeout, async |store| {
-                Ok(per_version!(&bound, |b, m| m::connector_info(
-                    b.rostersync_connector_source().call_describe(store).await?
-                )))
-            })
-            .await?;
-        Ok(outcome)
+        self.guarded(&mut store, limits.call_timeout, async |store| {
+            Ok(per_version!(&bound, |b, m| m::connector_info(
+                b.rostersync_connector_source().call_describe(store).await?
+            )))
+        })
+        .await
     }
 
     /// "Test connection": which school these settings reach.
@@ -255,11 +253,13 @@ impl Plugin {
 
     async fn instantiate(&self, sandbox: &Sandbox) -> Result<(Store<RunState>, Bound), RunError> {
         let grant_drop_folder = self.info.has(Capability::DropFolder);
-        let state =
-            RunState::new(&self.name, sandbox, grant_drop_folder).map_err(|e| RunError::Trap {
-                connector: self.name.clone(),
-                message: format!("could not prepare its sandbox: {e:#}"),
-            })?;
+        // The only way preparing a sandbox fails is a drop folder that
+        // cannot be opened: the operator's setting to fix.
+        let state = RunState::new(&self.name, sandbox, grant_drop_folder).map_err(|e| {
+            self.connector_error(SyncError::BadSettings(format!(
+                "the drop folder cannot be opened: {e:#}"
+            )))
+        })?;
         let mut store = Store::new(&self.shared.engine, state);
         store.limiter(|state| &mut state.memory);
         store.epoch_deadline_trap();
