@@ -1,0 +1,304 @@
+//! The store's suite, run against SQLite and against a real PostgreSQL
+//! server (a throwaway database per test, dropped afterwards). Set
+//! `ROSTERSYNC_TEST_POSTGRES` to the admin URL if the server is not at
+//! postgres://postgres@127.0.0.1:5432/postgres.
+
+use std::future::Future;
+
+use chrono::Utc;
+use rostersync_store::{RecordKind, RunMode, RunRecord, Store, StoreError, StoredRecord, WriteSet};
+use sqlx::Connection;
+
+fn admin_url() -> String {
+    std::env::var("ROSTERSYNC_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Runs `test` on a fresh SQLite file and on a fresh PostgreSQL database.
+/// It gets the store and its URL (to reach the database behind the
+/// store's back, e.g. to inject a failure).
+async fn on_both_backends<F, Fut>(test: F)
+where
+    F: Fn(Store, String) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("store.db").display());
+    test(Store::open(&sqlite).await.unwrap(), sqlite).await;
+
+    let name = format!("rostersync_test_{:016x}", rand::random::<u64>());
+    let mut admin = sqlx::PgConnection::connect(&admin_url())
+        .await
+        .expect("PostgreSQL must be running for the store tests");
+    // The name is ours: a fixed prefix and hex digits.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin_url().rsplit_once('/').unwrap().0);
+    let store = Store::open(&url).await.unwrap();
+    // Run in a task so a failing test still drops its database.
+    let outcome = tokio::spawn(test(store, url)).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}
+
+fn record(kind: RecordKind, key: &str, content: &str) -> StoredRecord {
+    StoredRecord {
+        kind,
+        key: key.to_string(),
+        content_hash: content.as_bytes().iter().take(16).copied().collect(),
+        body: format!("{{\"id\":{key:?},\"content\":{content:?}}}"),
+    }
+}
+
+fn run(cursor: Option<&str>) -> RunRecord {
+    RunRecord {
+        mode: RunMode::Full,
+        status: "succeeded".into(),
+        started_at: Utc::now(),
+        finished_at: Utc::now(),
+        cursor: cursor.map(Into::into),
+    }
+}
+
+fn people(range: std::ops::Range<usize>, content: &str) -> Vec<StoredRecord> {
+    range
+        .map(|n| record(RecordKind::Person, &format!("P{n:05}"), content))
+        .collect()
+}
+
+#[tokio::test]
+async fn applied_records_read_back_by_hash_and_body() {
+    on_both_backends(|store, _| async move {
+        store.ensure_connection("school-1", "wonde").await.unwrap();
+        store.ensure_connection("school-1", "wonde").await.unwrap();
+        // Over two statements' worth, so batching is exercised.
+        let mut upserts = people(0..2500, "v1");
+        upserts.push(record(RecordKind::Group, "7A", "Zoë's form"));
+        store
+            .apply(
+                "school-1",
+                &WriteSet {
+                    upserts,
+                    removals: vec![],
+                    run: run(Some("c1")),
+                },
+            )
+            .await
+            .unwrap();
+
+        let hashes = store
+            .content_hashes("school-1", RecordKind::Person)
+            .await
+            .unwrap();
+        assert_eq!(hashes.len(), 2500);
+        assert_eq!(hashes["P00042"], b"v1".to_vec());
+        let keys = vec![
+            "P00007".to_string(),
+            "missing".to_string(),
+            "P02499".to_string(),
+        ];
+        let loaded = store
+            .load("school-1", RecordKind::Person, &keys)
+            .await
+            .unwrap();
+        assert_eq!(
+            loaded,
+            vec![
+                record(RecordKind::Person, "P00007", "v1"),
+                record(RecordKind::Person, "P02499", "v1")
+            ]
+        );
+        let groups = store
+            .load("school-1", RecordKind::Group, &["7A".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(groups[0].body, "{\"id\":\"7A\",\"content\":\"Zoë's form\"}");
+        assert_eq!(
+            store.last_cursor("school-1").await.unwrap().as_deref(),
+            Some("c1")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_run_updates_and_removes() {
+    on_both_backends(|store, _| async move {
+        store.ensure_connection("school-1", "wonde").await.unwrap();
+        store
+            .apply(
+                "school-1",
+                &WriteSet {
+                    upserts: people(0..1200, "v1"),
+                    removals: vec![],
+                    run: run(Some("c1")),
+                },
+            )
+            .await
+            .unwrap();
+        let removals = (1000..1200)
+            .map(|n| (RecordKind::Person, format!("P{n:05}")))
+            .collect();
+        let second = WriteSet {
+            upserts: people(0..10, "v2"),
+            removals,
+            run: run(None),
+        };
+        store.apply("school-1", &second).await.unwrap();
+
+        let hashes = store
+            .content_hashes("school-1", RecordKind::Person)
+            .await
+            .unwrap();
+        assert_eq!(hashes.len(), 1000);
+        assert_eq!(hashes["P00003"], b"v2".to_vec());
+        assert_eq!(hashes["P00500"], b"v1".to_vec());
+        assert!(!hashes.contains_key("P01100"));
+        assert_eq!(
+            store.last_cursor("school-1").await.unwrap().as_deref(),
+            Some("c1"),
+            "a run without a cursor keeps the last one"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connections_do_not_see_each_others_records() {
+    on_both_backends(|store, _| async move {
+        for id in ["school-1", "school-2"] {
+            store.ensure_connection(id, "clever").await.unwrap();
+        }
+        store
+            .apply(
+                "school-1",
+                &WriteSet {
+                    upserts: people(0..5, "a"),
+                    removals: vec![],
+                    run: run(None),
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .apply(
+                "school-2",
+                &WriteSet {
+                    upserts: people(0..3, "b"),
+                    removals: vec![(RecordKind::Person, "P00004".into())],
+                    run: run(None),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .content_hashes("school-1", RecordKind::Person)
+                .await
+                .unwrap()
+                .len(),
+            5
+        );
+        assert_eq!(
+            store
+                .content_hashes("school-2", RecordKind::Person)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failure_mid_apply_leaves_the_previous_state_intact() {
+    on_both_backends(|store, url| async move {
+        store.ensure_connection("school-1", "arbor").await.unwrap();
+        store.apply("school-1", &WriteSet { upserts: people(0..100, "before"), removals: vec![], run: run(Some("c1")) }).await.unwrap();
+
+        // A trigger makes the database refuse one row of the third
+        // statement, after two statements of the same transaction succeeded.
+        let poison = if url.starts_with("sqlite:") {
+            vec!["CREATE TRIGGER poison BEFORE INSERT ON roster_records WHEN NEW.key = 'P02500' \
+                  BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
+        } else {
+            vec![
+                "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.key = 'P02500' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER poison BEFORE INSERT ON roster_records FOR EACH ROW EXECUTE FUNCTION poison()",
+            ]
+        };
+        static DRIVERS: std::sync::Once = std::sync::Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let mut direct = sqlx::AnyConnection::connect(&url).await.unwrap();
+        for statement in poison {
+            sqlx::query(statement).execute(&mut direct).await.unwrap();
+        }
+
+        let writes = WriteSet {
+            upserts: people(0..3000, "after"),
+            removals: (0..50).map(|n| (RecordKind::Person, format!("P{n:05}"))).collect(),
+            run: run(Some("c2")),
+        };
+        let error = store.apply("school-1", &writes).await.unwrap_err();
+        assert!(matches!(error, StoreError::Query(_)), "{error}");
+        assert!(error.to_string().contains("injected failure"), "{error}");
+
+        let hashes = store.content_hashes("school-1", RecordKind::Person).await.unwrap();
+        assert_eq!(hashes.len(), 100, "nothing added, nothing removed");
+        assert!(hashes.values().all(|h| h == b"before"), "nothing updated");
+        assert_eq!(store.last_cursor("school-1").await.unwrap().as_deref(), Some("c1"), "no history row, no new cursor");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_url_is_named_with_the_forms_that_work() {
+    let error = Store::open("mysql://root@localhost/roster")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        error.to_string(),
+        "\"mysql://root@localhost/roster\" is not a store URL: write sqlite://PATH or postgres://USER@HOST/DATABASE"
+    );
+}
+
+#[tokio::test]
+async fn reopening_a_store_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = Store::open(&url).await.unwrap();
+    store.ensure_connection("s", "wonde").await.unwrap();
+    store
+        .apply(
+            "s",
+            &WriteSet {
+                upserts: people(0..3, "x"),
+                removals: vec![],
+                run: run(None),
+            },
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(
+        store
+            .content_hashes("s", RecordKind::Person)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
