@@ -103,13 +103,120 @@ pub struct RunRecord {
     pub cursor: Option<String>,
 }
 
+/// How many records of a kind a run created, updated, removed, ...
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Count {
+    pub kind: String,
+    pub action: String,
+    pub count: i64,
+}
+
+/// One issue a run found, in the columns schools know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRow {
+    pub source_id: String,
+    pub entity_type: String,
+    pub entity_name: String,
+    pub mis_id: String,
+    pub message: String,
+}
+
+/// One applied change to one object; `fields` is JSON
+/// (`[{"field", "old", "new"}]`) so the log outlives schema changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRow {
+    pub kind: RecordKind,
+    pub key: String,
+    pub action: String,
+    pub fields: String,
+}
+
+/// A downstream effect owed by a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    /// Unique per effect, so a redelivery after a crash is recognisable.
+    pub idempotency_key: String,
+    pub event: String,
+    pub payload: String,
+}
+
 /// Everything one run writes, applied in one transaction.
 #[derive(Debug, Clone)]
 pub struct WriteSet {
     pub upserts: Vec<StoredRecord>,
     pub removals: Vec<(RecordKind, String)>,
     pub run: RunRecord,
+    pub counts: Vec<Count>,
+    pub issues: Vec<IssueRow>,
+    pub changes: Vec<ChangeRow>,
+    pub outbox: Vec<OutboxEvent>,
 }
+
+impl WriteSet {
+    /// A run's history row and nothing else yet.
+    pub fn new(run: RunRecord) -> Self {
+        Self {
+            upserts: Vec::new(),
+            removals: Vec::new(),
+            run,
+            counts: Vec::new(),
+            issues: Vec::new(),
+            changes: Vec::new(),
+            outbox: Vec::new(),
+        }
+    }
+
+    fn changes_roster(&self) -> bool {
+        !self.upserts.is_empty() || !self.removals.is_empty()
+    }
+}
+
+/// A run as the history shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub id: i64,
+    pub mode: String,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub counts: Vec<Count>,
+}
+
+/// An outbox event waiting for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    pub id: i64,
+    pub connection: String,
+    pub event: OutboxEvent,
+}
+
+/// Something an operator did by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub connection: Option<String>,
+    pub subject: String,
+    pub detail: String,
+}
+
+/// When a connection's roster last changed, and when it was last checked
+/// (a run that found nothing to change still checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamps {
+    pub last_changed: Option<DateTime<Utc>>,
+    pub last_checked: Option<DateTime<Utc>>,
+}
+
+/// The header of an issues export.
+pub const ISSUES_CSV_HEADER: [&str; 5] = [
+    "Integration source id",
+    "Entity type",
+    "Entity name",
+    "MIS id",
+    "Error message",
+];
 
 enum Backend {
     Sqlite(SqlitePool),
@@ -293,6 +400,65 @@ impl Store {
             .bind(&run.cursor)
             .fetch_one(&mut *tx)
             .await?;
+            for chunk in writes.counts.chunks(ROWS_PER_STATEMENT) {
+                let mut query = QueryBuilder::new("INSERT INTO run_counts (run_id, kind, action, count) ");
+                query.push_values(chunk, |mut row, count| {
+                    row.push_bind(id).push_bind(&count.kind).push_bind(&count.action).push_bind(count.count);
+                });
+                query.build().execute(&mut *tx).await?;
+            }
+            let numbered_issues: Vec<(i64, &IssueRow)> = (0..).zip(&writes.issues).collect();
+            for chunk in numbered_issues.chunks(ROWS_PER_STATEMENT) {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO run_issues (run_id, position, source_id, entity_type, entity_name, mis_id, message) ",
+                );
+                query.push_values(chunk, |mut row, (position, issue)| {
+                    row.push_bind(id)
+                        .push_bind(*position)
+                        .push_bind(&issue.source_id)
+                        .push_bind(&issue.entity_type)
+                        .push_bind(&issue.entity_name)
+                        .push_bind(&issue.mis_id)
+                        .push_bind(&issue.message);
+                });
+                query.build().execute(&mut *tx).await?;
+            }
+            let numbered_changes: Vec<(i64, &ChangeRow)> = (0..).zip(&writes.changes).collect();
+            for chunk in numbered_changes.chunks(ROWS_PER_STATEMENT) {
+                let mut query = QueryBuilder::new("INSERT INTO change_log (run_id, position, kind, key, action, fields) ");
+                query.push_values(chunk, |mut row, (position, change)| {
+                    row.push_bind(id)
+                        .push_bind(*position)
+                        .push_bind(change.kind.as_str())
+                        .push_bind(&change.key)
+                        .push_bind(&change.action)
+                        .push_bind(&change.fields);
+                });
+                query.build().execute(&mut *tx).await?;
+            }
+            for chunk in writes.outbox.chunks(ROWS_PER_STATEMENT) {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO outbox (connection_id, run_id, idempotency_key, event, payload, created_at) ",
+                );
+                query.push_values(chunk, |mut row, event| {
+                    row.push_bind(connection)
+                        .push_bind(id)
+                        .push_bind(&event.idempotency_key)
+                        .push_bind(&event.event)
+                        .push_bind(&event.payload)
+                        .push_bind(now);
+                });
+                query.build().execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "UPDATE connections SET last_checked_at = $2, \
+                 last_changed_at = CASE WHEN $3 THEN $2 ELSE last_changed_at END WHERE id = $1",
+            )
+            .bind(connection)
+            .bind(run.finished_at)
+            .bind(writes.changes_roster())
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             id
         });
@@ -311,6 +477,216 @@ impl Store {
             .await?
         });
         Ok(cursor)
+    }
+}
+
+impl Store {
+    /// The connection's runs, newest first, with their counts.
+    pub async fn run_history(
+        &self,
+        connection: &str,
+        limit: i64,
+    ) -> Result<Vec<RunSummary>, StoreError> {
+        let mut runs = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT id, mode, status, started_at, finished_at FROM sync_runs \
+                 WHERE connection_id = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(connection)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(RunSummary {
+                    id: row.try_get("id")?,
+                    mode: row.try_get("mode")?,
+                    status: row.try_get("status")?,
+                    started_at: row.try_get("started_at")?,
+                    finished_at: row.try_get("finished_at")?,
+                    counts: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        for run in &mut runs {
+            run.counts = on_pool!(self, pool => {
+                sqlx::query("SELECT kind, action, count FROM run_counts WHERE run_id = $1 ORDER BY kind, action")
+                    .bind(run.id)
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|row| Ok(Count { kind: row.try_get("kind")?, action: row.try_get("action")?, count: row.try_get("count")? }))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?
+            });
+        }
+        Ok(runs)
+    }
+
+    /// The issues a run found, in the order it found them.
+    pub async fn run_issues(&self, run_id: i64) -> Result<Vec<IssueRow>, StoreError> {
+        let issues = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT source_id, entity_type, entity_name, mis_id, message FROM run_issues \
+                 WHERE run_id = $1 ORDER BY position",
+            )
+            .bind(run_id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(IssueRow {
+                    source_id: row.try_get("source_id")?,
+                    entity_type: row.try_get("entity_type")?,
+                    entity_name: row.try_get("entity_name")?,
+                    mis_id: row.try_get("mis_id")?,
+                    message: row.try_get("message")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        Ok(issues)
+    }
+
+    /// A run's issues as CSV, with the columns schools know.
+    pub async fn issues_csv(&self, run_id: i64) -> Result<String, StoreError> {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        let write = |csv: &mut csv::Writer<Vec<u8>>, row: [&str; 5]| {
+            csv.write_record(row)
+                .expect("writing CSV to memory cannot fail");
+        };
+        write(&mut csv, ISSUES_CSV_HEADER);
+        for issue in self.run_issues(run_id).await? {
+            write(
+                &mut csv,
+                [
+                    &issue.source_id,
+                    &issue.entity_type,
+                    &issue.entity_name,
+                    &issue.mis_id,
+                    &issue.message,
+                ],
+            );
+        }
+        let bytes = csv
+            .into_inner()
+            .expect("flushing CSV to memory cannot fail");
+        Ok(String::from_utf8(bytes).expect("CSV of strings is UTF-8"))
+    }
+
+    /// Every applied change to one object, oldest first, with its run:
+    /// "why did this pupil's account change?"
+    pub async fn changes_to(
+        &self,
+        kind: RecordKind,
+        key: &str,
+    ) -> Result<Vec<(i64, ChangeRow)>, StoreError> {
+        let changes = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT run_id, action, fields FROM change_log WHERE kind = $1 AND key = $2 ORDER BY run_id, position",
+            )
+            .bind(kind.as_str())
+            .bind(key)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("run_id")?,
+                    ChangeRow { kind, key: key.to_string(), action: row.try_get("action")?, fields: row.try_get("fields")? },
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        Ok(changes)
+    }
+
+    /// Outbox events not yet delivered, oldest first.
+    pub async fn pending_events(&self, limit: i64) -> Result<Vec<PendingEvent>, StoreError> {
+        let events = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT id, connection_id, idempotency_key, event, payload FROM outbox \
+                 WHERE delivered_at IS NULL ORDER BY id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(PendingEvent {
+                    id: row.try_get("id")?,
+                    connection: row.try_get("connection_id")?,
+                    event: OutboxEvent {
+                        idempotency_key: row.try_get("idempotency_key")?,
+                        event: row.try_get("event")?,
+                        payload: row.try_get("payload")?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        Ok(events)
+    }
+
+    pub async fn mark_delivered(&self, event_id: i64) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE outbox SET delivered_at = $2 WHERE id = $1")
+                .bind(event_id)
+                .bind(Utc::now())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor, action, connection_id, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(entry.at)
+            .bind(&entry.actor)
+            .bind(&entry.action)
+            .bind(&entry.connection)
+            .bind(&entry.subject)
+            .bind(&entry.detail)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The audit log, oldest first.
+    pub async fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        let entries = on_pool!(self, pool => {
+            sqlx::query("SELECT at, actor, action, connection_id, subject, detail FROM audit_log ORDER BY id")
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok(AuditEntry {
+                        at: row.try_get("at")?,
+                        actor: row.try_get("actor")?,
+                        action: row.try_get("action")?,
+                        connection: row.try_get("connection_id")?,
+                        subject: row.try_get("subject")?,
+                        detail: row.try_get("detail")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        Ok(entries)
+    }
+
+    pub async fn stamps(&self, connection: &str) -> Result<Stamps, StoreError> {
+        let stamps = on_pool!(self, pool => {
+            let row = sqlx::query("SELECT last_changed_at, last_checked_at FROM connections WHERE id = $1")
+                .bind(connection)
+                .fetch_one(pool)
+                .await?;
+            Stamps { last_changed: row.try_get("last_changed_at")?, last_checked: row.try_get("last_checked_at")? }
+        });
+        Ok(stamps)
     }
 }
 

@@ -6,7 +6,10 @@
 use std::future::Future;
 
 use chrono::Utc;
-use rostersync_store::{RecordKind, RunMode, RunRecord, Store, StoreError, StoredRecord, WriteSet};
+use rostersync_store::{
+    AuditEntry, ChangeRow, Count, IssueRow, OutboxEvent, RecordKind, RunMode, RunRecord, Store,
+    StoreError, StoredRecord, WriteSet,
+};
 use sqlx::Connection;
 
 fn admin_url() -> String {
@@ -89,7 +92,7 @@ async fn applied_records_read_back_by_hash_and_body() {
                 &WriteSet {
                     upserts,
                     removals: vec![],
-                    run: run(Some("c1")),
+                    ..WriteSet::new(run(Some("c1")))
                 },
             )
             .await
@@ -140,7 +143,7 @@ async fn a_second_run_updates_and_removes() {
                 &WriteSet {
                     upserts: people(0..1200, "v1"),
                     removals: vec![],
-                    run: run(Some("c1")),
+                    ..WriteSet::new(run(Some("c1")))
                 },
             )
             .await
@@ -151,7 +154,7 @@ async fn a_second_run_updates_and_removes() {
         let second = WriteSet {
             upserts: people(0..10, "v2"),
             removals,
-            run: run(None),
+            ..WriteSet::new(run(None))
         };
         store.apply("school-1", &second).await.unwrap();
 
@@ -184,7 +187,7 @@ async fn connections_do_not_see_each_others_records() {
                 &WriteSet {
                     upserts: people(0..5, "a"),
                     removals: vec![],
-                    run: run(None),
+                    ..WriteSet::new(run(None))
                 },
             )
             .await
@@ -195,7 +198,7 @@ async fn connections_do_not_see_each_others_records() {
                 &WriteSet {
                     upserts: people(0..3, "b"),
                     removals: vec![(RecordKind::Person, "P00004".into())],
-                    run: run(None),
+                    ..WriteSet::new(run(None))
                 },
             )
             .await
@@ -224,7 +227,7 @@ async fn connections_do_not_see_each_others_records() {
 async fn a_failure_mid_apply_leaves_the_previous_state_intact() {
     on_both_backends(|store, url| async move {
         store.ensure_connection("school-1", "arbor").await.unwrap();
-        store.apply("school-1", &WriteSet { upserts: people(0..100, "before"), removals: vec![], run: run(Some("c1")) }).await.unwrap();
+        store.apply("school-1", &WriteSet { upserts: people(0..100, "before"), removals: vec![], ..WriteSet::new(run(Some("c1"))) }).await.unwrap();
 
         // A trigger makes the database refuse one row of the third
         // statement, after two statements of the same transaction succeeded.
@@ -248,7 +251,7 @@ async fn a_failure_mid_apply_leaves_the_previous_state_intact() {
         let writes = WriteSet {
             upserts: people(0..3000, "after"),
             removals: (0..50).map(|n| (RecordKind::Person, format!("P{n:05}"))).collect(),
-            run: run(Some("c2")),
+            ..WriteSet::new(run(Some("c2")))
         };
         let error = store.apply("school-1", &writes).await.unwrap_err();
         assert!(matches!(error, StoreError::Query(_)), "{error}");
@@ -286,7 +289,7 @@ async fn reopening_a_store_keeps_its_data() {
             &WriteSet {
                 upserts: people(0..3, "x"),
                 removals: vec![],
-                run: run(None),
+                ..WriteSet::new(run(None))
             },
         )
         .await
@@ -301,4 +304,109 @@ async fn reopening_a_store_keeps_its_data() {
             .len(),
         3
     );
+}
+
+#[tokio::test]
+async fn history_issues_changes_and_outbox_commit_with_the_run() {
+    on_both_backends(|store, _| async move {
+        store.ensure_connection("school-1", "wonde").await.unwrap();
+        let before = store.stamps("school-1").await.unwrap();
+        assert_eq!((before.last_changed, before.last_checked), (None, None));
+
+        let mut first = WriteSet::new(run(Some("c1")));
+        first.upserts = people(0..2, "v1");
+        first.counts = vec![Count { kind: "person".into(), action: "create".into(), count: 2 }];
+        first.issues = vec![IssueRow {
+            source_id: "A1039521228".into(),
+            entity_type: "Student".into(),
+            entity_name: "Manuel Shields".into(),
+            mis_id: "9919".into(),
+            message: "Missing email, which this connection needs for login".into(),
+        }];
+        first.changes = vec![ChangeRow {
+            kind: RecordKind::Person,
+            key: "P00001".into(),
+            action: "create".into(),
+            fields: r#"[{"field":"first_name","old":null,"new":"Zoë"}]"#.into(),
+        }];
+        first.outbox = vec![OutboxEvent { idempotency_key: "school-1/1/P00001/create".into(), event: "user.created".into(), payload: "{}".into() }];
+        let run_id = store.apply("school-1", &first).await.unwrap();
+        let after_first = store.stamps("school-1").await.unwrap();
+        assert!(after_first.last_changed.is_some() && after_first.last_changed == after_first.last_checked);
+
+        // A run that changes nothing still counts as a check.
+        let unchanged = WriteSet::new(RunRecord { finished_at: Utc::now() + chrono::Duration::seconds(5), ..run(None) });
+        store.apply("school-1", &unchanged).await.unwrap();
+        let after_second = store.stamps("school-1").await.unwrap();
+        assert_eq!(after_second.last_changed, after_first.last_changed);
+        assert!(after_second.last_checked > after_first.last_checked);
+
+        let history = store.run_history("school-1", 10).await.unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].id, run_id);
+        assert_eq!(history[1].counts, vec![Count { kind: "person".into(), action: "create".into(), count: 2 }]);
+
+        assert_eq!(
+            store.issues_csv(run_id).await.unwrap(),
+            "Integration source id,Entity type,Entity name,MIS id,Error message\n\
+             A1039521228,Student,Manuel Shields,9919,\"Missing email, which this connection needs for login\"\n"
+        );
+        let changes = store.changes_to(RecordKind::Person, "P00001").await.unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!((changes[0].0, changes[0].1.action.as_str()), (run_id, "create"));
+
+        let pending = store.pending_events(10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].event.event, "user.created");
+        store.mark_delivered(pending[0].id).await.unwrap();
+        assert!(store.pending_events(10).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_outbox_event_is_recorded_once_whatever_retries_happen() {
+    on_both_backends(|store, _| async move {
+        store.ensure_connection("school-1", "wonde").await.unwrap();
+        let event = OutboxEvent {
+            idempotency_key: "k1".into(),
+            event: "user.created".into(),
+            payload: "{}".into(),
+        };
+        let mut first = WriteSet::new(run(None));
+        first.outbox = vec![event.clone()];
+        store.apply("school-1", &first).await.unwrap();
+        // Replaying the same run (say, after a crash before it was marked
+        // applied) cannot duplicate the effect: the whole run is refused.
+        let mut replay = WriteSet::new(run(None));
+        replay.upserts = people(0..1, "x");
+        replay.outbox = vec![event];
+        assert!(store.apply("school-1", &replay).await.is_err());
+        assert_eq!(store.pending_events(10).await.unwrap().len(), 1);
+        assert!(
+            store
+                .content_hashes("school-1", RecordKind::Person)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn manual_actions_are_audited() {
+    on_both_backends(|store, _| async move {
+        let entry = AuditEntry {
+            at: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+            actor: "admin@trust.example".into(),
+            action: "unlink".into(),
+            connection: Some("school-1".into()),
+            subject: "account 42".into(),
+            detail: "unlinked from source id A1039521228".into(),
+        };
+        store.record_audit(&entry).await.unwrap();
+        assert_eq!(store.audit_log().await.unwrap(), vec![entry]);
+    })
+    .await;
 }
