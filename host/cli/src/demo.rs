@@ -17,13 +17,17 @@ const BUNDLED: [&str; 3] = [
 ];
 
 pub async fn run(plugin_dir: &Path) -> anyhow::Result<ExitCode> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()?;
+    // The folder the test suites build connectors into: each compiles once.
+    let shared_target = workspace.join("target").join("connectors");
     println!(
         "Building the bundled connectors into {}…",
         plugin_dir.display()
     );
     for crate_dir in BUNDLED {
-        install(&workspace.join(crate_dir), plugin_dir, None)?;
+        install(&workspace.join(crate_dir), plugin_dir, Some(&shared_target))?;
     }
     let runtime = open_runtime(plugin_dir)?;
     runtime.scan().await?;
@@ -31,7 +35,15 @@ pub async fn run(plugin_dir: &Path) -> anyhow::Result<ExitCode> {
     print_list(&runtime, false)?;
     println!();
     let template = workspace.join("connectors/template");
-    let passed = test(&template, Traffic::Replay, None, None, None, plugin_dir).await?;
+    let passed = test(
+        &template,
+        Traffic::Replay,
+        None,
+        None,
+        Some(&shared_target),
+        plugin_dir,
+    )
+    .await?;
     Ok(if passed {
         ExitCode::SUCCESS
     } else {
