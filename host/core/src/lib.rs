@@ -1,0 +1,16 @@
+//! The diff-and-provision core: what changed between the roster a
+//! connection last applied and what its connector reads now, and whether
+//! that change is safe to apply. Pure: no I/O, no clock, no database, no
+//! wasmtime, so it can be tested and benchmarked alone.
+//!
+//! - [`entity`]: which kind of object a record is, its key, its content hash.
+//! - [`diff`]: the streaming diff and the change set it produces.
+//! - [`holds`]: the safety checks that stop a dangerous change set.
+
+pub mod diff;
+pub mod entity;
+pub mod holds;
+
+pub use diff::{ChangeSet, Diff, FieldChange, PendingChanges, PriorHashes, Roster, Update};
+pub use entity::{ContentHash, EntityKey, EntityKind};
+pub use holds::{HoldPolicy, HoldReason, RunHistory, check_holds};
