@@ -111,6 +111,17 @@ impl Diff {
         }
     }
 
+    /// Keeps an object as it was: it was read, but failed validation, so
+    /// its stored version stays and it is neither updated nor removed.
+    pub fn retain(&mut self, kind: EntityKind, key: EntityKey) {
+        let id = (kind, key);
+        self.upserts.remove(&id);
+        self.removals.remove(&id);
+        if self.coverage == Coverage::Full {
+            self.seen.insert(id);
+        }
+    }
+
     /// The read completed: creates, updates and removals.
     pub fn complete(mut self) -> PendingChanges {
         let removals: Vec<Id> = match self.coverage {

@@ -5,12 +5,15 @@
 //!
 //! - [`entity`]: which kind of object a record is, its key, its content hash.
 //! - [`diff`]: the streaming diff and the change set it produces.
+//! - [`validate`]: which records a connection syncs, and the issues it reports.
 //! - [`holds`]: the safety checks that stop a dangerous change set.
 
 pub mod diff;
 pub mod entity;
 pub mod holds;
+pub mod validate;
 
 pub use diff::{ChangeSet, Diff, FieldChange, PendingChanges, PriorHashes, Roster, Update};
 pub use entity::{ContentHash, EntityKey, EntityKind};
 pub use holds::{HoldPolicy, HoldReason, RunHistory, check_holds};
+pub use validate::{Checked, Issue, ValidationPolicy, Validator};
