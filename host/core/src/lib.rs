@@ -6,14 +6,19 @@
 //! - [`entity`]: which kind of object a record is, its key, its content hash.
 //! - [`diff`]: the streaming diff and the change set it produces.
 //! - [`validate`]: which records a connection syncs, and the issues it reports.
+//! - [`matching`]: create mode and link mode.
 //! - [`holds`]: the safety checks that stop a dangerous change set.
 
 pub mod diff;
 pub mod entity;
 pub mod holds;
+pub mod matching;
 pub mod validate;
 
 pub use diff::{ChangeSet, Diff, FieldChange, PendingChanges, PriorHashes, Roster, Update};
 pub use entity::{ContentHash, EntityKey, EntityKind};
 pub use holds::{HoldPolicy, HoldReason, RunHistory, check_holds};
+pub use matching::{
+    Account, MatchKey, MatchPolicy, Matching, Provision, ProvisionMode, RemovalAction, match_people,
+};
 pub use validate::{Checked, Issue, ValidationPolicy, Validator};

@@ -335,10 +335,11 @@ enum GroupLink {
 }
 
 fn invalid_person(person: &Person, message: String) -> Verdict {
-    Verdict::Invalid(EntityKind::Person, issue_for(person, message))
+    Verdict::Invalid(EntityKind::Person, person_issue(person, message))
 }
 
-fn issue_for(person: &Person, message: String) -> Issue {
+/// An issue about a person, in the columns schools know.
+pub(crate) fn person_issue(person: &Person, message: String) -> Issue {
     let entity_type = match person.role {
         Role::Student => "Student",
         Role::Staff => "Staff",
