@@ -106,11 +106,7 @@ pub async fn run(command: ConnectorCommand, plugin_dir: &Path) -> anyhow::Result
                 plugin_dir,
             )
             .await?;
-            Ok(if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(crate::exit_code(passed))
         }
     }
 }

@@ -44,9 +44,5 @@ pub async fn run(plugin_dir: &Path) -> anyhow::Result<ExitCode> {
         plugin_dir,
     )
     .await?;
-    Ok(if passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(crate::exit_code(passed))
 }

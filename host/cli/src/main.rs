@@ -45,6 +45,15 @@ enum Command {
     Demo,
 }
 
+/// Success when `ok`, else the failure status scripts test for.
+pub fn exit_code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

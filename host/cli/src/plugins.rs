@@ -60,11 +60,7 @@ pub async fn run(command: PluginsCommand, plugin_dir: &Path) -> anyhow::Result<E
             runtime.scan().await?;
             print_list(&runtime, json)?;
             let all_good = runtime.statuses().iter().all(|s| s.error.is_none());
-            Ok(if all_good {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(crate::exit_code(all_good))
         }
         PluginsCommand::Check { file } => match runtime.load_file(&file).await {
             Ok(plugin) => {

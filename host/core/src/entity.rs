@@ -1,45 +1,9 @@
 //! The identity of a roster object (its kind and key) and the hash of its
 //! content, which is all the diff needs to know about an unchanged record.
 
-use std::fmt;
-
+pub use rostersync_model::EntityKind;
 use rostersync_model::{Record, Removal};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-/// The four kinds of object a roster holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EntityKind {
-    Person,
-    Group,
-    Membership,
-    Relationship,
-}
-
-impl EntityKind {
-    pub const ALL: [EntityKind; 4] = [
-        Self::Person,
-        Self::Group,
-        Self::Membership,
-        Self::Relationship,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Person => "person",
-            Self::Group => "group",
-            Self::Membership => "membership",
-            Self::Relationship => "relationship",
-        }
-    }
-}
-
-impl fmt::Display for EntityKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// An object's key within its kind. Compound keys (membership: group and
 /// person; relationship: student and contact) are joined with U+001F, the

@@ -11,9 +11,9 @@ mod record;
 mod settings;
 
 pub use record::{
-    Admission, ContactType, Date, EnrolmentStatus, Group, GroupKind, MalformedRecord, MemberRole,
-    Membership, MembershipKey, Person, Record, Relationship, RelationshipKey, Removal, Role,
-    parse_date,
+    Admission, ContactType, Date, EnrolmentStatus, EntityKind, Group, GroupKind, MalformedRecord,
+    MemberRole, Membership, MembershipKey, Person, Record, Relationship, RelationshipKey, Removal,
+    Role, parse_date,
 };
 pub use settings::{
     Attribute, Capability, ConnectorInfo, Mode, SchoolInfo, SettingKind, SettingSpec, Settings,

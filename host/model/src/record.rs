@@ -181,6 +181,44 @@ pub enum Removal {
     Relationship(RelationshipKey),
 }
 
+/// The four kinds of object a roster holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntityKind {
+    Person,
+    Group,
+    Membership,
+    Relationship,
+}
+
+impl EntityKind {
+    pub const ALL: [EntityKind; 4] = [
+        Self::Person,
+        Self::Group,
+        Self::Membership,
+        Self::Relationship,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Person => "person",
+            Self::Group => "group",
+            Self::Membership => "membership",
+            Self::Relationship => "relationship",
+        }
+    }
+
+    pub fn parse(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+}
+
+impl std::fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One item of a batch.
 ///
 /// People are most of every batch, so boxing the large variant would add

@@ -17,6 +17,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{QueryBuilder, Row};
 
+pub use rostersync_model::EntityKind;
+
 /// The environment variable that names the store, over the config file.
 pub const STORE_ENV: &str = "ROSTERSYNC_STORE";
 
@@ -36,42 +38,11 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
 }
 
-/// Which kind of roster record a row holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RecordKind {
-    Person,
-    Group,
-    Membership,
-    Relationship,
-}
-
-impl RecordKind {
-    pub const ALL: [RecordKind; 4] = [
-        Self::Person,
-        Self::Group,
-        Self::Membership,
-        Self::Relationship,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Person => "person",
-            Self::Group => "group",
-            Self::Membership => "membership",
-            Self::Relationship => "relationship",
-        }
-    }
-
-    fn parse(kind: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == kind)
-    }
-}
-
 /// One stored record: its key within its kind, the hash of its content,
 /// and the content itself as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
-    pub kind: RecordKind,
+    pub kind: EntityKind,
     pub key: String,
     pub content_hash: Vec<u8>,
     pub body: String,
@@ -125,7 +96,7 @@ pub struct IssueRow {
 /// (`[{"field", "old", "new"}]`) so the log outlives schema changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeRow {
-    pub kind: RecordKind,
+    pub kind: EntityKind,
     pub key: String,
     pub action: String,
     pub fields: String,
@@ -144,7 +115,7 @@ pub struct OutboxEvent {
 #[derive(Debug, Clone)]
 pub struct WriteSet {
     pub upserts: Vec<StoredRecord>,
-    pub removals: Vec<(RecordKind, String)>,
+    pub removals: Vec<(EntityKind, String)>,
     pub run: RunRecord,
     pub counts: Vec<Count>,
     pub issues: Vec<IssueRow>,
@@ -305,7 +276,7 @@ impl Store {
     pub async fn content_hashes(
         &self,
         connection: &str,
-        kind: RecordKind,
+        kind: EntityKind,
     ) -> Result<HashMap<String, Vec<u8>>, StoreError> {
         let rows = on_pool!(self, pool => {
             sqlx::query(
@@ -327,7 +298,7 @@ impl Store {
     pub async fn load(
         &self,
         connection: &str,
-        kind: RecordKind,
+        kind: EntityKind,
         keys: &[String],
     ) -> Result<Vec<StoredRecord>, StoreError> {
         let mut records = Vec::with_capacity(keys.len());
@@ -374,7 +345,7 @@ impl Store {
                 );
                 query.build().execute(&mut *tx).await?;
             }
-            for kind in RecordKind::ALL {
+            for kind in EntityKind::ALL {
                 let keys: Vec<&String> = writes.removals.iter().filter(|(k, _)| *k == kind).map(|(_, key)| key).collect();
                 for chunk in keys.chunks(ROWS_PER_STATEMENT) {
                     let mut query = QueryBuilder::new("DELETE FROM roster_records WHERE connection_id = ");
@@ -578,7 +549,7 @@ impl Store {
     /// "why did this pupil's account change?"
     pub async fn changes_to(
         &self,
-        kind: RecordKind,
+        kind: EntityKind,
         key: &str,
     ) -> Result<Vec<(i64, ChangeRow)>, StoreError> {
         let changes = on_pool!(self, pool => {
@@ -698,7 +669,7 @@ where
 {
     let kind: String = row.try_get("kind")?;
     Ok(StoredRecord {
-        kind: RecordKind::parse(&kind)
+        kind: EntityKind::parse(&kind)
             .ok_or_else(|| sqlx::Error::Decode(format!("unknown record kind {kind:?}").into()))?,
         key: row.try_get("key")?,
         content_hash: row.try_get("content_hash")?,

@@ -7,7 +7,7 @@ use std::future::Future;
 
 use chrono::Utc;
 use rostersync_store::{
-    AuditEntry, ChangeRow, Count, IssueRow, OutboxEvent, RecordKind, RunMode, RunRecord, Store,
+    AuditEntry, ChangeRow, Count, EntityKind, IssueRow, OutboxEvent, RunMode, RunRecord, Store,
     StoreError, StoredRecord, WriteSet,
 };
 use sqlx::Connection;
@@ -53,7 +53,7 @@ where
     }
 }
 
-fn record(kind: RecordKind, key: &str, content: &str) -> StoredRecord {
+fn record(kind: EntityKind, key: &str, content: &str) -> StoredRecord {
     StoredRecord {
         kind,
         key: key.to_string(),
@@ -74,7 +74,7 @@ fn run(cursor: Option<&str>) -> RunRecord {
 
 fn people(range: std::ops::Range<usize>, content: &str) -> Vec<StoredRecord> {
     range
-        .map(|n| record(RecordKind::Person, &format!("P{n:05}"), content))
+        .map(|n| record(EntityKind::Person, &format!("P{n:05}"), content))
         .collect()
 }
 
@@ -85,7 +85,7 @@ async fn applied_records_read_back_by_hash_and_body() {
         store.ensure_connection("school-1", "wonde").await.unwrap();
         // Over two statements' worth, so batching is exercised.
         let mut upserts = people(0..2500, "v1");
-        upserts.push(record(RecordKind::Group, "7A", "Zoë's form"));
+        upserts.push(record(EntityKind::Group, "7A", "Zoë's form"));
         store
             .apply(
                 "school-1",
@@ -99,7 +99,7 @@ async fn applied_records_read_back_by_hash_and_body() {
             .unwrap();
 
         let hashes = store
-            .content_hashes("school-1", RecordKind::Person)
+            .content_hashes("school-1", EntityKind::Person)
             .await
             .unwrap();
         assert_eq!(hashes.len(), 2500);
@@ -110,18 +110,18 @@ async fn applied_records_read_back_by_hash_and_body() {
             "P02499".to_string(),
         ];
         let loaded = store
-            .load("school-1", RecordKind::Person, &keys)
+            .load("school-1", EntityKind::Person, &keys)
             .await
             .unwrap();
         assert_eq!(
             loaded,
             vec![
-                record(RecordKind::Person, "P00007", "v1"),
-                record(RecordKind::Person, "P02499", "v1")
+                record(EntityKind::Person, "P00007", "v1"),
+                record(EntityKind::Person, "P02499", "v1")
             ]
         );
         let groups = store
-            .load("school-1", RecordKind::Group, &["7A".to_string()])
+            .load("school-1", EntityKind::Group, &["7A".to_string()])
             .await
             .unwrap();
         assert_eq!(groups[0].body, "{\"id\":\"7A\",\"content\":\"Zoë's form\"}");
@@ -149,7 +149,7 @@ async fn a_second_run_updates_and_removes() {
             .await
             .unwrap();
         let removals = (1000..1200)
-            .map(|n| (RecordKind::Person, format!("P{n:05}")))
+            .map(|n| (EntityKind::Person, format!("P{n:05}")))
             .collect();
         let second = WriteSet {
             upserts: people(0..10, "v2"),
@@ -159,7 +159,7 @@ async fn a_second_run_updates_and_removes() {
         store.apply("school-1", &second).await.unwrap();
 
         let hashes = store
-            .content_hashes("school-1", RecordKind::Person)
+            .content_hashes("school-1", EntityKind::Person)
             .await
             .unwrap();
         assert_eq!(hashes.len(), 1000);
@@ -197,7 +197,7 @@ async fn connections_do_not_see_each_others_records() {
                 "school-2",
                 &WriteSet {
                     upserts: people(0..3, "b"),
-                    removals: vec![(RecordKind::Person, "P00004".into())],
+                    removals: vec![(EntityKind::Person, "P00004".into())],
                     ..WriteSet::new(run(None))
                 },
             )
@@ -205,7 +205,7 @@ async fn connections_do_not_see_each_others_records() {
             .unwrap();
         assert_eq!(
             store
-                .content_hashes("school-1", RecordKind::Person)
+                .content_hashes("school-1", EntityKind::Person)
                 .await
                 .unwrap()
                 .len(),
@@ -213,7 +213,7 @@ async fn connections_do_not_see_each_others_records() {
         );
         assert_eq!(
             store
-                .content_hashes("school-2", RecordKind::Person)
+                .content_hashes("school-2", EntityKind::Person)
                 .await
                 .unwrap()
                 .len(),
@@ -250,14 +250,14 @@ async fn a_failure_mid_apply_leaves_the_previous_state_intact() {
 
         let writes = WriteSet {
             upserts: people(0..3000, "after"),
-            removals: (0..50).map(|n| (RecordKind::Person, format!("P{n:05}"))).collect(),
+            removals: (0..50).map(|n| (EntityKind::Person, format!("P{n:05}"))).collect(),
             ..WriteSet::new(run(Some("c2")))
         };
         let error = store.apply("school-1", &writes).await.unwrap_err();
         assert!(matches!(error, StoreError::Query(_)), "{error}");
         assert!(error.to_string().contains("injected failure"), "{error}");
 
-        let hashes = store.content_hashes("school-1", RecordKind::Person).await.unwrap();
+        let hashes = store.content_hashes("school-1", EntityKind::Person).await.unwrap();
         assert_eq!(hashes.len(), 100, "nothing added, nothing removed");
         assert!(hashes.values().all(|h| h == b"before"), "nothing updated");
         assert_eq!(store.last_cursor("school-1").await.unwrap().as_deref(), Some("c1"), "no history row, no new cursor");
@@ -298,7 +298,7 @@ async fn reopening_a_store_keeps_its_data() {
     let store = Store::open(&url).await.unwrap();
     assert_eq!(
         store
-            .content_hashes("s", RecordKind::Person)
+            .content_hashes("s", EntityKind::Person)
             .await
             .unwrap()
             .len(),
@@ -324,7 +324,7 @@ async fn history_issues_changes_and_outbox_commit_with_the_run() {
             message: "Missing email, which this connection needs for login".into(),
         }];
         first.changes = vec![ChangeRow {
-            kind: RecordKind::Person,
+            kind: EntityKind::Person,
             key: "P00001".into(),
             action: "create".into(),
             fields: r#"[{"field":"first_name","old":null,"new":"Zoë"}]"#.into(),
@@ -351,7 +351,7 @@ async fn history_issues_changes_and_outbox_commit_with_the_run() {
             "Integration source id,Entity type,Entity name,MIS id,Error message\n\
              A1039521228,Student,Manuel Shields,9919,\"Missing email, which this connection needs for login\"\n"
         );
-        let changes = store.changes_to(RecordKind::Person, "P00001").await.unwrap();
+        let changes = store.changes_to(EntityKind::Person, "P00001").await.unwrap();
         assert_eq!(changes.len(), 1);
         assert_eq!((changes[0].0, changes[0].1.action.as_str()), (run_id, "create"));
 
@@ -385,7 +385,7 @@ async fn an_outbox_event_is_recorded_once_whatever_retries_happen() {
         assert_eq!(store.pending_events(10).await.unwrap().len(), 1);
         assert!(
             store
-                .content_hashes("school-1", RecordKind::Person)
+                .content_hashes("school-1", EntityKind::Person)
                 .await
                 .unwrap()
                 .is_empty()
