@@ -3,10 +3,16 @@
 
 use std::path::Path;
 
-const CONNECTORS: [&str; 3] = [
+const CONNECTORS: [&str; 9] = [
     "rostersync-connector-probe",
     "rostersync-connector-legacy-v0_1",
     "rostersync-connector-template",
+    "rostersync-connector-wonde",
+    "rostersync-connector-clever",
+    "rostersync-connector-arbor",
+    "rostersync-connector-xporter",
+    "rostersync-connector-scholarpack",
+    "rostersync-connector-oneroster",
 ];
 
 fn main() {
@@ -25,14 +31,21 @@ fn main() {
         Some(&workspace.join("target").join("connectors")),
     )
     .unwrap_or_else(|error| panic!("building the test connectors: {error}"));
-    for connector in built {
-        let var = connector
-            .plugin_name()
-            .to_ascii_uppercase()
-            .replace('-', "_");
-        println!(
-            "cargo:rustc-env=CONNECTOR_{var}={}",
-            connector.wasm.display()
-        );
-    }
+    let table: String = built
+        .iter()
+        .map(|c| {
+            format!(
+                "    ({:?}, {:?}),\n",
+                c.plugin_name(),
+                c.wasm.display().to_string()
+            )
+        })
+        .collect();
+    let out =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("connectors.rs");
+    std::fs::write(
+        out,
+        format!("/// Plugin name and built component of every workspace connector.\npub const BUILT: &[(&str, &str)] = &[\n{table}];\n"),
+    )
+    .expect("writing the connector table");
 }

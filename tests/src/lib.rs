@@ -3,20 +3,22 @@
 //! on 127.0.0.1.
 
 pub mod example_sis;
+pub mod providers;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use rostersync_runtime::{Runtime, RuntimeConfig};
 
+include!(concat!(env!("OUT_DIR"), "/connectors.rs"));
+
 /// The component the build script built for a workspace connector.
 pub fn connector_wasm(name: &str) -> PathBuf {
-    PathBuf::from(match name {
-        "probe" => env!("CONNECTOR_PROBE"),
-        "legacy-v0_1" => env!("CONNECTOR_LEGACY_V0_1"),
-        "template" => env!("CONNECTOR_TEMPLATE"),
-        other => panic!("no test connector named {other}"),
-    })
+    BUILT
+        .iter()
+        .find(|(built, _)| *built == name)
+        .map(|(_, wasm)| PathBuf::from(wasm))
+        .unwrap_or_else(|| panic!("no workspace connector named {name}"))
 }
 
 /// The workspace root, for fixtures committed beside the connectors.

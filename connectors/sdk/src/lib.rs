@@ -52,8 +52,21 @@ pub use settings::Settings;
 /// The WIT contract version this SDK builds connectors against.
 pub const WIT_VERSION: &str = "0.2.0";
 
-/// Where a drop-folder connector finds its connection's files.
+/// Where a drop-folder connector finds its connection's files inside the
+/// sandbox.
 pub const DROP_FOLDER: &str = "/drop";
+
+/// The connection's drop folder: [`DROP_FOLDER`] in the component. A
+/// natively built connector (unit tests, the native benchmark) reads the
+/// folder named by `ROSTERSYNC_DROP_FOLDER` instead, since it has no
+/// sandbox to mount one.
+pub fn drop_folder() -> std::path::PathBuf {
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(folder) = std::env::var_os("ROSTERSYNC_DROP_FOLDER") {
+        return folder.into();
+    }
+    DROP_FOLDER.into()
+}
 
 /// A connector: who it is, how to test a connection, how to read.
 pub trait Connector: 'static {

@@ -1,0 +1,215 @@
+//! Running the provider connectors, as built components, against the
+//! provider sandbox: start both, read a snapshot to the end, and compare
+//! what came back with what the sandbox's generator made.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rostersync_core::entity::{EntityKey, identity, removal_identity};
+use rostersync_model::{EntityKind, Mode, Record, Settings};
+use rostersync_runtime::{AllowedHost, Limits, Plugin, RunError, Sandbox};
+use rostersync_sandbox::{SandboxConfig, SandboxHandle, Size};
+
+use crate::runtime_with;
+
+/// A connector loaded from its built component, beside a running provider
+/// sandbox. Dropping it stops neither; the test's end does.
+pub struct Bench {
+    pub plugin: Arc<Plugin>,
+    pub sandbox: SandboxHandle,
+    _plugin_dir: tempfile::TempDir,
+}
+
+/// The provider sandbox at its default seed and a small size, and the named
+/// workspace connector loaded.
+pub async fn bench(connector: &str) -> Bench {
+    bench_sized(
+        connector,
+        Size {
+            schools: 2,
+            pupils_per_school: 120,
+        },
+    )
+    .await
+}
+
+pub async fn bench_sized(connector: &str, size: Size) -> Bench {
+    crate::init_logs();
+    let (dir, runtime) = runtime_with(&[connector]).await;
+    let plugin = runtime
+        .plugin(connector)
+        .unwrap_or_else(|| panic!("the {connector} connector loads"));
+    let sandbox = rostersync_sandbox::Sandbox::start(SandboxConfig {
+        size,
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("the provider sandbox starts");
+    Bench {
+        plugin,
+        sandbox,
+        _plugin_dir: dir,
+    }
+}
+
+/// Everything one snapshot produced.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub records: Vec<Record>,
+    pub cursor: Option<String>,
+}
+
+impl Read {
+    pub fn counts(&self) -> BTreeMap<EntityKind, usize> {
+        rostersync_sandbox::expected::counts(&self.records)
+    }
+
+    /// The object with this kind and key (compound keys as
+    /// [`key`] makes them), if the read produced it.
+    pub fn find(&self, kind: EntityKind, key: &str) -> Option<&Record> {
+        self.records
+            .iter()
+            .find(|r| identity(r).is_some_and(|(k, id)| k == kind && id == key))
+    }
+
+    /// The kinds and keys of the explicit removals the read produced.
+    pub fn removals(&self) -> Vec<(EntityKind, EntityKey)> {
+        self.records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Removed(removal) => Some(removal_identity(removal)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// How a connection reaches its provider in a test.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    pub settings: Settings,
+    /// Allowed hosts beyond the connector's base-URL settings.
+    pub extra_hosts: Vec<AllowedHost>,
+    /// The connection's drop folder, for file-based connectors.
+    pub drop_folder: Option<PathBuf>,
+}
+
+impl Connection {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            ..Self::default()
+        }
+    }
+
+    pub fn with_drop_folder(mut self, folder: &Path) -> Self {
+        self.drop_folder = Some(folder.to_path_buf());
+        self
+    }
+}
+
+impl Bench {
+    /// Reads one snapshot to the end under default limits.
+    pub async fn read(&self, connection: &Connection, mode: Mode) -> Result<Read, RunError> {
+        let mut sandbox = Sandbox::for_connection(
+            &self.plugin.info,
+            &connection.settings,
+            &connection.extra_hosts,
+            Limits::default(),
+        )
+        .expect("the connection's base URLs are valid");
+        if let Some(folder) = &connection.drop_folder {
+            sandbox = sandbox.with_drop_folder(folder);
+        }
+        let mut snapshot = self
+            .plugin
+            .snapshot(&sandbox, &connection.settings, mode)
+            .await?;
+        let mut read = Read::default();
+        while let Some(batch) = snapshot.next_batch().await? {
+            read.records.extend(batch);
+        }
+        read.cursor = snapshot.cursor().await?;
+        Ok(read)
+    }
+
+    /// Reads with an allow-list built as if `base-url` were a host the
+    /// connection does not name, so every request the connector makes goes
+    /// to a host it may not call.
+    pub async fn read_outside_allow_list(&self, connection: &Connection) -> Result<Read, RunError> {
+        let elsewhere = connection
+            .settings
+            .clone()
+            .with("base-url", "http://192.0.2.10/not-the-provider");
+        let sandbox =
+            Sandbox::for_connection(&self.plugin.info, &elsewhere, &[], Limits::default())
+                .expect("the allow-list parses");
+        let mut snapshot = self
+            .plugin
+            .snapshot(&sandbox, &connection.settings, Mode::Full)
+            .await?;
+        let mut read = Read::default();
+        while let Some(batch) = snapshot.next_batch().await? {
+            read.records.extend(batch);
+        }
+        Ok(read)
+    }
+
+    /// "Test connection" for these settings.
+    pub async fn check(
+        &self,
+        connection: &Connection,
+    ) -> Result<rostersync_model::SchoolInfo, RunError> {
+        let sandbox = Sandbox::for_connection(
+            &self.plugin.info,
+            &connection.settings,
+            &connection.extra_hosts,
+            Limits::default(),
+        )
+        .expect("the connection's base URLs are valid");
+        self.plugin.check(&sandbox, &connection.settings).await
+    }
+}
+
+/// Asserts that `got` holds exactly the `expected` records, kind by kind
+/// and key by key, comparing fields but not free attributes (connectors
+/// may add what they like there). The message names the first difference.
+pub fn assert_same_records(got: &[Record], expected: &[Record]) {
+    let index = |records: &[Record]| -> BTreeMap<(EntityKind, EntityKey), Record> {
+        records
+            .iter()
+            .filter_map(|r| Some((identity(r)?, without_attributes(r.clone()))))
+            .collect()
+    };
+    let (got_index, expected_index) = (index(got), index(expected));
+    assert_eq!(
+        rostersync_sandbox::expected::counts(got),
+        rostersync_sandbox::expected::counts(expected),
+        "record counts per kind differ"
+    );
+    for (key, want) in &expected_index {
+        match got_index.get(key) {
+            None => panic!("the connector did not produce {key:?}: expected {want:?}"),
+            Some(have) => assert_eq!(have, want, "{key:?} differs"),
+        }
+    }
+    let objects = got.iter().filter(|r| identity(r).is_some()).count();
+    assert_eq!(got_index.len(), objects, "the read produced duplicate keys");
+}
+
+fn without_attributes(record: Record) -> Record {
+    match record {
+        Record::Person(mut person) => {
+            person.attributes.clear();
+            Record::Person(person)
+        }
+        other => other,
+    }
+}
+
+/// The key the core gives a membership or relationship: both parts joined
+/// by the unit separator.
+pub fn key(first: &str, second: &str) -> EntityKey {
+    format!("{first}\u{1f}{second}")
+}
