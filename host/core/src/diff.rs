@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rostersync_model::Record;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::entity::{ContentHash, EntityKey, EntityKind, identity, removal_identity};
@@ -164,6 +164,7 @@ impl Diff {
             creates,
             changed,
             removals,
+            prior: self.prior,
         }
     }
 }
@@ -174,9 +175,16 @@ pub struct PendingChanges {
     creates: Vec<(Record, ContentHash)>,
     changed: Vec<(Id, Record, ContentHash)>,
     removals: Vec<Id>,
+    prior: PriorHashes,
 }
 
 impl PendingChanges {
+    /// The hashes the diff compared against, which the holds need too;
+    /// handed over rather than copied, as they can be millions.
+    pub fn take_prior(&mut self) -> PriorHashes {
+        std::mem::take(&mut self.prior)
+    }
+
     /// The objects whose previous version is needed.
     pub fn keys_to_load(&self) -> impl Iterator<Item = (EntityKind, &EntityKey)> {
         self.changed.iter().map(|((kind, key), _, _)| (*kind, key))
@@ -210,14 +218,14 @@ impl PendingChanges {
 }
 
 /// One field that changed, with its values as JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldChange {
     pub field: String,
     pub old: Value,
     pub new: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Update {
     pub kind: EntityKind,
     pub key: EntityKey,
@@ -227,7 +235,7 @@ pub struct Update {
 }
 
 /// What a run would change, in a deterministic order (kind, then key).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeSet {
     pub creates: Vec<(Record, ContentHash)>,
     pub updates: Vec<Update>,

@@ -40,11 +40,26 @@ pub fn removal_identity(removal: &Removal) -> (EntityKind, EntityKey) {
 /// A record's content hash: 16 bytes of SHA-256 over its canonical JSON.
 /// Stable across processes and Rust versions, unlike `std::hash`, because
 /// it is stored and compared on later runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ContentHash(pub [u8; 16]);
 
 impl ContentHash {
+    /// Free attributes count as a set: a connector that lists them in
+    /// another order has not changed the person.
     pub fn of(record: &Record) -> Self {
+        match record {
+            Record::Person(person) if !person.attributes.is_sorted() => {
+                let mut person = person.clone();
+                person.attributes.sort();
+                Self::of_canonical(&Record::Person(person))
+            }
+            _ => Self::of_canonical(record),
+        }
+    }
+
+    fn of_canonical(record: &Record) -> Self {
         let json = serde_json::to_vec(record).expect("records serialise");
         let digest = Sha256::digest(&json);
         let mut bytes = [0; 16];
@@ -56,7 +71,7 @@ impl ContentHash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rostersync_model::{Person, Role};
+    use rostersync_model::{Attribute, Person, Role};
 
     const PINNED: &str = "e3dabdcf898f42cc2e1e496a96669cbd";
 
@@ -77,6 +92,21 @@ mod tests {
             ContentHash::of(&record),
             ContentHash::of(&Record::Person(zoe))
         );
+    }
+
+    #[test]
+    fn attribute_order_does_not_change_the_hash() {
+        let attribute = |name: &str, value: &str| Attribute {
+            name: name.into(),
+            value: value.into(),
+        };
+        let mut zoe = Person::new("S1", Role::Student);
+        zoe.attributes = vec![attribute("house", "Red"), attribute("form", "7A")];
+        let listed = ContentHash::of(&Record::Person(zoe.clone()));
+        zoe.attributes.reverse();
+        assert_eq!(listed, ContentHash::of(&Record::Person(zoe.clone())));
+        zoe.attributes[0].value = "7B".into();
+        assert_ne!(listed, ContentHash::of(&Record::Person(zoe)));
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl Default for HoldPolicy {
 }
 
 /// Why a run is held. Each names what tripped and by how much.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "reason")]
 pub enum HoldReason {
     TooManyRemovals {

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{QueryBuilder, Row};
@@ -36,6 +37,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the store failed: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("hold {0} is not open: it was already answered")]
+    HoldNotOpen(i64),
 }
 
 /// One stored record: its key within its kind, the hash of its content,
@@ -72,6 +75,30 @@ pub struct RunRecord {
     pub finished_at: DateTime<Utc>,
     /// Where the next delta resumes; committed with the records it covers.
     pub cursor: Option<String>,
+    /// Nothing was meant to be applied: the run only reports.
+    pub dry_run: bool,
+    pub records_read: i64,
+    /// The provider was unreachable or refused the credentials.
+    pub unreachable: bool,
+    /// Why the run failed or was held, in one sentence.
+    pub message: Option<String>,
+}
+
+impl RunRecord {
+    /// A run row with nothing read yet and no message.
+    pub fn new(mode: RunMode, status: &str, started_at: DateTime<Utc>) -> Self {
+        Self {
+            mode,
+            status: status.to_string(),
+            started_at,
+            finished_at: Utc::now(),
+            cursor: None,
+            dry_run: false,
+            records_read: 0,
+            unreachable: false,
+            message: None,
+        }
+    }
 }
 
 /// How many records of a kind a run created, updated, removed, ...
@@ -116,11 +143,18 @@ pub struct OutboxEvent {
 pub struct WriteSet {
     pub upserts: Vec<StoredRecord>,
     pub removals: Vec<(EntityKind, String)>,
+    pub accounts: Vec<AccountWrite>,
+    pub links: Vec<LinkWrite>,
     pub run: RunRecord,
     pub counts: Vec<Count>,
     pub issues: Vec<IssueRow>,
     pub changes: Vec<ChangeRow>,
     pub outbox: Vec<OutboxEvent>,
+    /// The change set a held or dry run would have applied, as JSON.
+    pub kept_change_set: Option<String>,
+    pub hold: Option<HoldWrite>,
+    /// What an operator did that caused this write (confirming a hold).
+    pub audit: Vec<AuditEntry>,
 }
 
 impl WriteSet {
@@ -129,16 +163,21 @@ impl WriteSet {
         Self {
             upserts: Vec::new(),
             removals: Vec::new(),
+            accounts: Vec::new(),
+            links: Vec::new(),
             run,
             counts: Vec::new(),
             issues: Vec::new(),
             changes: Vec::new(),
             outbox: Vec::new(),
+            kept_change_set: None,
+            hold: None,
+            audit: Vec::new(),
         }
     }
 
     fn changes_roster(&self) -> bool {
-        !self.upserts.is_empty() || !self.removals.is_empty()
+        !self.upserts.is_empty() || !self.removals.is_empty() || !self.accounts.is_empty()
     }
 }
 
@@ -150,6 +189,10 @@ pub struct RunSummary {
     pub status: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    pub dry_run: bool,
+    pub records_read: i64,
+    pub unreachable: bool,
+    pub message: Option<String>,
     pub counts: Vec<Count>,
 }
 
@@ -199,11 +242,39 @@ enum Backend {
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.backend {
-            Backend::Sqlite($pool) => $body,
-            Backend::Postgres($pool) => $body,
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres($pool) => $body,
         }
     };
 }
+
+/// Inserts one audit entry through `$executor` (a pool or a transaction).
+macro_rules! insert_audit {
+    ($executor:expr, $entry:expr) => {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, connection_id, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind($entry.at)
+        .bind(&$entry.actor)
+        .bind(&$entry.action)
+        .bind(&$entry.connection)
+        .bind(&$entry.subject)
+        .bind(&$entry.detail)
+        .execute($executor)
+        .await
+        .map(|_| ())?
+    };
+}
+
+#[macro_use]
+mod accounts;
+#[macro_use]
+mod holds;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use accounts::{AccountRow, AccountStatus, AccountWrite, LinkWrite};
+pub use holds::{HoldRow, HoldStatus, HoldWrite};
 
 pub struct Store {
     backend: Backend,
@@ -278,19 +349,21 @@ impl Store {
         connection: &str,
         kind: EntityKind,
     ) -> Result<HashMap<String, Vec<u8>>, StoreError> {
-        let rows = on_pool!(self, pool => {
-            sqlx::query(
+        // Streamed, so a million rows are never held twice (as rows and
+        // as the map).
+        let mut hashes = HashMap::new();
+        on_pool!(self, pool => {
+            let mut rows = sqlx::query(
                 "SELECT key, content_hash FROM roster_records WHERE connection_id = $1 AND kind = $2",
             )
             .bind(connection)
             .bind(kind.as_str())
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|row| Ok((row.try_get("key")?, row.try_get("content_hash")?)))
-            .collect::<Result<HashMap<String, Vec<u8>>, sqlx::Error>>()?
+            .fetch(pool);
+            while let Some(row) = rows.try_next().await? {
+                hashes.insert(row.try_get("key")?, row.try_get("content_hash")?);
+            }
         });
-        Ok(rows)
+        Ok(hashes)
     }
 
     /// The stored records of one kind with these keys (missing keys are
@@ -318,6 +391,29 @@ impl Store {
                 }
             });
         }
+        Ok(records)
+    }
+
+    /// Every stored record of one kind, by key order: the groups the
+    /// validator needs to know, or the people a forced run reconsiders.
+    pub async fn records_of(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let records = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT kind, key, content_hash, body FROM roster_records \
+                 WHERE connection_id = $1 AND kind = $2 ORDER BY key",
+            )
+            .bind(connection)
+            .bind(kind.as_str())
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(stored_record)
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
         Ok(records)
     }
 
@@ -358,10 +454,12 @@ impl Store {
                     query.build().execute(&mut *tx).await?;
                 }
             }
+            write_accounts!(tx, connection, writes, now);
             let run = &writes.run;
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO sync_runs (connection_id, mode, status, started_at, finished_at, cursor) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                "INSERT INTO sync_runs (connection_id, mode, status, started_at, finished_at, cursor, \
+                 dry_run, records_read, unreachable, message) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             )
             .bind(connection)
             .bind(run.mode.as_str())
@@ -369,8 +467,16 @@ impl Store {
             .bind(run.started_at)
             .bind(run.finished_at)
             .bind(&run.cursor)
+            .bind(run.dry_run)
+            .bind(run.records_read)
+            .bind(run.unreachable)
+            .bind(&run.message)
             .fetch_one(&mut *tx)
             .await?;
+            write_hold!(tx, connection, id, writes, now);
+            for entry in &writes.audit {
+                insert_audit!(&mut *tx, entry);
+            }
             for chunk in writes.counts.chunks(ROWS_PER_STATEMENT) {
                 let mut query = QueryBuilder::new("INSERT INTO run_counts (run_id, kind, action, count) ");
                 query.push_values(chunk, |mut row, count| {
@@ -421,19 +527,40 @@ impl Store {
                 });
                 query.build().execute(&mut *tx).await?;
             }
-            sqlx::query(
-                "UPDATE connections SET last_checked_at = $2, \
-                 last_changed_at = CASE WHEN $3 THEN $2 ELSE last_changed_at END WHERE id = $1",
-            )
-            .bind(connection)
-            .bind(run.finished_at)
-            .bind(writes.changes_roster())
-            .execute(&mut *tx)
-            .await?;
+            // A run that could not read checked nothing.
+            if !run.unreachable && run.status != "failed" {
+                sqlx::query(
+                    "UPDATE connections SET last_checked_at = $2, \
+                     last_changed_at = CASE WHEN $3 THEN $2 ELSE last_changed_at END WHERE id = $1",
+                )
+                .bind(connection)
+                .bind(run.finished_at)
+                .bind(writes.changes_roster())
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
             id
         });
         Ok(run_id)
+    }
+
+    /// How many of the connection's latest real runs in a row found the
+    /// provider unreachable or its credentials refused.
+    pub async fn consecutive_unreachable(&self, connection: &str) -> Result<u32, StoreError> {
+        let recent: Vec<bool> = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT unreachable FROM sync_runs WHERE connection_id = $1 AND NOT dry_run \
+                 ORDER BY id DESC LIMIT 100",
+            )
+            .bind(connection)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(recent
+            .iter()
+            .take_while(|unreachable| **unreachable)
+            .count() as u32)
     }
 
     /// The cursor of the connection's latest run that stored one.
@@ -460,8 +587,8 @@ impl Store {
     ) -> Result<Vec<RunSummary>, StoreError> {
         let mut runs = on_pool!(self, pool => {
             sqlx::query(
-                "SELECT id, mode, status, started_at, finished_at FROM sync_runs \
-                 WHERE connection_id = $1 ORDER BY id DESC LIMIT $2",
+                "SELECT id, mode, status, started_at, finished_at, dry_run, records_read, unreachable, message \
+                 FROM sync_runs WHERE connection_id = $1 ORDER BY id DESC LIMIT $2",
             )
             .bind(connection)
             .bind(limit)
@@ -475,6 +602,10 @@ impl Store {
                     status: row.try_get("status")?,
                     started_at: row.try_get("started_at")?,
                     finished_at: row.try_get("finished_at")?,
+                    dry_run: row.try_get("dry_run")?,
+                    records_read: row.try_get("records_read")?,
+                    unreachable: row.try_get("unreachable")?,
+                    message: row.try_get("message")?,
                     counts: Vec::new(),
                 })
             })
@@ -611,19 +742,7 @@ impl Store {
     }
 
     pub async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO audit_log (at, actor, action, connection_id, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(entry.at)
-            .bind(&entry.actor)
-            .bind(&entry.action)
-            .bind(&entry.connection)
-            .bind(&entry.subject)
-            .bind(&entry.detail)
-            .execute(pool)
-            .await?;
-        });
+        on_pool!(self, pool => insert_audit!(pool, entry));
         Ok(())
     }
 

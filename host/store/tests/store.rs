@@ -3,55 +3,13 @@
 //! `ROSTERSYNC_TEST_POSTGRES` to the admin URL if the server is not at
 //! postgres://postgres@127.0.0.1:5432/postgres.
 
-use std::future::Future;
-
 use chrono::Utc;
+use rostersync_store::testing::on_both_backends;
 use rostersync_store::{
     AuditEntry, ChangeRow, Count, EntityKind, IssueRow, OutboxEvent, RunMode, RunRecord, Store,
     StoreError, StoredRecord, WriteSet,
 };
 use sqlx::Connection;
-
-fn admin_url() -> String {
-    std::env::var("ROSTERSYNC_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// Runs `test` on a fresh SQLite file and on a fresh PostgreSQL database.
-/// It gets the store and its URL (to reach the database behind the
-/// store's back, e.g. to inject a failure).
-async fn on_both_backends<F, Fut>(test: F)
-where
-    F: Fn(Store, String) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = format!("sqlite://{}", dir.path().join("store.db").display());
-    test(Store::open(&sqlite).await.unwrap(), sqlite).await;
-
-    let name = format!("rostersync_test_{:016x}", rand::random::<u64>());
-    let mut admin = sqlx::PgConnection::connect(&admin_url())
-        .await
-        .expect("PostgreSQL must be running for the store tests");
-    // The name is ours: a fixed prefix and hex digits.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin_url().rsplit_once('/').unwrap().0);
-    let store = Store::open(&url).await.unwrap();
-    // Run in a task so a failing test still drops its database.
-    let outcome = tokio::spawn(test(store, url)).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic.into_panic());
-    }
-}
 
 fn record(kind: EntityKind, key: &str, content: &str) -> StoredRecord {
     StoredRecord {
@@ -64,11 +22,8 @@ fn record(kind: EntityKind, key: &str, content: &str) -> StoredRecord {
 
 fn run(cursor: Option<&str>) -> RunRecord {
     RunRecord {
-        mode: RunMode::Full,
-        status: "succeeded".into(),
-        started_at: Utc::now(),
-        finished_at: Utc::now(),
         cursor: cursor.map(Into::into),
+        ..RunRecord::new(RunMode::Full, "succeeded", Utc::now())
     }
 }
 

@@ -1,0 +1,40 @@
+//! One run of one connection, end to end: read the connector's snapshot,
+//! validate, diff against the store, decide which accounts to provision,
+//! check the safety holds, then apply everything in one transaction, hold
+//! it for an operator, or (a dry run) only report it. Also the operator's
+//! side: answering holds, exporting what they would change, and the manual
+//! account actions, each with an audit record.
+//!
+//! The decisions are the pure core's; this crate owns the order of the
+//! steps and what is written when.
+
+mod accounts;
+mod connection;
+mod holds;
+mod provision;
+mod run;
+mod source;
+
+pub use accounts::{delete_account, unlink_account};
+pub use connection::ConnectionConfig;
+pub use holds::{confirm_hold, export_hold_csv, reject_hold};
+pub use run::{DryRunVerdict, RunReport, RunRequest, RunStatus, run};
+pub use source::{OpenSource, PluginSource, RecordSource};
+
+use rostersync_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("hold {0} does not exist")]
+    NoSuchHold(i64),
+    #[error("hold {0} was already answered")]
+    HoldAnswered(i64),
+    #[error("account {0} does not exist")]
+    NoSuchAccount(String),
+    #[error("account {account} was not provisioned by connection {connection}")]
+    NotThisConnections { account: String, connection: String },
+    #[error("the store holds a record it cannot read back ({what}): {error}")]
+    Corrupt { what: String, error: String },
+}

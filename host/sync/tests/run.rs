@@ -1,0 +1,618 @@
+//! The run pipeline on both store backends, fed by an in-memory source:
+//! apply, resync, holds (trip, export, confirm, reject, kept until
+//! answered), disconnected, dry runs, link mode and the manual actions.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::NaiveDate;
+use rostersync_core::{MatchPolicy, ProvisionMode};
+use rostersync_model::{
+    ContactType, Mode, Person, Record, Relationship, Role, Settings, SyncError as ConnectorError,
+};
+use rostersync_runtime::RunError;
+use rostersync_store::testing::on_both_backends;
+use rostersync_store::{AccountRow, AccountStatus, EntityKind, HoldStatus, RunMode, Store};
+use rostersync_sync::{
+    ConnectionConfig, DryRunVerdict, OpenSource, RecordSource, RunReport, RunRequest, RunStatus,
+    SyncError, confirm_hold, delete_account, export_hold_csv, reject_hold, run, unlink_account,
+};
+
+/// A source that serves whatever roster the test sets, in batches of
+/// three, or fails after some batches.
+#[derive(Clone, Default)]
+struct Memory {
+    state: Arc<Mutex<MemoryState>>,
+}
+
+#[derive(Default)]
+struct MemoryState {
+    records: Vec<Record>,
+    fail_after_batches: Option<(usize, RunError)>,
+}
+
+struct MemoryRead {
+    batches: std::vec::IntoIter<Vec<Record>>,
+    fail: Option<(usize, RunError)>,
+    served: usize,
+}
+
+impl Memory {
+    fn serve(&self, records: Vec<Record>) {
+        let mut state = self.state.lock().unwrap();
+        state.records = records;
+        state.fail_after_batches = None;
+    }
+
+    fn fail_after(&self, batches: usize, error: RunError) {
+        self.state.lock().unwrap().fail_after_batches = Some((batches, error));
+    }
+}
+
+impl OpenSource for Memory {
+    type Source = MemoryRead;
+
+    fn connector(&self) -> &str {
+        "memory"
+    }
+
+    fn reads_deltas(&self) -> bool {
+        false
+    }
+
+    async fn open(&self, mode: Mode) -> Result<MemoryRead, RunError> {
+        assert_eq!(mode, Mode::Full, "this source only reads in full");
+        let state = self.state.lock().unwrap();
+        let batches: Vec<Vec<Record>> = state.records.chunks(3).map(<[Record]>::to_vec).collect();
+        Ok(MemoryRead {
+            batches: batches.into_iter(),
+            fail: state.fail_after_batches.clone(),
+            served: 0,
+        })
+    }
+}
+
+impl RecordSource for MemoryRead {
+    async fn next_batch(&mut self) -> Result<Option<Vec<Record>>, RunError> {
+        if let Some((after, error)) = &self.fail
+            && self.served == *after
+        {
+            return Err(error.clone());
+        }
+        self.served += 1;
+        Ok(self.batches.next())
+    }
+
+    async fn cursor(&mut self) -> Result<Option<String>, RunError> {
+        Ok(Some(format!("read-{}", self.served)))
+    }
+}
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+}
+
+fn staff(n: usize) -> Record {
+    let mut person = Person::new(format!("T{n:03}"), Role::Staff);
+    person.first_name = Some("Siobhán".into());
+    person.last_name = Some(format!("O'Brien-Smith {n}"));
+    person.email = Some(format!("t{n}@school.org"));
+    person.start_date = NaiveDate::from_ymd_opt(2020, 9, 1);
+    Record::Person(person)
+}
+
+fn staff_range(range: std::ops::Range<usize>) -> Vec<Record> {
+    range.map(staff).collect()
+}
+
+fn connection() -> ConnectionConfig {
+    ConnectionConfig::new("north", "memory", Settings::new())
+}
+
+async fn sync(store: &Store, connection: &ConnectionConfig, source: &Memory) -> RunReport {
+    run(
+        store,
+        connection,
+        source,
+        RunRequest::new(RunMode::Full, today()),
+    )
+    .await
+    .unwrap()
+}
+
+async fn dry(store: &Store, connection: &ConnectionConfig, source: &Memory) -> RunReport {
+    let request = RunRequest {
+        dry_run: true,
+        ..RunRequest::new(RunMode::Full, today())
+    };
+    run(store, connection, source, request).await.unwrap()
+}
+
+async fn stored_people(store: &Store) -> usize {
+    store
+        .content_hashes("north", EntityKind::Person)
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn a_first_run_provisions_and_an_unchanged_resync_writes_nothing() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        source.serve(staff_range(0..10));
+        let first = sync(&store, &connection(), &source).await;
+        assert_eq!(
+            (first.status, first.created, first.records_read),
+            (RunStatus::Succeeded, 10, 10)
+        );
+        let accounts = store.accounts().await.unwrap();
+        assert_eq!(accounts.len(), 10);
+        assert_eq!(
+            accounts
+                .iter()
+                .filter(|a| a.created_by.as_deref() == Some("north"))
+                .count(),
+            10
+        );
+        assert_eq!(store.links("north").await.unwrap().len(), 10);
+        let changed_after_first = store.stamps("north").await.unwrap().last_changed;
+
+        let second = sync(&store, &connection(), &source).await;
+        assert_eq!((second.created, second.updated, second.removed), (0, 0, 0));
+        let stamps = store.stamps("north").await.unwrap();
+        assert_eq!(stamps.last_changed, changed_after_first, "nothing changed");
+        assert!(
+            stamps.last_checked > changed_after_first,
+            "but it was checked"
+        );
+        let history = store.run_history("north", 10).await.unwrap();
+        assert_eq!(history.len(), 2);
+        assert!(history[0].counts.is_empty());
+        assert!(
+            history[1]
+                .counts
+                .iter()
+                .any(|c| c.kind == "account" && c.action == "created" && c.count == 10)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_edit_is_logged_field_by_field_and_flows_to_the_account() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        source.serve(staff_range(0..3));
+        sync(&store, &connection(), &source).await;
+        let mut roster = staff_range(0..3);
+        if let Record::Person(p) = &mut roster[1] {
+            p.email = Some("new@school.org".into());
+        }
+        source.serve(roster);
+        let report = sync(&store, &connection(), &source).await;
+        assert_eq!(report.updated, 1);
+        let log = store.changes_to(EntityKind::Person, "T001").await.unwrap();
+        let update = log
+            .iter()
+            .find(|(_, c)| c.action == "update")
+            .expect("an update row");
+        assert!(
+            update.1.fields.contains("new@school.org") && update.1.fields.contains("t1@school.org")
+        );
+        let account = store.links("north").await.unwrap()["T001"].clone();
+        assert_eq!(
+            store
+                .account(&account)
+                .await
+                .unwrap()
+                .unwrap()
+                .email
+                .as_deref(),
+            Some("new@school.org")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mass_removal_is_held_exported_and_applied_only_on_confirmation() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        source.serve(staff_range(0..40));
+        sync(&store, &connection(), &source).await;
+        // A half-read export: 30 of 40 people missing.
+        source.serve(staff_range(0..10));
+        let held = sync(&store, &connection(), &source).await;
+        assert_eq!(held.status, RunStatus::Held);
+        assert!(
+            held.holds[0].contains("remove 30 of 40 person records"),
+            "{:?}",
+            held.holds
+        );
+        assert_eq!(stored_people(&store).await, 40, "nothing was applied");
+        let hold = store
+            .open_hold("north")
+            .await
+            .unwrap()
+            .expect("an open hold");
+        let events = store.pending_events(10_000).await.unwrap();
+        assert!(events.iter().any(|e| e.event.event == "run.held"));
+
+        let csv = export_hold_csv(&store, hold.id).await.unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "Action,Entity type,Integration source id,Entity name,MIS id,Changed fields"
+        );
+        assert_eq!(lines.len(), 31);
+        assert!(
+            lines[1].starts_with("remove,person,T010,Siobhán O'Brien-Smith 10"),
+            "{}",
+            lines[1]
+        );
+
+        // Later runs keep the hold until it is answered.
+        let again = sync(&store, &connection(), &source).await;
+        assert_eq!(again.status, RunStatus::Held);
+        assert_eq!(store.open_hold("north").await.unwrap().unwrap().id, hold.id);
+
+        confirm_hold(&store, &connection(), hold.id, "admin@trust")
+            .await
+            .unwrap();
+        assert_eq!(stored_people(&store).await, 10);
+        let deprovisioned = store
+            .accounts()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|a| a.status == AccountStatus::Deprovisioned)
+            .count();
+        assert_eq!(deprovisioned, 30);
+        assert_eq!(
+            store.hold(hold.id).await.unwrap().unwrap().status,
+            HoldStatus::Confirmed
+        );
+        assert!(matches!(
+            confirm_hold(&store, &connection(), hold.id, "admin@trust").await,
+            Err(SyncError::HoldAnswered(_))
+        ));
+        let audit = store.audit_log().await.unwrap();
+        assert_eq!(
+            (audit[0].action.as_str(), audit[0].actor.as_str()),
+            ("hold.confirm", "admin@trust")
+        );
+        let next = sync(&store, &connection(), &source).await;
+        assert_eq!((next.status, next.removed), (RunStatus::Succeeded, 0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rejected_hold_applies_nothing_and_the_next_run_decides_afresh() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        source.serve(staff_range(0..40));
+        sync(&store, &connection(), &source).await;
+        source.serve(staff_range(0..10));
+        sync(&store, &connection(), &source).await;
+        let hold = store.open_hold("north").await.unwrap().unwrap();
+        reject_hold(&store, hold.id, "admin@trust").await.unwrap();
+        assert_eq!(stored_people(&store).await, 40);
+        assert_eq!(
+            store.hold(hold.id).await.unwrap().unwrap().status,
+            HoldStatus::Rejected
+        );
+        // The export is fixed at the source: the next run is clean.
+        source.serve(staff_range(0..40));
+        let next = sync(&store, &connection(), &source).await;
+        assert_eq!((next.status, next.removed), (RunStatus::Succeeded, 0));
+        assert_eq!(store.audit_log().await.unwrap()[0].action, "hold.reject");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn creates_go_ahead_while_removals_wait_when_the_connection_says_so() {
+    on_both_backends(|store, _| async move {
+        let mut connection = connection();
+        connection.holds.apply_while_removals_held = true;
+        let source = Memory::default();
+        source.serve(staff_range(0..40));
+        sync(&store, &connection, &source).await;
+        let mut roster = staff_range(30..40);
+        roster.push(staff(99));
+        source.serve(roster);
+        let report = sync(&store, &connection, &source).await;
+        assert_eq!(report.status, RunStatus::Held);
+        assert_eq!(
+            stored_people(&store).await,
+            41,
+            "the new person is in, no one is out"
+        );
+        let hold = store.open_hold("north").await.unwrap().unwrap();
+        let csv = export_hold_csv(&store, hold.id).await.unwrap();
+        assert_eq!(csv.lines().count(), 31, "only the removals wait");
+        confirm_hold(&store, &connection, hold.id, "admin")
+            .await
+            .unwrap();
+        assert_eq!(stored_people(&store).await, 11);
+    })
+    .await;
+}
+
+fn contact_of(student: &str, contact: usize, contact_type: ContactType) -> Record {
+    Record::Relationship(Relationship {
+        student: student.into(),
+        contact: format!("C{contact}"),
+        contact_type,
+        relationship: Some("Parent".into()),
+        priority: Some(contact as u32),
+        parental_responsibility: true,
+    })
+}
+
+#[tokio::test]
+async fn too_many_contacts_and_unaccepted_types_are_held_and_confirming_accepts_them() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        let mut roster = staff_range(0..2);
+        roster.extend((1..=6).map(|c| contact_of("T000", c, ContactType::Primary)));
+        roster.push(contact_of("T001", 1, ContactType::Emergency));
+        source.serve(roster);
+        let report = sync(&store, &connection(), &source).await;
+        assert_eq!(report.status, RunStatus::Held);
+        let joined = report.holds.join("\n");
+        assert!(
+            joined.contains("\"T000\" would have 6 contacts"),
+            "{joined}"
+        );
+        assert!(joined.contains("Emergency contact"), "{joined}");
+        assert!(
+            store
+                .content_hashes("north", EntityKind::Relationship)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let hold = store.open_hold("north").await.unwrap().unwrap();
+        confirm_hold(&store, &connection(), hold.id, "admin")
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .content_hashes("north", EntityKind::Relationship)
+                .await
+                .unwrap()
+                .len(),
+            7
+        );
+    })
+    .await;
+}
+
+fn unreachable() -> RunError {
+    RunError::Connector {
+        connector: "memory".into(),
+        error: ConnectorError::Unavailable("connection refused".into()),
+    }
+}
+
+#[tokio::test]
+async fn a_failed_read_removes_nothing_and_repeated_failures_hold_as_disconnected() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        source.serve(staff_range(0..9));
+        sync(&store, &connection(), &source).await;
+        source.fail_after(2, unreachable());
+        for attempt in 1..=3 {
+            let report = sync(&store, &connection(), &source).await;
+            assert_eq!(report.status, RunStatus::Failed);
+            assert!(
+                report
+                    .error
+                    .as_deref()
+                    .unwrap()
+                    .contains("connection refused")
+            );
+            assert_eq!(
+                report.records_read, 6,
+                "two batches read before the failure"
+            );
+            assert_eq!(
+                stored_people(&store).await,
+                9,
+                "attempt {attempt} removed nothing"
+            );
+            assert_eq!(
+                store.open_hold("north").await.unwrap().is_some(),
+                attempt == 3
+            );
+        }
+        let events: Vec<String> = store
+            .pending_events(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event.event)
+            .collect();
+        assert_eq!(events.iter().filter(|e| *e == "run.failed").count(), 3);
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| *e == "connection.disconnected")
+                .count(),
+            1
+        );
+        let history = store.run_history("north", 10).await.unwrap();
+        assert!(
+            history[0].unreachable
+                && history[0]
+                    .message
+                    .as_deref()
+                    .unwrap()
+                    .contains("unavailable")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_and_keeps_its_change_set_but_applies_nothing() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        source.serve(staff_range(0..40));
+        let first = dry(&store, &connection(), &source).await;
+        assert_eq!(
+            (first.status, first.dry_run_verdict()),
+            (RunStatus::DryRun, DryRunVerdict::ChangesPending)
+        );
+        assert_eq!(first.created, 40);
+        assert_eq!(stored_people(&store).await, 0);
+        assert!(store.accounts().await.unwrap().is_empty());
+        assert!(
+            store
+                .kept_change_set(first.run_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .contains("T039")
+        );
+        sync(&store, &connection(), &source).await;
+        assert_eq!(
+            dry(&store, &connection(), &source).await.dry_run_verdict(),
+            DryRunVerdict::Clean
+        );
+        source.serve(staff_range(0..5));
+        let would_hold = dry(&store, &connection(), &source).await;
+        assert_eq!(would_hold.dry_run_verdict(), DryRunVerdict::WouldHold);
+        assert!(
+            store.open_hold("north").await.unwrap().is_none(),
+            "a dry run opens no hold"
+        );
+        assert_eq!(stored_people(&store).await, 40);
+        assert!(
+            store
+                .pending_events(1000)
+                .await
+                .unwrap()
+                .iter()
+                .all(|e| e.event.event != "run.held")
+        );
+    })
+    .await;
+}
+
+fn account(id: &str, email: &str, role: &str) -> AccountRow {
+    AccountRow {
+        id: id.into(),
+        role: role.into(),
+        mis_id: None,
+        email: Some(email.into()),
+        username: None,
+        display_name: id.into(),
+        status: AccountStatus::Active,
+        created_by: None,
+    }
+}
+
+#[tokio::test]
+async fn link_mode_links_existing_accounts_and_reports_every_mismatch() {
+    on_both_backends(|store, _| async move {
+        store
+            .put_accounts(&[
+                account("hand-0", "t0@school.org", "staff"),
+                account("hand-1", "t1@school.org", "student"),
+            ])
+            .await
+            .unwrap();
+        let mut connection = connection();
+        connection.provisioning = MatchPolicy {
+            mode: ProvisionMode::Link,
+            ..MatchPolicy::default()
+        };
+        let source = Memory::default();
+        source.serve(staff_range(0..3));
+        let report = sync(&store, &connection, &source).await;
+        assert_eq!(report.status, RunStatus::SucceededWithIssues);
+        assert_eq!(
+            store.accounts().await.unwrap().len(),
+            2,
+            "link mode never creates"
+        );
+        let links = store.links("north").await.unwrap();
+        assert_eq!(links.len(), 1);
+        assert_eq!(links["T000"], "hand-0");
+        let issues = store.run_issues(report.run_id).await.unwrap();
+        let messages: Vec<(&str, &str)> = issues
+            .iter()
+            .map(|i| (i.source_id.as_str(), i.message.as_str()))
+            .collect();
+        assert!(
+            messages.contains(&("T002", "No matching account found")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|(id, m)| *id == "T001" && m.contains("Student")),
+            "{messages:?}"
+        );
+        // A removal at the source unlinks; the account stays.
+        source.serve(staff_range(1..3));
+        sync(&store, &connection, &source).await;
+        assert!(store.links("north").await.unwrap().is_empty());
+        assert_eq!(
+            store.account("hand-0").await.unwrap().unwrap().status,
+            AccountStatus::Active
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn manual_delete_and_unlink_are_audited_and_a_forced_rerun_provisions_again() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        source.serve(staff_range(0..3));
+        sync(&store, &connection(), &source).await;
+        let links = store.links("north").await.unwrap();
+        let (first, second) = (links["T000"].clone(), links["T001"].clone());
+        delete_account(&store, "north", &first, "it@school")
+            .await
+            .unwrap();
+        unlink_account(&store, "north", &second, "it@school")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.account(&first).await.unwrap().unwrap().status,
+            AccountStatus::Deleted
+        );
+        assert_eq!(
+            store.account(&second).await.unwrap().unwrap().status,
+            AccountStatus::Active
+        );
+        assert_eq!(store.links("north").await.unwrap().len(), 1);
+        let audit = store.audit_log().await.unwrap();
+        let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+        assert_eq!(actions, ["account.delete", "account.unlink"]);
+        assert!(audit[0].subject.contains(&first) && audit[0].detail.contains("T000"));
+        assert!(matches!(
+            unlink_account(&store, "north", &second, "it@school").await,
+            Err(SyncError::NotThisConnections { .. })
+        ));
+
+        // An ordinary run leaves the operator's decision alone...
+        sync(&store, &connection(), &source).await;
+        assert_eq!(store.links("north").await.unwrap().len(), 1);
+        // ...a forced full re-run offers both people to provisioning again.
+        let forced = RunRequest {
+            forced: true,
+            ..RunRequest::new(RunMode::Full, today())
+        };
+        run(&store, &connection(), &source, forced).await.unwrap();
+        let links = store.links("north").await.unwrap();
+        assert_eq!(links.len(), 3);
+        assert_eq!(links["T001"], second, "the same account, linked again");
+    })
+    .await;
+}
