@@ -15,7 +15,7 @@ impl Connector for Probe {
         ConnectorInfo::new("Probe", "1.0.0", "Misbehaves on request, to test the sandbox.")
             .setting(SettingSpec::text(
                 "behaviour",
-                "What to do: records, fetch, trap, spin, hog, sleep, giant-batch, huge-record, malformed-date, empty-id, removal-in-full, environment, read-file, tcp.",
+                "What to do: records, roster, fetch, trap, spin, hog, sleep, giant-batch, huge-record, malformed-date, empty-id, removal-in-full, environment, read-file, tcp.",
                 false,
                 Some("records"),
             ))
@@ -163,6 +163,28 @@ impl Snapshot for ProbeSnapshot {
                 Vec::new()
             }
             "giant-batch" => (0..self.number("batch-size")?).map(student).collect(),
+            // A roster that passes the default validation: the groups the
+            // pupils' registration group needs, then `batch-size` pupils.
+            "roster" => {
+                let group = |id: &str, kind, year_group: Option<&str>| {
+                    RosterRecord::Group(Group {
+                        id: id.into(),
+                        kind,
+                        name: Some(id.into()),
+                        code: None,
+                        subject: None,
+                        year_group: year_group.map(Into::into),
+                        active: true,
+                        parent: None,
+                    })
+                };
+                let mut batch = vec![
+                    group("Y7", GroupKind::Year, None),
+                    group("7A", GroupKind::Registration, Some("Y7")),
+                ];
+                batch.extend((0..self.number("batch-size")?).map(student));
+                batch
+            }
             "huge-record" => {
                 let mut person = Person::new("huge", Role::Student);
                 person.first_name = Some("x".repeat(4 << 20));

@@ -1,10 +1,14 @@
-//! `rostersync`: the command line over the runtime, the builder and the
-//! conformance suite. A thin layer: each subcommand parses its arguments,
-//! calls a library, and reports in words an operator can act on.
+//! `rostersync`: the command line over the runtime, the run pipeline, the
+//! store, the builder, the conformance suite and the provider sandbox. A
+//! thin layer: each subcommand parses its arguments, calls a library, and
+//! reports in words an operator can act on.
 
 mod connector;
+mod context;
 mod demo;
 mod plugins;
+mod roster;
+mod sandbox;
 mod template;
 
 use std::path::PathBuf;
@@ -24,9 +28,13 @@ struct Cli {
         long,
         global = true,
         env = "ROSTERSYNC_PLUGIN_DIR",
-        default_value = "plugins"
+        default_value = DEFAULT_PLUGIN_DIR
     )]
     plugin_dir: PathBuf,
+
+    /// The configuration file: store, plugin folder, connections.
+    #[arg(long, global = true, env = "ROSTERSYNC_CONFIG")]
+    config: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -40,10 +48,33 @@ enum Command {
     /// Write, build and test connectors.
     #[command(subcommand)]
     Connector(connector::ConnectorCommand),
-    /// Build the bundled connectors, list them, and run the template's
-    /// conformance suite offline.
+    /// Run one connection now. Exit status: 0 succeeded (or a clean dry
+    /// run), 1 the run failed, 2 it could not start, 3 held (or would
+    /// hold), 4 a dry run found changes.
+    Sync(roster::SyncArgs),
+    /// A connection's runs, newest first, with last changed and last
+    /// checked times.
+    History(roster::HistoryArgs),
+    /// The issues a run found, as text or CSV.
+    Issues(roster::IssuesArgs),
+    /// Runs held for an operator: list, show, export, confirm, reject.
+    #[command(subcommand)]
+    Holds(roster::HoldsCommand),
+    /// Provisioned accounts: show, delete, unlink (audited).
+    #[command(subcommand)]
+    Accounts(roster::AccountsCommand),
+    /// Serve the provider sandbox (fake Wonde, Clever, Arbor, Xporter,
+    /// Scholarpack) on 127.0.0.1.
+    Sandbox(sandbox::SandboxArgs),
+    /// Start the sandbox, sync one connection per provider into a fresh
+    /// store, change the schools, sync again, and summarise.
     Demo,
 }
+
+/// The plugin folder when neither flag, environment nor file names one.
+pub const DEFAULT_PLUGIN_DIR: &str = "plugins";
+/// The configuration file read when `--config` is not given.
+const DEFAULT_CONFIG: &str = "rostersync.toml";
 
 /// Success when `ok`, else the failure status scripts test for.
 pub fn exit_code(ok: bool) -> ExitCode {
@@ -65,9 +96,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("starting the async runtime");
     let outcome = runtime.block_on(async {
+        let context = || {
+            let file = cli.config.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
+            context::Context::load(&file, cli.config.is_some(), &cli.plugin_dir)
+        };
         match cli.command {
             Command::Plugins(command) => plugins::run(command, &cli.plugin_dir).await,
             Command::Connector(command) => connector::run(command, &cli.plugin_dir).await,
+            Command::Sync(args) => roster::sync(&context()?, args).await,
+            Command::History(args) => roster::history(&context()?, args).await,
+            Command::Issues(args) => roster::issues(&context()?, args).await,
+            Command::Holds(command) => roster::holds(&context()?, command).await,
+            Command::Accounts(command) => roster::accounts(&context()?, command).await,
+            Command::Sandbox(args) => sandbox::run(args).await,
             Command::Demo => demo::run(&cli.plugin_dir).await,
         }
     });

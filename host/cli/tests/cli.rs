@@ -186,3 +186,150 @@ fn missing_fixtures_are_an_error_naming_the_file() {
         text(&output)
     );
 }
+
+/// Runs `rostersync` with a configuration file and a store from the
+/// environment.
+fn with_store(plugin_dir: &Path, config: &Path, store: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rostersync"))
+        .args(args)
+        .env("ROSTERSYNC_PLUGIN_DIR", plugin_dir)
+        .env("ROSTERSYNC_CONFIG", config)
+        .env("ROSTERSYNC_STORE", store)
+        .current_dir(workspace())
+        .output()
+        .expect("running rostersync")
+}
+
+fn probe_config(dir: &Path, pupils: u32) -> PathBuf {
+    let config = dir.join("rostersync.toml");
+    let never_used = dir.join("from-the-file.db");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"sqlite://{}\"\n\n[[connections]]\nid = \"probe-school\"\nconnector = \"probe\"\n\
+             settings = {{ behaviour = \"roster\", batch-size = \"{pupils}\" }}\n",
+            never_used.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn sync_holds_and_history_work_from_the_command_line_on_the_store_the_environment_names() {
+    let plugins = tempfile::tempdir().unwrap();
+    build_into(plugins.path(), "connectors/probe");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("from-the-env.db").display());
+    let run = |pupils: u32, args: &[&str]| {
+        let config = probe_config(dir.path(), pupils);
+        with_store(plugins.path(), &config, &store, args)
+    };
+
+    let dry = run(40, &["sync", "probe-school", "--dry-run"]);
+    assert_eq!(
+        dry.status.code(),
+        Some(4),
+        "changes pending: {}",
+        text(&dry)
+    );
+    let first = run(40, &["sync", "probe-school"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(text(&first).contains("created 42"), "{}", text(&first));
+    assert_eq!(
+        run(40, &["sync", "probe-school", "--dry-run"])
+            .status
+            .code(),
+        Some(0),
+        "clean"
+    );
+
+    // The export shrinks to 10 pupils: a delta removes nothing (absence
+    // is no removal), a full run's 30 removals are held.
+    assert_eq!(
+        run(10, &["sync", "probe-school", "--dry-run"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(10, &["sync", "probe-school", "--full", "--dry-run"])
+            .status
+            .code(),
+        Some(3)
+    );
+    let held = run(10, &["sync", "probe-school", "--full", "--json"]);
+    assert_eq!(held.status.code(), Some(3), "{}", text(&held));
+    let report: serde_json::Value = serde_json::from_slice(&held.stdout).unwrap();
+    assert_eq!(report["status"], "held");
+    assert!(
+        report["holds"][0]
+            .as_str()
+            .unwrap()
+            .contains("remove 30 of 40 person")
+    );
+
+    let list = text(&run(10, &["holds", "list"]));
+    assert!(list.contains("hold    1  probe-school  open"), "{list}");
+    let csv = run(10, &["holds", "export", "1"]);
+    assert_eq!(
+        String::from_utf8_lossy(&csv.stdout).lines().count(),
+        31,
+        "{}",
+        text(&csv)
+    );
+    let confirm = run(10, &["holds", "confirm", "1", "--by", "tester"]);
+    assert!(confirm.status.success(), "{}", text(&confirm));
+    let again = run(10, &["holds", "confirm", "1"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again).contains("hold 1 was already answered"),
+        "{}",
+        text(&again)
+    );
+
+    let history = text(&run(10, &["history", "probe-school"]));
+    assert!(history.contains("last changed"), "{history}");
+    assert_eq!(history.matches("full  held ").count(), 1, "{history}");
+    assert!(history.contains("30 person held-delete"), "{history}");
+    assert!(history.contains("applied held run"), "{history}");
+    let issues = run(10, &["issues", "probe-school", "--csv"]);
+    assert!(
+        String::from_utf8_lossy(&issues.stdout)
+            .starts_with("Integration source id,Entity type,Entity name,MIS id,Error message"),
+        "{}",
+        text(&issues)
+    );
+
+    assert!(dir.path().join("from-the-env.db").exists());
+    assert!(
+        !dir.path().join("from-the-file.db").exists(),
+        "ROSTERSYNC_STORE wins over the file"
+    );
+}
+
+#[test]
+fn an_unknown_connection_and_a_bad_config_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = probe_config(dir.path(), 1);
+    let store = format!("sqlite://{}", dir.path().join("s.db").display());
+    let unknown = with_store(dir.path(), &config, &store, &["sync", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown).contains("has no connection named \"nope\"; it has: probe-school"),
+        "{}",
+        text(&unknown)
+    );
+    std::fs::write(
+        &config,
+        "[[connections]]\nid = \"a\"\nconnector = \"probe\"\nshedule = \"x\"\n",
+    )
+    .unwrap();
+    let bad = with_store(dir.path(), &config, &store, &["history", "a"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad).contains("rostersync.toml") && text(&bad).contains("shedule"),
+        "{}",
+        text(&bad)
+    );
+}

@@ -13,6 +13,7 @@ pub mod diff;
 pub mod entity;
 pub mod holds;
 pub mod matching;
+pub mod synthetic;
 pub mod validate;
 
 pub use diff::{ChangeSet, Diff, FieldChange, PendingChanges, PriorHashes, Roster, Update};

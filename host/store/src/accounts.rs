@@ -76,61 +76,82 @@ pub enum LinkWrite {
 /// transaction (a macro because the transaction's type differs by backend).
 macro_rules! write_accounts {
     ($tx:ident, $connection:expr, $writes:expr, $now:expr) => {
+        // Upserts (every new or changed person) go many rows per
+        // statement; status changes are few.
+        let upserts: Vec<&$crate::AccountRow> = $writes
+            .accounts
+            .iter()
+            .filter_map(|w| match w {
+                $crate::AccountWrite::Upsert(account) => Some(account),
+                _ => None,
+            })
+            .collect();
+        for chunk in upserts.chunks($crate::ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO accounts (id, role, mis_id, email, username, display_name, status, \
+                 created_by, created_at, updated_at) ",
+            );
+            query.push_values(chunk, |mut row, account| {
+                row.push_bind(&account.id)
+                    .push_bind(&account.role)
+                    .push_bind(&account.mis_id)
+                    .push_bind(&account.email)
+                    .push_bind(&account.username)
+                    .push_bind(&account.display_name)
+                    .push_bind(account.status.as_str())
+                    .push_bind(&account.created_by)
+                    .push_bind($now)
+                    .push_bind($now);
+            });
+            query.push(
+                " ON CONFLICT (id) DO UPDATE SET role = excluded.role, mis_id = excluded.mis_id, \
+                 email = excluded.email, username = excluded.username, \
+                 display_name = excluded.display_name, status = excluded.status, \
+                 updated_at = excluded.updated_at",
+            );
+            query.build().execute(&mut *$tx).await?;
+        }
         for write in &$writes.accounts {
-            match write {
-                $crate::AccountWrite::Upsert(account) => {
-                    sqlx::query(
-                        "INSERT INTO accounts (id, role, mis_id, email, username, display_name, status, \
-                         created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-                         ON CONFLICT (id) DO UPDATE SET role = excluded.role, mis_id = excluded.mis_id, \
-                         email = excluded.email, username = excluded.username, \
-                         display_name = excluded.display_name, status = excluded.status, \
-                         updated_at = excluded.updated_at",
-                    )
-                    .bind(&account.id)
-                    .bind(&account.role)
-                    .bind(&account.mis_id)
-                    .bind(&account.email)
-                    .bind(&account.username)
-                    .bind(&account.display_name)
-                    .bind(account.status.as_str())
-                    .bind(&account.created_by)
+            if let $crate::AccountWrite::SetStatus { id, status } = write {
+                sqlx::query("UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(status.as_str())
                     .bind($now)
                     .execute(&mut *$tx)
                     .await?;
-                }
-                $crate::AccountWrite::SetStatus { id, status } => {
-                    sqlx::query("UPDATE accounts SET status = $2, updated_at = $3 WHERE id = $1")
-                        .bind(id)
-                        .bind(status.as_str())
-                        .bind($now)
-                        .execute(&mut *$tx)
-                        .await?;
-                }
             }
         }
+        let links: Vec<(&String, &String)> = $writes
+            .links
+            .iter()
+            .filter_map(|w| match w {
+                $crate::LinkWrite::Link { source_id, account_id } => Some((source_id, account_id)),
+                _ => None,
+            })
+            .collect();
+        for chunk in links.chunks($crate::ROWS_PER_STATEMENT) {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO account_links (connection_id, source_id, account_id, linked_at) ",
+            );
+            query.push_values(chunk, |mut row, (source_id, account_id)| {
+                row.push_bind($connection)
+                    .push_bind(*source_id)
+                    .push_bind(*account_id)
+                    .push_bind($now);
+            });
+            query.push(
+                " ON CONFLICT (connection_id, source_id) \
+                 DO UPDATE SET account_id = excluded.account_id, linked_at = excluded.linked_at",
+            );
+            query.build().execute(&mut *$tx).await?;
+        }
         for link in &$writes.links {
-            match link {
-                $crate::LinkWrite::Link { source_id, account_id } => {
-                    sqlx::query(
-                        "INSERT INTO account_links (connection_id, source_id, account_id, linked_at) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, source_id) \
-                         DO UPDATE SET account_id = excluded.account_id, linked_at = excluded.linked_at",
-                    )
+            if let $crate::LinkWrite::Unlink { source_id } = link {
+                sqlx::query("DELETE FROM account_links WHERE connection_id = $1 AND source_id = $2")
                     .bind($connection)
                     .bind(source_id)
-                    .bind(account_id)
-                    .bind($now)
                     .execute(&mut *$tx)
                     .await?;
-                }
-                $crate::LinkWrite::Unlink { source_id } => {
-                    sqlx::query("DELETE FROM account_links WHERE connection_id = $1 AND source_id = $2")
-                        .bind($connection)
-                        .bind(source_id)
-                        .execute(&mut *$tx)
-                        .await?;
-                }
             }
         }
     };

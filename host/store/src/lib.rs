@@ -24,8 +24,8 @@ pub use rostersync_model::EntityKind;
 pub const STORE_ENV: &str = "ROSTERSYNC_STORE";
 
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's
-/// limits on bound parameters (six per row).
-const ROWS_PER_STATEMENT: usize = 1000;
+/// limits on bound parameters (ten per row at most).
+pub(crate) const ROWS_PER_STATEMENT: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
