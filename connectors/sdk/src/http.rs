@@ -4,14 +4,21 @@
 //! A GET never opens a request body: writing an empty body after the host
 //! has sent the request is what makes some wasi:http clients fail one GET
 //! in three with "connection reset".
+//!
+//! Built natively (unit tests, the native side of the connector
+//! benchmark), the same requests go over a plain blocking HTTP client, so
+//! a connector's own code runs unchanged outside the sandbox.
 
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use wasip2::http::outgoing_handler;
-use wasip2::http::types::{
-    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+use wasip2::http::types::{Method, Scheme};
+#[cfg(target_arch = "wasm32")]
+use wasip2::http::{
+    outgoing_handler,
+    types::{ErrorCode, Fields, IncomingBody, OutgoingBody, OutgoingRequest, RequestOptions},
 };
+#[cfg(target_arch = "wasm32")]
 use wasip2::io::streams::StreamError;
 
 use crate::{RateLimit, SyncError};
@@ -140,6 +147,62 @@ impl Request {
     /// Sends once and returns whatever status came back.
     pub fn send_once(&self) -> Result<Response, SyncError> {
         let parts = UrlParts::parse(&self.url)?;
+        self.exchange(parts)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn exchange(&self, parts: UrlParts) -> Result<Response, SyncError> {
+        use std::io::Read;
+        let method = match &self.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            other => unreachable!("requests are built as GET or POST, not {other:?}"),
+        };
+        let scheme = match parts.scheme {
+            Scheme::Http => "http",
+            _ => "https",
+        };
+        let url = format!("{scheme}://{}{}", parts.authority, parts.path_and_query);
+        let mut request = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .request(method, &url);
+        for (name, value) in &self.headers {
+            request = request.set(name, value);
+        }
+        let outcome = match &self.body {
+            Some(body) => request.send_bytes(body),
+            None => request.call(),
+        };
+        let response = match outcome {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(ureq::Error::Transport(error)) => {
+                return Err(SyncError::Unavailable(format!("{}: {error}", self.url)));
+            }
+        };
+        let status = response.status();
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .filter_map(|name| {
+                let value = response.header(&name)?.to_string();
+                Some((name, value))
+            })
+            .collect();
+        let mut body = Vec::new();
+        response.into_reader().read_to_end(&mut body).map_err(|e| {
+            SyncError::Unavailable(format!("{}: the response body broke off: {e}", self.url))
+        })?;
+        Ok(Response {
+            url: self.url.clone(),
+            status,
+            headers,
+            body,
+        })
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn exchange(&self, parts: UrlParts) -> Result<Response, SyncError> {
         let pairs: Vec<(String, Vec<u8>)> = self
             .headers
             .iter()
@@ -200,6 +263,7 @@ impl Request {
         })
     }
 
+    #[cfg(target_arch = "wasm32")]
     fn network_error(&self, code: ErrorCode) -> SyncError {
         match code {
             ErrorCode::HttpRequestDenied => SyncError::Forbidden(format!(
@@ -289,6 +353,7 @@ impl UrlParts {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), String> {
     {
         let stream = body.write().map_err(|()| "no body stream".to_string())?;
@@ -301,6 +366,7 @@ fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), String> {
     OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))
 }
 
+#[cfg(target_arch = "wasm32")]
 fn read_body(body: IncomingBody) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     {
@@ -317,10 +383,16 @@ fn read_body(body: IncomingBody) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+#[cfg(target_arch = "wasm32")]
 fn sleep(duration: Duration) {
     if !duration.is_zero() {
         wasip2::clocks::monotonic_clock::subscribe_duration(duration.as_nanos() as u64).block();
     }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn sleep(duration: Duration) {
+    std::thread::sleep(duration);
 }
 
 /// Standard base64, for Basic auth; not worth a dependency in every

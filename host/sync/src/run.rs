@@ -200,8 +200,21 @@ pub async fn run<S: OpenSource>(
     );
     let open_hold = store.open_hold(id).await?;
     let recovered = store.consecutive_unreachable(id).await? >= connection.holds.disconnected_after;
-    let accounts = store.accounts().await?;
-    let links = store.links(id).await?;
+    // Accounts and links only matter when people change: an unchanged
+    // resync of a million people should not read a million accounts.
+    let people_change = request.forced
+        || read.changes.creates_of(EntityKind::Person).next().is_some()
+        || read.changes.updates_of(EntityKind::Person).next().is_some()
+        || read
+            .changes
+            .removals_of(EntityKind::Person)
+            .next()
+            .is_some();
+    let (accounts, links) = if people_change {
+        (store.accounts().await?, store.links(id).await?)
+    } else {
+        Default::default()
+    };
     let reconsider = if request.forced {
         unlinked_people(store, id, &links, &read.changes).await?
     } else {
