@@ -42,6 +42,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use rostersync_model::Settings;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -295,6 +296,29 @@ impl SandboxHandle {
             Provider::Scholarpack => format!("{root}/scholarpack/api/v1"),
         }
     }
+    /// The settings the workspace's connector `connector` (its plugin
+    /// name) needs to read `school` here: base URL and credentials. The
+    /// OneRoster connector reads a drop folder and needs none.
+    pub fn connector_settings(&self, connector: &str, school: usize) -> Settings {
+        let c = self.credentials(school);
+        let base = |provider| Settings::new().with("base-url", self.base_url(provider, school));
+        match connector {
+            "wonde" => base(Provider::Wonde)
+                .with("school-id", c.wonde_school_id)
+                .with("api-token", c.wonde_token),
+            "clever" => base(Provider::Clever).with("api-token", c.clever_token),
+            "arbor" => base(Provider::Arbor)
+                .with("username", c.arbor_user)
+                .with("password", c.arbor_password),
+            "xporter" => base(Provider::Xporter)
+                .with("estab", c.xporter_estab)
+                .with("relying-party", c.xporter_relying_party)
+                .with("secret", c.xporter_secret),
+            "scholarpack" => base(Provider::Scholarpack).with("api-token", c.scholarpack_token),
+            _ => Settings::new(),
+        }
+    }
+
     /// Admin endpoints (`POST {admin}/faults`, `DELETE {admin}/faults`, `POST {admin}/mutate/{school}`).
     pub fn admin_url(&self) -> String {
         format!("http://{}/_admin", self.addr)
