@@ -1,35 +1,231 @@
-//! OneRoster CSV connector: reads the OneRoster 1.1 CSV drop folder into roster records.
+//! OneRoster 1.1 CSV drop-folder connector: pupils on roll, staff,
+//! contacts, classes, enrollments and pupil–contact links from the zips a
+//! school's MIS drops into the connection's folder (mounted read-only at
+//! `/drop`; no settings).
+//!
+//! Which drops a read takes ([`folder`] orders them by arrival; each
+//! zip's `manifest.csv` says whether it is a bulk or a delta drop):
+//!
+//! - A full read takes the newest bulk drop alone: a bulk drop is the
+//!   whole truth, and anything older is superseded by it. Its cursor names
+//!   that drop, so delta drops already in the folder that arrived after it
+//!   are read by the next delta read.
+//! - A delta read takes every drop that arrived after the one its cursor
+//!   names, oldest first, and its cursor names the newest of them (or stays
+//!   as it was when nothing new has arrived). Each must be a delta drop: a
+//!   bulk drop says nothing about what was removed, so one arriving after
+//!   the last read fails the delta read, asking for a full read.
+//!
+//! Each drop is unpacked and checked whole before its records go out in
+//! batches ([`roster`]), so a truncated zip, a missing file or a missing
+//! column ends the read with an error naming the file, never with a short
+//! read. Tables: [`archive`].
+
+mod archive;
+mod folder;
+mod roster;
+
+use std::collections::VecDeque;
+use std::fs::File;
 
 use rostersync_connector_sdk::*;
 
-struct Provider;
+use crate::archive::{Archive, Table};
+use crate::folder::{DropFile, Mark};
 
-impl Connector for Provider {
+struct OneRosterCsv;
+
+impl Connector for OneRosterCsv {
     type Snapshot = Reader;
 
     fn describe() -> ConnectorInfo {
         ConnectorInfo::new(
             "OneRoster CSV",
             env!("CARGO_PKG_VERSION"),
-            "Reads the OneRoster 1.1 CSV drop folder.",
+            "Pupils on roll, staff, contacts, classes and enrollments from the OneRoster 1.1 CSV zips a school drops in a folder.",
         )
+        .capability(Capability::DropFolder)
+        .capability(Capability::DeltaReads)
+        .capability(Capability::Contacts)
     }
 
+    /// Names the school from `orgs.csv` of the newest drop that has one
+    /// (delta drops usually leave it out).
     fn check(_settings: &Settings) -> Result<SchoolInfo, SyncError> {
-        Err(SyncError::Unavailable("not written yet".into()))
+        let drops = folder::drops(&drop_folder())?;
+        if drops.is_empty() {
+            return Err(nothing_dropped());
+        }
+        for drop in drops.iter().rev() {
+            let mut archive = open(drop)?;
+            if let Some((_, orgs)) = archive.delivered("orgs", &["sourcedId", "name", "type"])? {
+                return school(&orgs, &archive);
+            }
+        }
+        Err(SyncError::BadResponse(format!(
+            "none of the {} drops in the folder has orgs.csv, which names the school",
+            drops.len()
+        )))
     }
 
-    fn snapshot(_settings: Settings, _mode: Mode) -> Reader {
-        Reader
+    fn snapshot(_settings: Settings, mode: Mode) -> Reader {
+        Reader {
+            mode,
+            read: None,
+            batches_done: 0,
+            records_done: 0,
+        }
     }
 }
 
-struct Reader;
+fn nothing_dropped() -> SyncError {
+    SyncError::Unavailable("the drop folder holds no OneRoster zip yet".into())
+}
+
+fn open(drop: &DropFile) -> Result<Archive<File>, SyncError> {
+    let file = File::open(&drop.path).map_err(|e| {
+        SyncError::BadResponse(format!("{}: the drop cannot be read: {e}", drop.name()))
+    })?;
+    Archive::open(drop.name(), file)
+}
+
+/// The first org of type `school`.
+fn school(orgs: &Table, archive: &Archive<File>) -> Result<SchoolInfo, SyncError> {
+    for row in orgs.rows() {
+        if !row.required("type")?.eq_ignore_ascii_case("school") {
+            continue;
+        }
+        let mut details = vec![Attribute {
+            name: "drop".into(),
+            value: archive.name().into(),
+        }];
+        if let Some(identifier) = row.get("identifier") {
+            details.push(Attribute {
+                name: "identifier".into(),
+                value: identifier.into(),
+            });
+        }
+        if let Some(system) = archive.property("source.systemName") {
+            details.push(Attribute {
+                name: "source".into(),
+                value: system.into(),
+            });
+        }
+        return Ok(SchoolInfo {
+            id: row.required("sourcedId")?.into(),
+            name: row.required("name")?.into(),
+            details,
+        });
+    }
+    Err(SyncError::BadResponse(format!(
+        "{}: no org has type school",
+        orgs.source()
+    )))
+}
+
+struct Reader {
+    mode: Mode,
+    read: Option<Read>,
+    batches_done: u32,
+    records_done: u64,
+}
+
+/// A read whose drops are unpacked and checked.
+struct Read {
+    /// Batches not yet handed out.
+    pending: VecDeque<Vec<RosterRecord>>,
+    /// The cursor once every batch is out.
+    reached: String,
+}
 
 impl Snapshot for Reader {
     fn next_batch(&mut self) -> Result<Option<Vec<RosterRecord>>, SyncError> {
-        Err(SyncError::Unavailable("not written yet".into()))
+        let read = match &mut self.read {
+            Some(read) => read,
+            None => self.read.insert(read(&self.mode)?),
+        };
+        let Some(batch) = read.pending.pop_front() else {
+            return Ok(None);
+        };
+        self.batches_done += 1;
+        self.records_done += batch.len() as u64;
+        let total = self.batches_done + read.pending.len() as u32;
+        log::progress(self.batches_done, Some(total), self.records_done);
+        Ok(Some(batch))
+    }
+
+    fn cursor(&self) -> Option<String> {
+        self.read
+            .as_ref()
+            .filter(|read| read.pending.is_empty())
+            .map(|read| read.reached.clone())
     }
 }
 
-export_connector!(Provider);
+/// The batches a read takes, and the cursor it reaches.
+fn read(mode: &Mode) -> Result<Read, SyncError> {
+    let drops = folder::drops(&drop_folder())?;
+    match mode {
+        Mode::Full => {
+            for drop in drops.iter().rev() {
+                let mut archive = open(drop)?;
+                if !archive.is_delta() {
+                    log::info("reading a bulk drop", &[("drop", drop.name())]);
+                    return Ok(Read {
+                        pending: roster::read_drop(&mut archive)?.into(),
+                        reached: drop.mark.cursor(),
+                    });
+                }
+            }
+            Err(if drops.is_empty() {
+                nothing_dropped()
+            } else {
+                SyncError::Unavailable(
+                    "the drop folder holds only delta drops; a full read needs a bulk drop".into(),
+                )
+            })
+        }
+        Mode::Delta(cursor) => {
+            let since = Mark::from_cursor(cursor)?;
+            let mut read = Read {
+                pending: VecDeque::new(),
+                reached: cursor.clone(),
+            };
+            for drop in drops.iter().filter(|drop| drop.mark > since) {
+                let mut archive = open(drop)?;
+                if !archive.is_delta() {
+                    return Err(SyncError::BadResponse(format!(
+                        "{}: a bulk drop arrived after the last read, and a bulk drop does not say what was removed since; run a full read",
+                        drop.name()
+                    )));
+                }
+                log::info("reading a delta drop", &[("drop", drop.name())]);
+                read.pending.extend(roster::read_drop(&mut archive)?);
+                read.reached = drop.mark.cursor();
+            }
+            Ok(read)
+        }
+    }
+}
+
+export_connector!(OneRosterCsv);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_a_drop_folder_connector_with_deltas() {
+        let info = OneRosterCsv::describe();
+        assert_eq!(info.provider, "OneRoster CSV");
+        assert!(info.settings.is_empty(), "the folder is the connection's");
+        assert_eq!(
+            info.capabilities,
+            [
+                Capability::DropFolder,
+                Capability::DeltaReads,
+                Capability::Contacts
+            ]
+        );
+    }
+}

@@ -5,7 +5,8 @@
 //! one trait, [`Connector`], and export it with [`export_connector!`]; the
 //! generated WIT bindings stay behind it. Helpers: [`http`] (requests over
 //! `wasi:http` with typed errors and retries), [`Pager`] (paginated
-//! endpoints read one page per batch) and [`log`].
+//! endpoints read one page per batch), [`departures`] (removals a delta
+//! infers from records re-sent whole) and [`log`].
 //!
 //! ```ignore
 //! use rostersync_connector_sdk::*;
@@ -35,6 +36,8 @@ pub mod bindings {
     });
 }
 
+pub mod date;
+pub mod departures;
 pub mod http;
 pub mod log;
 mod pager;

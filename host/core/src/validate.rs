@@ -85,6 +85,9 @@ pub struct Validator {
     policy: ValidationPolicy,
     today: Date,
     groups: HashMap<String, GroupFacts>,
+    /// Group ids by name: several providers name a pupil's registration
+    /// group and year by name, not by id.
+    group_names: HashMap<String, String>,
     waiting: Vec<Person>,
 }
 
@@ -100,6 +103,7 @@ impl Validator {
             policy,
             today,
             groups: HashMap::new(),
+            group_names: HashMap::new(),
             waiting: Vec::new(),
         };
         for group in known_groups {
@@ -108,7 +112,19 @@ impl Validator {
         validator
     }
 
+    /// A known group by id, or else by name.
+    fn group(&self, id_or_name: &str) -> Option<&GroupFacts> {
+        self.groups.get(id_or_name).or_else(|| {
+            self.group_names
+                .get(id_or_name)
+                .and_then(|id| self.groups.get(id))
+        })
+    }
+
     fn learn(&mut self, group: &Group) {
+        if let Some(name) = &group.name {
+            self.group_names.insert(name.clone(), group.id.clone());
+        }
         self.groups.insert(
             group.id.clone(),
             GroupFacts {
@@ -236,7 +252,7 @@ impl Validator {
         let Some(id) = id else {
             return GroupLink::Unusable(format!("Not in a {what}"));
         };
-        let Some(group) = self.groups.get(id) else {
+        let Some(group) = self.group(id) else {
             return if last_chance {
                 GroupLink::Unusable(format!("The {what} {id:?} is not synced"))
             } else {
@@ -256,7 +272,7 @@ impl Validator {
         }
         let year = group.year_group.as_deref().or(group.parent.as_deref());
         let linked = year
-            .and_then(|y| self.groups.get(y))
+            .and_then(|y| self.group(y))
             .is_some_and(|y| y.kind == GroupKind::Year);
         if !linked {
             return GroupLink::Unusable(format!(
@@ -504,6 +520,24 @@ mod tests {
             first_name(check(off, vec![shiv])).as_deref(),
             Some("Siobhán")
         );
+    }
+
+    #[test]
+    fn groups_may_be_named_by_name_where_a_provider_gives_no_id() {
+        let named = |id: &str, name: &str, kind, year: Option<&str>| Group {
+            name: Some(name.into()),
+            ..group(id, kind, year, true)
+        };
+        let groups = vec![
+            named("A100", "Year 7", GroupKind::Year, None),
+            named("A200", "7C", GroupKind::Registration, Some("Year 7")),
+        ];
+        let mut p = pupil("S1");
+        p.registration_group = Some("7C".into());
+        let mut validator = Validator::new(ValidationPolicy::default(), today(), groups);
+        let checked = validator.check_batch(vec![Record::Person(p)]);
+        assert!(checked.issues.is_empty(), "{:?}", checked.issues);
+        assert_eq!(checked.records.len(), 1);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! `updated_after=YYYY-MM-DD HH:MM:SS` filters;
 //! `deletions?type=student|employee|contact|class` lists tombstones.
 //! Leavers at `students/leavers` and the group record shape (`type` YEAR,
-//! REGISTRATION, HOUSE) are the likely shapes, not confirmed ones.
+//! REGISTRATION, HOUSE, and `year_group` as on classes) are the likely
+//! shapes, not confirmed ones.
 
 use axum::Json;
 use axum::response::Response;
@@ -422,6 +423,9 @@ fn group_json(sch: &School, g: &Group, inc: &dyn Fn(&str) -> bool) -> Value {
         class_core(g)
     } else {
         let mut v = short_group(Some(g))["data"].clone();
+        // The NC year, as classes carry it: a registration group's year is
+        // otherwise nowhere in the API.
+        v["year_group"] = json!(g.year.map(|y| y.to_string()));
         v["created_at"] = date_time(super::super::generator::epoch());
         v["updated_at"] = date_time(g.stamp.updated_at);
         v

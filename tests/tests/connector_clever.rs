@@ -1,0 +1,520 @@
+//! The Clever connector, as a built component, against the provider sandbox
+//! over real HTTP: a full read is exactly what the generator made, check
+//! names the school, a delta replays the events feed with explicit and
+//! inferred removals, each provider fault ends as its typed error, and a
+//! host off the allow-list is never reached.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use rostersync_core::entity::identity;
+use rostersync_model::{
+    ContactType, EnrolmentStatus, EntityKind, GroupKind, MemberRole, Mode, Person, Record, Role,
+    SyncError,
+};
+use rostersync_runtime::{Limits, RunError, Sandbox, Violation};
+use rostersync_sandbox::{Fault, FaultKind, Mutation, Provider, expected};
+use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
+
+fn connection(bench: &Bench, school: usize) -> Connection {
+    Connection::new(bench.sandbox.connector_settings("clever", school))
+}
+
+/// The sandbox's Clever id for a generator uid: 24 hex digits, like a
+/// Mongo ObjectId.
+fn id(uid: u64) -> String {
+    format!("5a{uid:022x}")
+}
+
+async fn full_read(bench: &Bench) -> Read {
+    bench
+        .read(&connection(bench, 0), Mode::Full)
+        .await
+        .expect("a full read")
+}
+
+/// The typed error a full read ends with.
+async fn failure(bench: &Bench, connection: &Connection) -> SyncError {
+    match bench.read(connection, Mode::Full).await {
+        Err(RunError::Connector { connector, error }) => {
+            assert_eq!(connector, "clever");
+            error
+        }
+        Err(other) => panic!("expected a connector error, got {other}"),
+        Ok(read) => panic!("expected a failure, read {} records", read.records.len()),
+    }
+}
+
+fn person(read: &Read, uid: u64) -> &Person {
+    match read.find(EntityKind::Person, &id(uid)) {
+        Some(Record::Person(person)) => person,
+        other => panic!("no person {} in the read: {other:?}", id(uid)),
+    }
+}
+
+#[tokio::test]
+async fn a_full_read_is_exactly_what_the_school_holds() {
+    let bench = bench("clever").await;
+    let read = full_read(&bench).await;
+    let world = bench.sandbox.world();
+    let expected = expected::clever(&world, 0);
+
+    let want = expected::counts(&expected);
+    assert_eq!(read.counts(), want);
+    for kind in EntityKind::ALL {
+        assert!(want[&kind] > 0, "the sandbox has {kind} records");
+    }
+    assert_same_records(&read.records, &expected);
+    assert!(
+        read.removals().is_empty(),
+        "a full read reports no removals"
+    );
+    assert_eq!(
+        read.cursor.as_deref(),
+        Some("beginning"),
+        "no events yet: a delta replays the feed from its start"
+    );
+
+    let school = &world.schools[0];
+    let accented = school
+        .live_students()
+        .find(|s| {
+            s.status == EnrolmentStatus::OnRoll && !s.surname.is_ascii() && !s.forename.is_ascii()
+        })
+        .expect("the sandbox has pupils on roll with accented names");
+    let got = person(&read, accented.uid);
+    assert_eq!(got.first_name.as_deref(), Some(accented.forename.as_str()));
+    assert_eq!(got.last_name.as_deref(), Some(accented.surname.as_str()));
+    assert_eq!(got.preferred_first_name, None, "Clever v3.0 has none");
+    assert_eq!(got.date_of_birth, Some(accented.date_of_birth));
+    assert_eq!(got.start_date, Some(accented.start_date));
+    assert_eq!(got.year_group, Some((accented.year - 1).to_string()));
+
+    for applicant_or_leaver in school
+        .live_students()
+        .filter(|s| s.status != EnrolmentStatus::OnRoll)
+    {
+        assert!(
+            read.find(EntityKind::Person, &id(applicant_or_leaver.uid))
+                .is_none(),
+            "Clever carries pupils on roll only"
+        );
+    }
+
+    let (contact, _) = school
+        .live_students()
+        .filter(|s| s.status == EnrolmentStatus::OnRoll)
+        .flat_map(|s| school.contacts_of(s.uid))
+        .find(|(c, link)| link.relationship == "Mother" && !c.forename.is_ascii())
+        .expect("a mother with an accented name");
+    let got = person(&read, contact.uid);
+    assert_eq!(got.role, Role::Contact);
+    assert_eq!(got.first_name, None);
+    assert_eq!(
+        got.last_name,
+        Some(format!("{} {}", contact.forename, contact.surname))
+    );
+    let (pupil, link) = school.students_of(contact.uid)[0];
+    let Some(Record::Relationship(relationship)) = read.find(
+        EntityKind::Relationship,
+        &key(&id(pupil.uid), &id(contact.uid)),
+    ) else {
+        panic!("the mother's relationship");
+    };
+    assert_eq!(relationship.relationship.as_deref(), Some("Parent"));
+    assert_eq!(relationship.contact_type, link.contact_type);
+    assert_eq!(relationship.priority, None);
+    assert!(relationship.parental_responsibility);
+
+    let form = school
+        .live_groups()
+        .find(|g| g.kind == GroupKind::Registration)
+        .expect("a registration group");
+    let Some(Record::Group(group)) = read.find(EntityKind::Group, &id(form.uid)) else {
+        panic!("the registration group is read");
+    };
+    assert_eq!(group.kind, GroupKind::Registration);
+    assert_eq!(group.subject.as_deref(), Some("homeroom/advisory"));
+    let unnamed = school
+        .live_groups()
+        .find(|g| g.name.is_none())
+        .expect("an unnamed class");
+    let Some(Record::Group(group)) = read.find(EntityKind::Group, &id(unnamed.uid)) else {
+        panic!("the unnamed class is read");
+    };
+    assert_eq!(group.name, None);
+    assert_eq!(group.code.as_deref(), Some(unnamed.code.as_str()));
+}
+
+#[tokio::test]
+async fn check_names_the_school_and_a_wrong_token_is_unauthorized() {
+    let bench = bench("clever").await;
+    let world = bench.sandbox.world();
+    let info = bench
+        .check(&connection(&bench, 1))
+        .await
+        .expect("check succeeds");
+    assert_eq!(info.id, id(world.schools[1].uid));
+    assert_eq!(info.name, world.schools[1].name);
+    let sis_id = info
+        .details
+        .iter()
+        .find(|d| d.name == "sis_id")
+        .expect("the school's SIS id");
+    assert_eq!(sis_id.value, world.schools[1].estab);
+
+    let mut wrong = connection(&bench, 1);
+    wrong.settings.set("api-token", "not-the-token");
+    let error = bench.check(&wrong).await.expect_err("a wrong token");
+    let RunError::Connector {
+        error: SyncError::Unauthorized(message),
+        ..
+    } = &error
+    else {
+        panic!("expected unauthorized, got {error}");
+    };
+    assert!(
+        message.ends_with("/clever/v3.0/schools?limit=2 answered HTTP 401"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_delta_replays_added_edited_removed_and_moved_pupils() {
+    let bench = bench("clever").await;
+    let full = full_read(&bench).await;
+    let stored: BTreeSet<_> = full.records.iter().filter_map(identity).collect();
+    let before = bench.sandbox.world();
+    let on_roll: Vec<u64> = before.schools[0]
+        .live_students()
+        .filter(|s| s.status == EnrolmentStatus::OnRoll)
+        .map(|s| s.uid)
+        .collect();
+    let (edited, removed, moved) = (on_roll[0], on_roll[1], on_roll[2]);
+    let removed_contacts: Vec<u64> = before.schools[0]
+        .contacts_of(removed)
+        .iter()
+        .map(|(c, _)| c.uid)
+        .collect();
+
+    let added = bench.sandbox.mutate(0, Mutation::AddPupil).unwrap();
+    bench
+        .sandbox
+        .mutate(
+            0,
+            Mutation::EditPupil {
+                pupil: Some(edited),
+            },
+        )
+        .unwrap();
+    let removal = bench
+        .sandbox
+        .mutate(
+            0,
+            Mutation::RemovePupil {
+                pupil: Some(removed),
+            },
+        )
+        .unwrap();
+    let move_ = bench
+        .sandbox
+        .mutate(0, Mutation::MovePupil { pupil: Some(moved) })
+        .unwrap();
+    let after = bench.sandbox.world();
+    let (from, to) = (move_.groups[0], move_.groups[1]);
+
+    let cursor = full.cursor.clone().expect("a cursor");
+    let delta = bench
+        .read(&connection(&bench, 0), Mode::Delta(cursor))
+        .await
+        .expect("a delta read");
+    // The last event is the move's: the pupil and both sections changed at
+    // revision 5, and events run in (revision, record) order.
+    let last = [moved, from, to].into_iter().max().unwrap();
+    assert_eq!(
+        delta.cursor,
+        Some(format!("after:5e{:010x}{last:012x}", move_.revision))
+    );
+
+    // Every record the delta carries is the current truth.
+    let now = expected::clever(&after, 0);
+    for record in delta
+        .records
+        .iter()
+        .filter(|r| !matches!(r, Record::Removed(_)))
+    {
+        assert!(
+            now.contains(record),
+            "stale or wrong record in the delta: {record:?}"
+        );
+    }
+    let people: BTreeSet<String> = delta
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Person(p) => Some(p.id.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut want_people: BTreeSet<String> =
+        [added.pupil, edited, moved].into_iter().map(id).collect();
+    let new_contacts = after.schools[0].contacts_of(added.pupil);
+    want_people.extend(new_contacts.iter().map(|(c, _)| id(c.uid)));
+    assert_eq!(people, want_people, "only changed people are read again");
+
+    let new_pupil = person(&delta, added.pupil);
+    assert_eq!(new_pupil.role, Role::Student);
+    assert_eq!(new_pupil.enrolment, Some(EnrolmentStatus::OnRoll));
+    assert_eq!(new_pupil.year_group.as_deref(), Some("6"), "UK year 7");
+    let sections: Vec<u64> = added
+        .groups
+        .iter()
+        .copied()
+        .filter(|g| {
+            matches!(
+                after.schools[0].groups[g].kind,
+                GroupKind::Class | GroupKind::Registration
+            )
+        })
+        .collect();
+    assert!(!sections.is_empty());
+    for section in &sections {
+        assert!(
+            delta
+                .find(
+                    EntityKind::Membership,
+                    &key(&id(*section), &id(added.pupil))
+                )
+                .is_some(),
+            "the new pupil's membership of {section}"
+        );
+    }
+    let Some(Record::Relationship(relationship)) = delta.find(
+        EntityKind::Relationship,
+        &key(&id(added.pupil), &id(new_contacts[0].0.uid)),
+    ) else {
+        panic!("the new pupil's contact relationship");
+    };
+    assert_eq!(relationship.relationship.as_deref(), Some("Parent"));
+    assert_eq!(relationship.contact_type, ContactType::Primary);
+
+    let renamed = &after.schools[0].students[&edited];
+    let got = person(&delta, edited);
+    assert_eq!(got.last_name.as_deref(), Some(renamed.surname.as_str()));
+    assert_eq!(got.email, renamed.email);
+    assert_ne!(
+        got.last_name.as_deref(),
+        Some(before.schools[0].students[&edited].surname.as_str())
+    );
+
+    // Removals of what the full read stored: the host ignores the rest.
+    let removals: BTreeSet<(EntityKind, String)> = delta
+        .removals()
+        .into_iter()
+        .filter(|removal| stored.contains(removal))
+        .collect();
+    let mut want_removals = BTreeSet::from([(EntityKind::Person, id(removed))]);
+    for group in removal.groups.iter().filter(|g| {
+        matches!(
+            after.schools[0].groups[g].kind,
+            GroupKind::Class | GroupKind::Registration
+        )
+    }) {
+        want_removals.insert((EntityKind::Membership, key(&id(*group), &id(removed))));
+    }
+    for contact in &removed_contacts {
+        assert!(
+            !after.schools[0].contacts[contact].stamp.live(),
+            "the removed pupil's contacts had nobody else"
+        );
+        want_removals.insert((EntityKind::Relationship, key(&id(removed), &id(*contact))));
+        want_removals.insert((EntityKind::Person, id(*contact)));
+    }
+    want_removals.insert((EntityKind::Membership, key(&id(from), &id(moved))));
+    assert_eq!(removals, want_removals);
+    let Some(Record::Membership(joined)) =
+        delta.find(EntityKind::Membership, &key(&id(to), &id(moved)))
+    else {
+        panic!("the moved pupil's new class membership");
+    };
+    assert_eq!(joined.role, MemberRole::Student);
+
+    // The delta's cursor resumes after these events: nothing new since.
+    let again = bench
+        .read(
+            &connection(&bench, 0),
+            Mode::Delta(delta.cursor.clone().expect("a cursor")),
+        )
+        .await
+        .expect("a second delta");
+    assert!(again.records.is_empty(), "{:?}", again.records);
+    assert_eq!(again.cursor, delta.cursor);
+}
+
+#[tokio::test]
+async fn without_events_a_full_read_completes_with_no_cursor() {
+    let bench = bench("clever").await;
+    // Events are opt-in: a district without them is refused the feed.
+    bench.sandbox.inject_fault(Fault::new(
+        Provider::Clever,
+        "/events",
+        FaultKind::ServerError { status: 403 },
+    ));
+    let read = full_read(&bench).await;
+    assert_same_records(&read.records, &expected::clever(&bench.sandbox.world(), 0));
+    assert_eq!(
+        read.cursor, None,
+        "no cursor, so the next run reads in full"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_that_keeps_failing_is_unavailable() {
+    let bench = bench("clever").await;
+    bench.sandbox.inject_fault(Fault::new(
+        Provider::Clever,
+        "/users",
+        FaultKind::ServerError { status: 503 },
+    ));
+    let SyncError::Unavailable(message) = failure(&bench, &connection(&bench, 0)).await else {
+        panic!("expected unavailable");
+    };
+    assert!(message.contains("/users?"), "{message}");
+    assert!(message.ends_with("answered HTTP 503"), "{message}");
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_waited_out_and_the_read_completes() {
+    let bench = bench("clever").await;
+    bench.sandbox.inject_fault(
+        Fault::new(
+            Provider::Clever,
+            "/sections",
+            FaultKind::RateLimited {
+                retry_after_secs: 1,
+            },
+        )
+        .times(1),
+    );
+    let started = Instant::now();
+    let read = full_read(&bench).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the retry honoured Retry-After"
+    );
+    assert_same_records(&read.records, &expected::clever(&bench.sandbox.world(), 0));
+}
+
+#[tokio::test]
+async fn a_truncated_body_is_a_bad_response_naming_the_endpoint() {
+    let bench = bench("clever").await;
+    bench
+        .sandbox
+        .inject_fault(Fault::new(Provider::Clever, "/users", FaultKind::TruncatedBody).times(1));
+    let SyncError::BadResponse(message) = failure(&bench, &connection(&bench, 0)).await else {
+        panic!("expected a bad response");
+    };
+    assert!(message.contains("/users?"), "{message}");
+    assert!(
+        message.contains("the response is not what was expected"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn json_of_the_wrong_shape_is_a_bad_response_naming_the_field() {
+    let bench = bench("clever").await;
+    bench
+        .sandbox
+        .inject_fault(Fault::new(Provider::Clever, "/sections", FaultKind::WrongJson).times(1));
+    let SyncError::BadResponse(message) = failure(&bench, &connection(&bench, 0)).await else {
+        panic!("expected a bad response");
+    };
+    assert!(message.contains("/sections?"), "{message}");
+    assert!(message.contains("missing field `data`"), "{message}");
+}
+
+#[tokio::test]
+async fn revoked_credentials_mid_read_are_unauthorized() {
+    let bench = bench("clever").await;
+    bench.sandbox.inject_fault(
+        Fault::new(Provider::Clever, "/sections", FaultKind::RevokeCredentials).times(1),
+    );
+    let SyncError::Unauthorized(message) = failure(&bench, &connection(&bench, 0)).await else {
+        panic!("expected unauthorized");
+    };
+    assert!(message.contains("/sections?"), "{message}");
+    assert!(message.ends_with("answered HTTP 401"), "{message}");
+}
+
+#[tokio::test]
+async fn a_failure_on_a_later_page_fails_the_whole_read() {
+    let bench = bench("clever").await;
+    let mut connection = connection(&bench, 0);
+    connection.settings.set("page-size", "50");
+    // The first users page is served; every later one fails.
+    bench.sandbox.inject_fault(
+        Fault::new(Provider::Clever, "/users", FaultKind::Slow { millis: 0 }).times(1),
+    );
+    bench.sandbox.inject_fault(Fault::new(
+        Provider::Clever,
+        "/users",
+        FaultKind::ServerError { status: 500 },
+    ));
+    let sandbox = Sandbox::for_connection(
+        &bench.plugin.info,
+        &connection.settings,
+        &[],
+        Limits::default(),
+    )
+    .unwrap();
+    let mut snapshot = bench
+        .plugin
+        .snapshot(&sandbox, &connection.settings, Mode::Full)
+        .await
+        .unwrap();
+    let mut people = 0;
+    let error = loop {
+        match snapshot.next_batch().await {
+            Ok(Some(batch)) => {
+                people += batch
+                    .iter()
+                    .filter(|r| matches!(r, Record::Person(_)))
+                    .count();
+            }
+            Ok(None) => panic!("the read completed despite the failing page"),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(people, 50, "the first users page was read");
+    assert!(
+        matches!(&error, RunError::Connector { error: SyncError::Unavailable(m), .. }
+            if m.contains("/users?") && m.contains("starting_after=")),
+        "{error}"
+    );
+    assert!(
+        matches!(
+            failure(&bench, &connection).await,
+            SyncError::Unavailable(_)
+        ),
+        "a whole read ends in the error, not a short snapshot"
+    );
+}
+
+#[tokio::test]
+async fn a_host_off_the_allow_list_is_refused_before_any_request() {
+    let bench = bench("clever").await;
+    let error = bench
+        .read_outside_allow_list(&connection(&bench, 0))
+        .await
+        .expect_err("the sandbox base URL is not allowed");
+    let RunError::Outbound {
+        violation: Violation::HostNotAllowed { url, entry },
+        ..
+    } = &error
+    else {
+        panic!("expected a refused host, got {error}");
+    };
+    assert!(url.contains("/clever/v3.0/events?limit=1000"), "{url}");
+    assert_eq!(entry, &format!("http://{}", bench.sandbox.addr()));
+}

@@ -1,0 +1,454 @@
+//! The Groupcall Xporter connector, as a built component, against the
+//! provider sandbox over real HTTP: a full read is exactly what the
+//! generator made, check names the school, a delta after changes reports
+//! them with explicit removals, each provider fault ends as its typed
+//! error, and a host off the allow-list is never reached.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use rostersync_model::{
+    EnrolmentStatus, EntityKind, MemberRole, Mode, Record, Role, Settings, SyncError,
+};
+use rostersync_runtime::{Limits, RunError, Sandbox, Violation};
+use rostersync_sandbox::{Fault, FaultKind, Mutation, Provider, expected};
+use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
+
+fn connection(bench: &Bench, school: usize) -> Connection {
+    let credentials = bench.sandbox.credentials(school);
+    Connection::new(
+        Settings::new()
+            .with(
+                "base-url",
+                bench.sandbox.base_url(Provider::Xporter, school),
+            )
+            .with("estab", credentials.xporter_estab)
+            .with("relying-party", credentials.xporter_relying_party)
+            .with("secret", credentials.xporter_secret),
+    )
+}
+
+async fn full_read(bench: &Bench) -> Read {
+    bench
+        .read(&connection(bench, 0), Mode::Full)
+        .await
+        .expect("a full read")
+}
+
+/// The typed error a full read of school 0 ends with.
+async fn failure(bench: &Bench) -> SyncError {
+    match bench.read(&connection(bench, 0), Mode::Full).await {
+        Err(RunError::Connector { connector, error }) => {
+            assert_eq!(connector, "xporter");
+            error
+        }
+        Err(other) => panic!("expected a connector error, got {other}"),
+        Ok(read) => panic!("expected a failure, read {} records", read.records.len()),
+    }
+}
+
+fn person(read: &Read, id: u64) -> &rostersync_model::Person {
+    match read.find(EntityKind::Person, &id.to_string()) {
+        Some(Record::Person(person)) => person,
+        other => panic!("no person {id} in the read: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_full_read_is_exactly_what_the_school_holds() {
+    let bench = bench("xporter").await;
+    let read = full_read(&bench).await;
+    let world = bench.sandbox.world();
+    let expected = expected::xporter(&world, 0);
+
+    let want = expected::counts(&expected);
+    assert_eq!(read.counts(), want);
+    for kind in EntityKind::ALL {
+        assert!(want[&kind] > 0, "the sandbox has {kind} records");
+    }
+    assert_same_records(&read.records, &expected);
+    assert!(
+        read.removals().is_empty(),
+        "a full read reports no removals"
+    );
+    assert!(read.cursor.is_some(), "a full read hands back a cursor");
+
+    let school = &world.schools[0];
+    let accented = school
+        .live_students()
+        .find(|s| !s.surname.is_ascii() && !s.forename.is_ascii())
+        .expect("the sandbox has pupils with accented names");
+    let got = person(&read, accented.uid);
+    assert_eq!(got.first_name.as_deref(), Some(accented.forename.as_str()));
+    assert_eq!(got.last_name.as_deref(), Some(accented.surname.as_str()));
+
+    let applicant = school
+        .live_students()
+        .find(|s| s.status == EnrolmentStatus::Prospective)
+        .expect("an applicant");
+    let got = person(&read, applicant.uid);
+    assert_eq!(got.enrolment, Some(EnrolmentStatus::Prospective));
+    let admission = got.admission.as_ref().expect("an applicant's admission");
+    assert_eq!(
+        admission.intake_group.as_deref(),
+        Some("Year 7 Sept 2027"),
+        "{got:?}"
+    );
+    let leaver = school
+        .live_students()
+        .find(|s| s.status == EnrolmentStatus::Left)
+        .expect("a leaver");
+    assert_eq!(person(&read, leaver.uid).leaving_date, leaver.leaving_date);
+
+    let unnamed = school
+        .live_groups()
+        .find(|g| g.name.is_none())
+        .expect("an unnamed class");
+    let Some(Record::Group(group)) = read.find(EntityKind::Group, &unnamed.uid.to_string()) else {
+        panic!("the unnamed class is read");
+    };
+    assert_eq!(group.name, None);
+    assert_eq!(group.code.as_deref(), Some(unnamed.code.as_str()));
+}
+
+#[tokio::test]
+async fn check_names_the_school_and_refuses_a_wrong_secret() {
+    let bench = bench("xporter").await;
+    let estab = bench.sandbox.credentials(1).xporter_estab;
+    let info = bench
+        .check(&connection(&bench, 1))
+        .await
+        .expect("check succeeds");
+    assert_eq!(info.id, estab);
+    assert_eq!(info.name, format!("DfE establishment {estab}"));
+
+    let mut wrong = connection(&bench, 1);
+    wrong.settings.set("secret", "not-the-secret");
+    let error = bench.check(&wrong).await.expect_err("a wrong secret");
+    let RunError::Connector {
+        error: SyncError::Unauthorized(message),
+        ..
+    } = &error
+    else {
+        panic!("expected unauthorized, got {error}");
+    };
+    assert!(
+        message.contains("/oauth/GetToken answered HTTP 401"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_delta_reports_added_edited_removed_and_moved_pupils() {
+    let bench = bench("xporter").await;
+    let full = full_read(&bench).await;
+    let before = bench.sandbox.world();
+    let on_roll: Vec<u64> = before.schools[0]
+        .live_students()
+        .filter(|s| s.status == EnrolmentStatus::OnRoll)
+        .map(|s| s.uid)
+        .collect();
+    let (edited, removed, moved) = (on_roll[0], on_roll[1], on_roll[2]);
+    let removed_contacts: Vec<u64> = before.schools[0]
+        .contacts_of(removed)
+        .iter()
+        .map(|(c, _)| c.uid)
+        .collect();
+
+    let added = bench.sandbox.mutate(0, Mutation::AddPupil).unwrap();
+    bench
+        .sandbox
+        .mutate(
+            0,
+            Mutation::EditPupil {
+                pupil: Some(edited),
+            },
+        )
+        .unwrap();
+    let removal = bench
+        .sandbox
+        .mutate(
+            0,
+            Mutation::RemovePupil {
+                pupil: Some(removed),
+            },
+        )
+        .unwrap();
+    let move_ = bench
+        .sandbox
+        .mutate(0, Mutation::MovePupil { pupil: Some(moved) })
+        .unwrap();
+    let after = bench.sandbox.world();
+
+    let cursor = full.cursor.clone().expect("a cursor");
+    let delta = bench
+        .read(&connection(&bench, 0), Mode::Delta(cursor))
+        .await
+        .expect("a delta read");
+
+    // Every record the delta carries is the current truth.
+    let now = expected::xporter(&after, 0);
+    for record in delta
+        .records
+        .iter()
+        .filter(|r| !matches!(r, Record::Removed(_)))
+    {
+        assert!(
+            now.contains(record),
+            "stale or wrong record in the delta: {record:?}"
+        );
+    }
+    let people: BTreeSet<String> = delta
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Person(p) => Some(p.id.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut want_people: BTreeSet<String> = [added.pupil, edited, moved]
+        .iter()
+        .map(u64::to_string)
+        .collect();
+    want_people.extend(
+        after.schools[0]
+            .contacts_of(added.pupil)
+            .iter()
+            .map(|(c, _)| c.uid.to_string()),
+    );
+    assert_eq!(people, want_people, "only changed people are read again");
+
+    let new_pupil = person(&delta, added.pupil);
+    assert_eq!(new_pupil.role, Role::Student);
+    assert_eq!(new_pupil.enrolment, Some(EnrolmentStatus::OnRoll));
+    assert_eq!(new_pupil.year_group.as_deref(), Some("Year 7"));
+    for group in &added.groups {
+        assert!(
+            delta
+                .find(
+                    EntityKind::Membership,
+                    &key(&group.to_string(), &added.pupil.to_string())
+                )
+                .is_some(),
+            "the new pupil's membership of {group}"
+        );
+    }
+
+    let renamed = &after.schools[0].students[&edited];
+    let got = person(&delta, edited);
+    assert_eq!(got.last_name.as_deref(), Some(renamed.surname.as_str()));
+    assert_eq!(got.email, renamed.email);
+    assert_ne!(
+        got.last_name.as_deref(),
+        Some(before.schools[0].students[&edited].surname.as_str())
+    );
+
+    let removals: BTreeSet<(EntityKind, String)> = delta.removals().into_iter().collect();
+    let mut want_removals = BTreeSet::from([(EntityKind::Person, removed.to_string())]);
+    for group in &removal.groups {
+        want_removals.insert((
+            EntityKind::Membership,
+            key(&group.to_string(), &removed.to_string()),
+        ));
+    }
+    for contact in &removed_contacts {
+        want_removals.insert((
+            EntityKind::Relationship,
+            key(&removed.to_string(), &contact.to_string()),
+        ));
+        if !after.schools[0].contacts[contact].stamp.live() {
+            want_removals.insert((EntityKind::Person, contact.to_string()));
+        }
+    }
+    let (from, to) = (move_.groups[0], move_.groups[1]);
+    want_removals.insert((
+        EntityKind::Membership,
+        key(&from.to_string(), &moved.to_string()),
+    ));
+    assert_eq!(removals, want_removals);
+    let Some(Record::Membership(joined)) = delta.find(
+        EntityKind::Membership,
+        &key(&to.to_string(), &moved.to_string()),
+    ) else {
+        panic!("the moved pupil's new class membership");
+    };
+    assert_eq!(joined.role, MemberRole::Student);
+
+    // The delta's cursor resumes after these changes: nothing new since.
+    let again = bench
+        .read(
+            &connection(&bench, 0),
+            Mode::Delta(delta.cursor.expect("a cursor")),
+        )
+        .await
+        .expect("a second delta");
+    assert!(again.records.is_empty(), "{:?}", again.records);
+}
+
+#[tokio::test]
+async fn a_provider_that_keeps_failing_is_unavailable() {
+    let bench = bench("xporter").await;
+    bench.sandbox.inject_fault(Fault::new(
+        Provider::Xporter,
+        "/Students",
+        FaultKind::ServerError { status: 503 },
+    ));
+    let SyncError::Unavailable(message) = failure(&bench).await else {
+        panic!("expected unavailable");
+    };
+    assert!(message.contains("/Students?"), "{message}");
+    assert!(message.ends_with("answered HTTP 503"), "{message}");
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_waited_out_and_the_read_completes() {
+    let bench = bench("xporter").await;
+    bench.sandbox.inject_fault(
+        Fault::new(
+            Provider::Xporter,
+            "/Staff",
+            FaultKind::RateLimited {
+                retry_after_secs: 1,
+            },
+        )
+        .times(1),
+    );
+    let started = Instant::now();
+    let read = full_read(&bench).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the retry honoured Retry-After"
+    );
+    assert_same_records(&read.records, &expected::xporter(&bench.sandbox.world(), 0));
+}
+
+#[tokio::test]
+async fn a_truncated_body_is_a_bad_response_naming_the_endpoint() {
+    let bench = bench("xporter").await;
+    bench.sandbox.inject_fault(
+        Fault::new(Provider::Xporter, "/Contacts", FaultKind::TruncatedBody).times(1),
+    );
+    let SyncError::BadResponse(message) = failure(&bench).await else {
+        panic!("expected a bad response");
+    };
+    assert!(message.contains("/Contacts?"), "{message}");
+    assert!(
+        message.contains("the response is not what was expected"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn json_of_the_wrong_shape_is_a_bad_response_naming_the_table() {
+    let bench = bench("xporter").await;
+    bench
+        .sandbox
+        .inject_fault(Fault::new(Provider::Xporter, "/Groups", FaultKind::WrongJson).times(1));
+    let SyncError::BadResponse(message) = failure(&bench).await else {
+        panic!("expected a bad response");
+    };
+    assert!(message.contains("/Groups?"), "{message}");
+    assert!(
+        message.ends_with("the response has no `Group` table"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn revoked_credentials_mid_read_are_unauthorized_after_one_fresh_token() {
+    let bench = bench("xporter").await;
+    bench.sandbox.inject_fault(
+        Fault::new(Provider::Xporter, "/Staff", FaultKind::RevokeCredentials).times(1),
+    );
+    let SyncError::Unauthorized(message) = failure(&bench).await else {
+        panic!("expected unauthorized");
+    };
+    assert!(
+        message.contains("/oauth/GetToken answered HTTP 401"),
+        "the connector asked for a new token before giving up: {message}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_refused_mid_read_is_exchanged_again_and_the_read_goes_on() {
+    let bench = bench("xporter").await;
+    // One 401 on the first Staff page, as when a token expires mid-read.
+    bench.sandbox.inject_fault(
+        Fault::new(
+            Provider::Xporter,
+            "/Staff",
+            FaultKind::ServerError { status: 401 },
+        )
+        .times(1),
+    );
+    let read = full_read(&bench).await;
+    assert_same_records(&read.records, &expected::xporter(&bench.sandbox.world(), 0));
+}
+
+#[tokio::test]
+async fn a_failure_on_a_later_page_fails_the_whole_read() {
+    let bench = bench("xporter").await;
+    // The first Students page is served; every later one fails.
+    bench.sandbox.inject_fault(
+        Fault::new(
+            Provider::Xporter,
+            "/Students",
+            FaultKind::Slow { millis: 0 },
+        )
+        .times(1),
+    );
+    bench.sandbox.inject_fault(Fault::new(
+        Provider::Xporter,
+        "/Students",
+        FaultKind::ServerError { status: 500 },
+    ));
+    let connection = connection(&bench, 0);
+    let sandbox = Sandbox::for_connection(
+        &bench.plugin.info,
+        &connection.settings,
+        &[],
+        Limits::default(),
+    )
+    .unwrap();
+    let mut snapshot = bench
+        .plugin
+        .snapshot(&sandbox, &connection.settings, Mode::Full)
+        .await
+        .unwrap();
+    let first = snapshot
+        .next_batch()
+        .await
+        .expect("the first page is read")
+        .expect("a batch");
+    assert_eq!(first.len(), 100, "one page of pupils per batch");
+    let error = snapshot
+        .next_batch()
+        .await
+        .expect_err("the second page fails the read");
+    assert!(
+        matches!(&error, RunError::Connector { error: SyncError::Unavailable(m), .. } if m.contains("page=2")),
+        "{error}"
+    );
+    assert!(
+        matches!(failure(&bench).await, SyncError::Unavailable(_)),
+        "a whole read ends in the error, not a short snapshot"
+    );
+}
+
+#[tokio::test]
+async fn a_host_off_the_allow_list_is_refused_before_any_request() {
+    let bench = bench("xporter").await;
+    let error = bench
+        .read_outside_allow_list(&connection(&bench, 0))
+        .await
+        .expect_err("the sandbox base URL is not allowed");
+    let RunError::Outbound {
+        violation: Violation::HostNotAllowed { url, entry },
+        ..
+    } = &error
+    else {
+        panic!("expected a refused host, got {error}");
+    };
+    assert!(url.ends_with("/xporter/api/oauth/GetToken"), "{url}");
+    assert_eq!(entry, &format!("http://{}", bench.sandbox.addr()));
+}
