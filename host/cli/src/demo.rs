@@ -1,20 +1,31 @@
-//! `rostersync demo`: what a newcomer runs first. It builds the bundled
-//! connectors into the plugin folder, lists them, and runs the template
-//! connector's conformance suite offline from its fixtures.
+//! `rostersync demo`: what a newcomer runs first. It starts the provider
+//! sandbox, builds the six provider connectors into the plugin folder,
+//! configures one connection per provider in a fresh store, runs a full
+//! sync of each, changes the schools, runs a delta of each, and prints a
+//! summary per connection.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use rostersync_conformance::Traffic;
+use chrono::Local;
+use rostersync_runtime::Limits;
+use rostersync_sandbox::{DropKind, Mutation, Sandbox, SandboxConfig};
+use rostersync_store::{RunMode, Store};
+use rostersync_sync::{ConnectionConfig, PluginSource, RunReport, RunRequest, RunStatus};
 
-use crate::connector::{install, test};
-use crate::plugins::{open_runtime, print_list};
+use crate::connector::install;
+use crate::plugins::open_runtime;
+use crate::roster::print_report;
 
-const BUNDLED: [&str; 3] = [
-    "connectors/template",
-    "connectors/probe",
-    "connectors/legacy-v0_1",
-];
+/// The provider connectors, by crate folder and plugin name. Arbor and
+/// Scholarpack join when their connectors are written.
+const PROVIDERS: [&str; 4] = ["wonde", "clever", "xporter", "oneroster"];
+
+/// The store the demo writes when `ROSTERSYNC_STORE` names none.
+const DEMO_STORE_FILE: &str = "rostersync-demo.db";
+
+/// The school every demo connection reads.
+const SCHOOL: usize = 0;
 
 pub async fn run(plugin_dir: &Path) -> anyhow::Result<ExitCode> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,26 +34,154 @@ pub async fn run(plugin_dir: &Path) -> anyhow::Result<ExitCode> {
     // The folder the test suites build connectors into: each compiles once.
     let shared_target = workspace.join("target").join("connectors");
     println!(
-        "Building the bundled connectors into {}…",
+        "Building the provider connectors into {}…",
         plugin_dir.display()
     );
-    for crate_dir in BUNDLED {
-        install(&workspace.join(crate_dir), plugin_dir, Some(&shared_target))?;
+    for provider in PROVIDERS {
+        install(
+            &workspace.join("connectors").join(provider),
+            plugin_dir,
+            Some(&shared_target),
+        )?;
     }
     let runtime = open_runtime(plugin_dir)?;
     runtime.scan().await?;
-    println!();
-    print_list(&runtime, false)?;
-    println!();
-    let template = workspace.join("connectors/template");
-    let passed = test(
-        &template,
-        Traffic::Replay,
-        None,
-        None,
-        Some(&shared_target),
-        plugin_dir,
-    )
-    .await?;
-    Ok(crate::exit_code(passed))
+
+    let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+    println!("Provider sandbox on http://{}", sandbox.addr());
+    let drop_folder = std::env::current_dir()?.join("rostersync-demo-drop");
+    let _ = std::fs::remove_dir_all(&drop_folder);
+    std::fs::create_dir_all(&drop_folder)?;
+    sandbox.write_oneroster_drop(&drop_folder, SCHOOL, DropKind::Bulk)?;
+    let bulk_revision = sandbox.world().revision;
+
+    let store = fresh_store().await?;
+    let mut connections = Vec::new();
+    for provider in PROVIDERS {
+        let mut connection = ConnectionConfig::new(
+            format!("demo-{provider}"),
+            provider,
+            sandbox.connector_settings(provider, SCHOOL),
+        );
+        if provider == "oneroster" {
+            connection.drop_folder = Some(drop_folder.clone());
+        }
+        let plugin = runtime
+            .plugin(provider)
+            .ok_or_else(|| anyhow::anyhow!("the {provider} connector did not load"))?;
+        let source = PluginSource::new(plugin, &connection, Limits::default())
+            .map_err(anyhow::Error::msg)?;
+        connections.push((connection, source));
+    }
+
+    println!("\nFull sync of each connection:");
+    let mut fulls = Vec::new();
+    for (connection, source) in &connections {
+        let report = sync(&store, connection, source, RunMode::Full).await?;
+        fulls.push(report);
+    }
+
+    println!("\nChanging the school: a pupil joins, one is edited, one removed, one moves class.");
+    for mutation in [
+        Mutation::AddPupil,
+        Mutation::EditPupil { pupil: None },
+        Mutation::RemovePupil { pupil: None },
+        Mutation::MovePupil { pupil: None },
+    ] {
+        sandbox.mutate(SCHOOL, mutation)?;
+    }
+    sandbox.write_oneroster_drop(
+        &drop_folder,
+        SCHOOL,
+        DropKind::Delta {
+            since_revision: bulk_revision,
+        },
+    )?;
+
+    println!("\nDelta sync of each connection:");
+    let mut deltas = Vec::new();
+    for (connection, source) in &connections {
+        deltas.push(sync(&store, connection, source, RunMode::Delta).await?);
+    }
+    summarise(&fulls, &deltas);
+    sandbox.shutdown().await;
+    let all_synced = deltas
+        .iter()
+        .chain(&fulls)
+        .all(|r| r.status != RunStatus::Failed);
+    Ok(crate::exit_code(all_synced))
+}
+
+/// The store `ROSTERSYNC_STORE` names, else a fresh SQLite file.
+async fn fresh_store() -> anyhow::Result<Store> {
+    let url = Store::url_from_env_or(&format!("sqlite://{DEMO_STORE_FILE}"));
+    if url.ends_with(DEMO_STORE_FILE) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{DEMO_STORE_FILE}{suffix}"));
+        }
+    }
+    println!("Store: ROSTERSYNC_STORE={}", redact_url(&url));
+    Ok(Store::open(&url).await?)
+}
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// One run; a held run is shown, then confirmed, as an operator would
+/// after reading the evidence.
+async fn sync(
+    store: &Store,
+    connection: &ConnectionConfig,
+    source: &PluginSource,
+    mode: RunMode,
+) -> anyhow::Result<RunReport> {
+    let request = RunRequest::new(mode, Local::now().date_naive());
+    let report = rostersync_sync::run(store, connection, source, request).await?;
+    print_report(&report);
+    if report.status == RunStatus::Held
+        && let Some(hold) = store.open_hold(&connection.id).await?
+    {
+        let run = rostersync_sync::confirm_hold(store, connection, hold.id, "demo").await?;
+        println!(
+            "  the demo confirms hold {} as an operator would: applied as run {run}",
+            hold.id
+        );
+    }
+    Ok(report)
+}
+
+fn summarise(fulls: &[RunReport], deltas: &[RunReport]) {
+    println!(
+        "\n{:<18} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>8}",
+        "connection", "run", "read", "created", "updated", "removed", "issues", "holds", "time"
+    );
+    for report in fulls.iter().zip(deltas).flat_map(|(f, d)| [f, d]) {
+        println!(
+            "{:<18} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>6.1} s{}",
+            report.connection,
+            report.mode,
+            report.records_read,
+            report.created,
+            report.updated,
+            report.removed,
+            report.issues,
+            report.holds.len(),
+            report.elapsed.as_secs_f64(),
+            if report.status == RunStatus::Failed {
+                format!("  FAILED: {}", report.error.as_deref().unwrap_or_default())
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!(
+        "\nLook closer (with ROSTERSYNC_STORE set as above): rostersync history demo-wonde; \
+         rostersync issues demo-clever --csv; rostersync holds list --all"
+    );
 }

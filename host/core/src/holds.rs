@@ -229,13 +229,17 @@ fn check_contacts(
             });
         }
     }
+    // Only students gaining contacts in this run are checked: a student
+    // whose contacts an operator already accepted is not held again.
+    let mut gaining = std::collections::BTreeSet::new();
     for record in changes.creates_of(EntityKind::Relationship) {
         if let Record::Relationship(relationship) = record {
             *contacts.entry(relationship.student.clone()).or_default() += 1;
+            gaining.insert(relationship.student.clone());
         }
     }
     for (student, count) in contacts {
-        if count > policy.max_contacts_per_student {
+        if gaining.contains(&student) && count > policy.max_contacts_per_student {
             reasons.push(HoldReason::TooManyContacts {
                 student,
                 contacts: count,
@@ -361,6 +365,27 @@ mod tests {
             vec![HoldReason::TooManyContacts {
                 student: "S1".into(),
                 contacts: 6
+            }]
+        );
+    }
+
+    #[test]
+    fn accepted_contacts_are_not_held_again_until_more_arrive() {
+        let six: Vec<Record> = (1..=6)
+            .map(|n| contact("S1", &format!("C{n}"), ContactType::Primary))
+            .collect();
+        let accepted = Roster::from_records(six.clone());
+        assert!(
+            holds(&accepted, six.clone(), &HoldPolicy::default()).is_empty(),
+            "an unchanged, confirmed student is not held again"
+        );
+        let mut seven = six;
+        seven.push(contact("S1", "C7", ContactType::Primary));
+        assert_eq!(
+            holds(&accepted, seven, &HoldPolicy::default()),
+            vec![HoldReason::TooManyContacts {
+                student: "S1".into(),
+                contacts: 7
             }]
         );
     }
