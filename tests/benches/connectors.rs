@@ -19,6 +19,7 @@ fn entry_points(connector: &str) -> &'static EntryPoints {
         "wonde" => &rostersync_connector_wonde::__ROSTERSYNC_ENTRY_POINTS,
         "clever" => &rostersync_connector_clever::__ROSTERSYNC_ENTRY_POINTS,
         "xporter" => &rostersync_connector_xporter::__ROSTERSYNC_ENTRY_POINTS,
+        "scholarpack" => &rostersync_connector_scholarpack::__ROSTERSYNC_ENTRY_POINTS,
         "oneroster" => &rostersync_connector_oneroster::__ROSTERSYNC_ENTRY_POINTS,
         other => panic!("no connector {other}"),
     }
@@ -48,7 +49,7 @@ fn read_natively(connector: &str, settings: &Settings) -> usize {
 
 #[tokio::main]
 async fn main() {
-    const CONNECTORS: [&str; 4] = ["wonde", "clever", "xporter", "oneroster"];
+    const CONNECTORS: [&str; 5] = ["wonde", "clever", "xporter", "scholarpack", "oneroster"];
     let sandbox = rostersync_sandbox::Sandbox::start(SandboxConfig {
         size: Size {
             schools: 1,

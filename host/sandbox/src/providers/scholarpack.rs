@@ -48,7 +48,7 @@ fn items(sch: &School, resource: &str) -> Option<Vec<Value>> {
             .collect(),
         "contacts" => sch
             .live_contacts()
-            .map(|c| json!({"id": c.uid, "title": c.title, "forename": c.forename, "surname": c.surname, "email": c.email, "mobile": c.phone}))
+            .map(|c| json!({"id": c.uid, "contact_code": c.mis_id, "title": c.title, "forename": c.forename, "surname": c.surname, "email": c.email, "mobile": c.phone}))
             .collect(),
         "groups" => sch
             .live_groups()
