@@ -18,6 +18,7 @@ fn entry_points(connector: &str) -> &'static EntryPoints {
     match connector {
         "wonde" => &rostersync_connector_wonde::__ROSTERSYNC_ENTRY_POINTS,
         "clever" => &rostersync_connector_clever::__ROSTERSYNC_ENTRY_POINTS,
+        "arbor" => &rostersync_connector_arbor::__ROSTERSYNC_ENTRY_POINTS,
         "xporter" => &rostersync_connector_xporter::__ROSTERSYNC_ENTRY_POINTS,
         "scholarpack" => &rostersync_connector_scholarpack::__ROSTERSYNC_ENTRY_POINTS,
         "oneroster" => &rostersync_connector_oneroster::__ROSTERSYNC_ENTRY_POINTS,
@@ -49,7 +50,14 @@ fn read_natively(connector: &str, settings: &Settings) -> usize {
 
 #[tokio::main]
 async fn main() {
-    const CONNECTORS: [&str; 5] = ["wonde", "clever", "xporter", "scholarpack", "oneroster"];
+    const CONNECTORS: [&str; 6] = [
+        "wonde",
+        "clever",
+        "arbor",
+        "xporter",
+        "scholarpack",
+        "oneroster",
+    ];
     let sandbox = rostersync_sandbox::Sandbox::start(SandboxConfig {
         size: Size {
             schools: 1,

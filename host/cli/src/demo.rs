@@ -17,9 +17,15 @@ use crate::connector::install;
 use crate::plugins::open_runtime;
 use crate::roster::print_report;
 
-/// The provider connectors, by crate folder and plugin name. Arbor joins
-/// when its connector is written.
-const PROVIDERS: [&str; 5] = ["wonde", "clever", "xporter", "scholarpack", "oneroster"];
+/// The provider connectors, by crate folder and plugin name.
+const PROVIDERS: [&str; 6] = [
+    "wonde",
+    "clever",
+    "arbor",
+    "xporter",
+    "scholarpack",
+    "oneroster",
+];
 
 /// The store the demo writes when `ROSTERSYNC_STORE` names none.
 const DEMO_STORE_FILE: &str = "rostersync-demo.db";
