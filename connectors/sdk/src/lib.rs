@@ -49,7 +49,7 @@ pub use bindings::rostersync::connector::types::{
     GroupKind, MemberRole, Membership, MembershipKey, Mode, Person, RateLimit, Relationship,
     RelationshipKey, Removal, Role, RosterRecord, SchoolInfo, SettingKind, SettingSpec, SyncError,
 };
-pub use pager::{Page, Pager};
+pub use pager::{MAX_BATCH, Page, Pager};
 pub use settings::Settings;
 
 /// The WIT contract version this SDK builds connectors against.
