@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rostersync_core::entity::{EntityKey, identity, removal_identity};
-use rostersync_model::{EntityKind, Mode, Record, Settings};
+use rostersync_model::{EntityKind, Mode, Record, Settings, SyncError};
 use rostersync_runtime::{AllowedHost, Limits, Plugin, RunError, Sandbox};
 use rostersync_sandbox::{SandboxConfig, SandboxHandle, Size};
 
@@ -132,6 +132,31 @@ impl Bench {
         }
         read.cursor = snapshot.cursor().await?;
         Ok(read)
+    }
+
+    /// A connection to `school` in the sandbox, with the settings the
+    /// sandbox names for this connector.
+    pub fn sandbox_connection(&self, school: usize) -> Connection {
+        Connection::new(self.sandbox.connector_settings(&self.plugin.name, school))
+    }
+
+    /// A full read that must succeed.
+    pub async fn full_read(&self, connection: &Connection) -> Read {
+        self.read(connection, Mode::Full)
+            .await
+            .expect("a full read")
+    }
+
+    /// The connector's typed error a full read must end with.
+    pub async fn failure(&self, connection: &Connection) -> SyncError {
+        match self.read(connection, Mode::Full).await {
+            Err(RunError::Connector { connector, error }) => {
+                assert_eq!(connector, self.plugin.name);
+                error
+            }
+            Err(other) => panic!("expected a connector error, got {other}"),
+            Ok(read) => panic!("expected a failure, read {} records", read.records.len()),
+        }
     }
 
     /// Reads with an allow-list built as if `base-url` were a host the

@@ -4,32 +4,21 @@
 //! read), check reaches the school, each provider fault ends as its typed
 //! error, and a host off the allow-list is never reached.
 
-use rostersync_model::{EntityKind, Mode, Record, SyncError};
+use rostersync_model::{EntityKind, Record, SyncError};
 use rostersync_runtime::{RunError, Violation};
 use rostersync_sandbox::{Fault, FaultKind, Mutation, Provider, expected};
 use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench};
 
 fn connection(bench: &Bench) -> Connection {
-    Connection::new(bench.sandbox.connector_settings("scholarpack", 0))
+    bench.sandbox_connection(0)
 }
 
 async fn full_read(bench: &Bench) -> Read {
-    bench
-        .read(&connection(bench), Mode::Full)
-        .await
-        .expect("a full read")
+    bench.full_read(&connection(bench)).await
 }
 
-/// The typed error a full read ends with.
 async fn failure(bench: &Bench) -> SyncError {
-    match bench.read(&connection(bench), Mode::Full).await {
-        Err(RunError::Connector { connector, error }) => {
-            assert_eq!(connector, "scholarpack");
-            error
-        }
-        Err(other) => panic!("expected a connector error, got {other}"),
-        Ok(read) => panic!("expected a failure, read {} records", read.records.len()),
-    }
+    bench.failure(&connection(bench)).await
 }
 
 #[tokio::test]
