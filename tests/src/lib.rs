@@ -3,6 +3,7 @@
 //! on 127.0.0.1.
 
 pub mod example_sis;
+pub mod host;
 pub mod providers;
 
 use std::net::SocketAddr;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use rostersync_core::entity::{EntityKey, identity, removal_identity};
 use rostersync_model::{EntityKind, Mode, Record, Settings, SyncError};
 use rostersync_runtime::{AllowedHost, Limits, Plugin, RunError, Sandbox};
-use rostersync_sandbox::{SandboxConfig, SandboxHandle, Size};
+use rostersync_sandbox::generator::{Student, World};
+use rostersync_sandbox::{Mutation, MutationOutcome, SandboxConfig, SandboxHandle, Size};
 
 use crate::runtime_with;
 
@@ -109,7 +110,64 @@ impl Connection {
     }
 }
 
+/// What [`Bench::change_pupils`] did to school 0: the four changes every
+/// delta suite checks.
+pub struct PupilChanges {
+    pub before: World,
+    pub after: World,
+    pub added: MutationOutcome,
+    pub edited: u64,
+    pub removed: u64,
+    pub removal: MutationOutcome,
+    pub moved: u64,
+    pub move_: MutationOutcome,
+    /// The removed pupil's contacts, as they were before.
+    pub removed_contacts: Vec<u64>,
+}
+
 impl Bench {
+    /// In school 0: adds a pupil, then edits, removes and moves the
+    /// first, second and third live pupils that `eligible` picks after
+    /// skipping `skip` of them.
+    pub fn change_pupils(&self, eligible: impl Fn(&Student) -> bool, skip: usize) -> PupilChanges {
+        let before = self.sandbox.world();
+        let picked: Vec<u64> = before.schools[0]
+            .live_students()
+            .filter(|s| eligible(s))
+            .skip(skip)
+            .take(3)
+            .map(|s| s.uid)
+            .collect();
+        let [edited, removed, moved] = picked[..] else {
+            panic!("school 0 has fewer than {} eligible pupils", skip + 3);
+        };
+        let removed_contacts = before.schools[0]
+            .contacts_of(removed)
+            .iter()
+            .map(|(c, _)| c.uid)
+            .collect();
+        let mutate = |mutation| self.sandbox.mutate(0, mutation).expect("school 0 exists");
+        let added = mutate(Mutation::AddPupil);
+        mutate(Mutation::EditPupil {
+            pupil: Some(edited),
+        });
+        let removal = mutate(Mutation::RemovePupil {
+            pupil: Some(removed),
+        });
+        let move_ = mutate(Mutation::MovePupil { pupil: Some(moved) });
+        PupilChanges {
+            after: self.sandbox.world(),
+            before,
+            added,
+            edited,
+            removed,
+            removal,
+            moved,
+            move_,
+            removed_contacts,
+        }
+    }
+
     /// Reads one snapshot to the end under default limits.
     pub async fn read(&self, connection: &Connection, mode: Mode) -> Result<Read, RunError> {
         let mut sandbox = Sandbox::for_connection(

@@ -1,12 +1,17 @@
 //! The Arbor connector, as a built component, against the provider sandbox
 //! over real HTTP: a full read is exactly what the generator made, a change
-//! shows in the next full read, each provider fault ends as its typed
+//! shows in the next full read, a delta from the cursor a read hands back
+//! reports exactly what changed with explicit removals, each provider fault
+//! (on the lists, the changelog or a changed record) ends as its typed
 //! error, and a host off the allow-list is never reached.
 
-use rostersync_model::{EnrolmentStatus, EntityKind, Record, SyncError};
-use rostersync_runtime::{RunError, Violation};
+use std::collections::BTreeSet;
+
+use rostersync_core::entity::{EntityKey, identity};
+use rostersync_model::{EnrolmentStatus, EntityKind, GroupKind, Mode, Record, Role, SyncError};
+use rostersync_runtime::{Limits, RunError, Sandbox, Violation};
 use rostersync_sandbox::{Fault, FaultKind, Mutation, Provider, expected};
-use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench};
+use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
 
 fn connection(bench: &Bench) -> Connection {
     bench.sandbox_connection(0)
@@ -18,6 +23,56 @@ async fn full_read(bench: &Bench) -> Read {
 
 async fn failure(bench: &Bench) -> SyncError {
     bench.failure(&connection(bench)).await
+}
+
+async fn delta_read(bench: &Bench, cursor: &str) -> Read {
+    bench
+        .read(&connection(bench), Mode::Delta(cursor.to_string()))
+        .await
+        .expect("a delta read")
+}
+
+/// The connector's typed error a delta from `cursor` must end with.
+async fn delta_failure(bench: &Bench, cursor: &str) -> SyncError {
+    match bench
+        .read(&connection(bench), Mode::Delta(cursor.to_string()))
+        .await
+    {
+        Err(RunError::Connector { error, .. }) => error,
+        Err(other) => panic!("expected a connector error, got {other}"),
+        Ok(read) => panic!("expected a failure, read {} records", read.records.len()),
+    }
+}
+
+/// The cursor a full read of school 0 hands back.
+async fn full_cursor(bench: &Bench) -> String {
+    full_read(bench)
+        .await
+        .cursor
+        .expect("a full read hands back a cursor")
+}
+
+fn person(read: &Read, uid: u64) -> &rostersync_model::Person {
+    match read.find(EntityKind::Person, &uid.to_string()) {
+        Some(Record::Person(person)) => person,
+        other => panic!("no person {uid} in the read: {other:?}"),
+    }
+}
+
+/// Names an error by its kind, after checking its message names `path`.
+fn kind_naming(error: &SyncError, path: &str) -> &'static str {
+    match error {
+        SyncError::Unavailable(m) | SyncError::BadResponse(m) => {
+            assert!(m.contains(path), "{error:?} does not name {path}");
+            if matches!(error, SyncError::Unavailable(_)) {
+                "unavailable"
+            } else {
+                "bad response"
+            }
+        }
+        SyncError::Unauthorized(_) => "unauthorized",
+        other => panic!("unexpected {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -33,6 +88,18 @@ async fn a_full_read_is_exactly_what_the_school_holds() {
         );
     }
     assert_same_records(&read.records, &expected);
+    assert!(
+        read.removals().is_empty(),
+        "a full read reports no removals"
+    );
+    let cursor: serde_json::Value = serde_json::from_str(
+        read.cursor
+            .as_deref()
+            .expect("a full read hands back a cursor"),
+    )
+    .expect("the cursor is JSON");
+    assert_eq!(cursor["version"], 1, "{cursor}");
+    assert_eq!(cursor["revisions"]["students"], world.revision, "{cursor}");
     let accented = world.schools[0]
         .live_students()
         .find(|s| !s.surname.is_ascii() && s.status == EnrolmentStatus::OnRoll)
@@ -99,18 +166,7 @@ async fn provider_faults_end_as_typed_errors() {
             .sandbox
             .inject_fault(Fault::new(Provider::Arbor, "/guardians", fault.clone()));
         let error = failure(&bench).await;
-        let got = match &error {
-            SyncError::Unavailable(m) | SyncError::BadResponse(m) => {
-                assert!(m.contains("/guardians"), "{fault:?}: {m}");
-                if matches!(error, SyncError::Unavailable(_)) {
-                    "unavailable"
-                } else {
-                    "bad response"
-                }
-            }
-            SyncError::Unauthorized(_) => "unauthorized",
-            other => panic!("{fault:?}: unexpected {other:?}"),
-        };
+        let got = kind_naming(&error, "/guardians");
         assert_eq!(got, want, "{fault:?}");
     }
 }
@@ -126,4 +182,276 @@ async fn a_host_off_the_allow_list_is_refused() {
         matches!(&error, RunError::Outbound { violation: Violation::HostNotAllowed { url, .. }, .. } if url.contains("/rest-v2/registration-forms")),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_delta_reports_added_edited_removed_and_moved_pupils() {
+    let bench = bench("arbor").await;
+    let cursor = full_cursor(&bench).await;
+    let changes = bench.change_pupils(|s| s.status == EnrolmentStatus::OnRoll, 0);
+    let school = &changes.after.schools[0];
+    let delta = delta_read(&bench, &cursor).await;
+
+    // What Arbor's changelog lists for these changes: the pupils changed
+    // (a move touches the pupil too), the new pupil's contact and link,
+    // every group whose members changed, and each membership row of a
+    // changed pupil or group. Groups Arbor does not serve (year, house)
+    // are no part of it.
+    let pupils: BTreeSet<String> = [changes.added.pupil, changes.edited, changes.moved]
+        .iter()
+        .map(u64::to_string)
+        .collect();
+    let mut people = pupils.clone();
+    people.extend(
+        school
+            .contacts_of(changes.added.pupil)
+            .iter()
+            .map(|(c, _)| c.uid.to_string()),
+    );
+    let in_arbor = |group: &u64| {
+        matches!(
+            school.groups[group].kind,
+            GroupKind::Class | GroupKind::Registration
+        )
+    };
+    let groups: BTreeSet<String> = [
+        &changes.added.groups,
+        &changes.removal.groups,
+        &changes.move_.groups,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|g| in_arbor(g))
+    .map(u64::to_string)
+    .collect();
+    let changed = |record: &Record| match record {
+        Record::Person(p) => people.contains(&p.id),
+        Record::Group(g) => groups.contains(&g.id),
+        Record::Membership(m) => groups.contains(&m.group) || pupils.contains(&m.person),
+        Record::Relationship(r) => r.student == changes.added.pupil.to_string(),
+        Record::Removed(_) => false,
+    };
+    let now = expected::arbor(&changes.after, 0);
+    let want: BTreeSet<(EntityKind, EntityKey)> = now
+        .iter()
+        .filter(|r| changed(r))
+        .filter_map(identity)
+        .collect();
+    let records: Vec<&Record> = delta
+        .records
+        .iter()
+        .filter(|r| !matches!(r, Record::Removed(_)))
+        .collect();
+    let got: BTreeSet<(EntityKind, EntityKey)> =
+        records.iter().filter_map(|r| identity(r)).collect();
+    assert_eq!(got.len(), records.len(), "no record is sent twice");
+    assert_eq!(got, want, "exactly the changed records are read again");
+    for record in records {
+        assert!(now.contains(record), "stale or wrong: {record:?}");
+    }
+
+    let new_pupil = person(&delta, changes.added.pupil);
+    assert_eq!(new_pupil.role, Role::Student);
+    assert_eq!(new_pupil.enrolment, Some(EnrolmentStatus::OnRoll));
+    assert!(new_pupil.registration_group.is_some(), "{new_pupil:?}");
+    let renamed = &school.students[&changes.edited];
+    let got = person(&delta, changes.edited);
+    assert_eq!(got.last_name.as_deref(), Some(renamed.surname.as_str()));
+    assert_ne!(
+        got.last_name.as_deref(),
+        Some(
+            changes.before.schools[0].students[&changes.edited]
+                .surname
+                .as_str()
+        )
+    );
+    assert_eq!(
+        got.registration_group,
+        school
+            .group(renamed.registration)
+            .and_then(|g| g.name.clone()),
+        "a changed pupil in an unchanged form still has its form's name"
+    );
+    let (from, to) = (changes.move_.groups[0], changes.move_.groups[1]);
+    assert!(
+        delta
+            .find(
+                EntityKind::Membership,
+                &key(&to.to_string(), &changes.moved.to_string())
+            )
+            .is_some(),
+        "the moved pupil's new class"
+    );
+
+    let removals: BTreeSet<(EntityKind, EntityKey)> = delta.removals().into_iter().collect();
+    let mut want_removals = BTreeSet::from([
+        (EntityKind::Person, changes.removed.to_string()),
+        (
+            EntityKind::Membership,
+            key(&from.to_string(), &changes.moved.to_string()),
+        ),
+    ]);
+    for group in changes.removal.groups.iter().filter(|g| in_arbor(g)) {
+        want_removals.insert((
+            EntityKind::Membership,
+            key(&group.to_string(), &changes.removed.to_string()),
+        ));
+    }
+    for contact in &changes.removed_contacts {
+        want_removals.insert((
+            EntityKind::Relationship,
+            key(&changes.removed.to_string(), &contact.to_string()),
+        ));
+        if !school.contacts[contact].stamp.live() {
+            want_removals.insert((EntityKind::Person, contact.to_string()));
+        }
+    }
+    assert_eq!(removals, want_removals);
+    assert_eq!(
+        removals.len(),
+        delta.removals().len(),
+        "no removal is sent twice"
+    );
+
+    // The delta's cursor resumes after these changes: nothing new since.
+    let again = delta_read(&bench, &delta.cursor.expect("a delta hands back a cursor")).await;
+    assert!(again.records.is_empty(), "{:?}", again.records);
+}
+
+#[tokio::test]
+async fn a_delta_with_nothing_changed_yields_no_records() {
+    let bench = bench("arbor").await;
+    let cursor = full_cursor(&bench).await;
+    let read = delta_read(&bench, &cursor).await;
+    assert!(read.records.is_empty(), "{:?}", read.records);
+    assert_eq!(read.cursor.as_deref(), Some(cursor.as_str()));
+}
+
+#[tokio::test]
+async fn a_change_made_during_a_full_read_is_in_the_next_delta() {
+    let bench = bench("arbor").await;
+    let connection = connection(&bench);
+    let sandbox = Sandbox::for_connection(
+        &bench.plugin.info,
+        &connection.settings,
+        &[],
+        Limits::default(),
+    )
+    .unwrap();
+    let mut snapshot = bench
+        .plugin
+        .snapshot(&sandbox, &connection.settings, Mode::Full)
+        .await
+        .unwrap();
+    let pupil = |record: &Record| matches!(record, Record::Person(p) if p.role == Role::Student);
+    // Read until the pupils are in, then change one already read.
+    while !snapshot
+        .next_batch()
+        .await
+        .unwrap()
+        .expect("the pupils come before the end")
+        .iter()
+        .any(pupil)
+    {}
+    let edited = bench
+        .sandbox
+        .mutate(0, Mutation::EditPupil { pupil: None })
+        .unwrap()
+        .pupil;
+    while snapshot.next_batch().await.unwrap().is_some() {}
+    let cursor = snapshot.cursor().await.unwrap().expect("a cursor");
+
+    let read = delta_read(&bench, &cursor).await;
+    let surname = &bench.sandbox.world().schools[0].students[&edited].surname;
+    assert_eq!(
+        person(&read, edited).last_name.as_deref(),
+        Some(surname.as_str())
+    );
+}
+
+#[tokio::test]
+async fn changelog_faults_end_a_read_as_typed_errors() {
+    let bench = bench("arbor").await;
+    let cursor = full_cursor(&bench).await;
+    bench
+        .sandbox
+        .mutate(0, Mutation::EditPupil { pupil: None })
+        .unwrap();
+    let cases = [
+        (FaultKind::ServerError { status: 503 }, "unavailable"),
+        (FaultKind::WrongJson, "bad response"),
+        (FaultKind::TruncatedBody, "bad response"),
+        (FaultKind::RevokeCredentials, "unauthorized"),
+    ];
+    for (fault, want) in cases {
+        bench
+            .sandbox
+            .inject_fault(Fault::new(Provider::Arbor, "/changelog", fault.clone()));
+        let error = delta_failure(&bench, &cursor).await;
+        assert_eq!(kind_naming(&error, "/changelog"), want, "{fault:?}");
+        bench.sandbox.clear_faults();
+        bench.sandbox.restore_credentials(Provider::Arbor, 0);
+    }
+    // A full read asks the changelog for its revision before it starts.
+    bench.sandbox.inject_fault(Fault::new(
+        Provider::Arbor,
+        "/students/changelog",
+        FaultKind::ServerError { status: 503 },
+    ));
+    assert_eq!(
+        kind_naming(&failure(&bench).await, "/students/changelog"),
+        "unavailable"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_record_that_cannot_be_read_fails_the_whole_delta() {
+    let bench = bench("arbor").await;
+    let cursor = full_cursor(&bench).await;
+    let edited = bench
+        .sandbox
+        .mutate(0, Mutation::EditPupil { pupil: None })
+        .unwrap()
+        .pupil;
+    let path = format!("/students/{edited}");
+    bench.sandbox.inject_fault(Fault::new(
+        Provider::Arbor,
+        &path,
+        FaultKind::ServerError { status: 503 },
+    ));
+    assert_eq!(
+        kind_naming(&delta_failure(&bench, &cursor).await, &path),
+        "unavailable"
+    );
+    bench.sandbox.clear_faults();
+    bench
+        .sandbox
+        .inject_fault(Fault::new(Provider::Arbor, &path, FaultKind::WrongJson));
+    let error = delta_failure(&bench, &cursor).await;
+    assert!(
+        matches!(&error, SyncError::BadResponse(m) if m.ends_with("the response has no \"student\" record")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_cursor_not_for_this_school_or_connector_is_bad_settings() {
+    let bench = bench("arbor").await;
+    let other = bench
+        .read(&bench.sandbox_connection(1), Mode::Full)
+        .await
+        .expect("a full read of school 1")
+        .cursor
+        .expect("a cursor");
+    for (cursor, says) in [
+        (other.as_str(), "was taken from"),
+        ("2026-09-01T07:31:00Z", "not written by this connector"),
+        (r#"{"version":2}"#, "format version 2"),
+    ] {
+        let SyncError::BadSettings(message) = delta_failure(&bench, cursor).await else {
+            panic!("expected bad settings for {cursor:?}");
+        };
+        assert!(message.contains(says), "{message}");
+        assert!(message.ends_with("run a full read"), "{message}");
+    }
 }

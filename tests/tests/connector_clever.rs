@@ -13,7 +13,7 @@ use rostersync_model::{
     SyncError,
 };
 use rostersync_runtime::{Limits, RunError, Sandbox, Violation};
-use rostersync_sandbox::{Fault, FaultKind, Mutation, Provider, expected};
+use rostersync_sandbox::{Fault, FaultKind, Provider, expected};
 use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
 
 fn connection(bench: &Bench, school: usize) -> Connection {
@@ -184,44 +184,8 @@ async fn a_delta_replays_added_edited_removed_and_moved_pupils() {
     let bench = bench("clever").await;
     let full = full_read(&bench).await;
     let stored: BTreeSet<_> = full.records.iter().filter_map(identity).collect();
-    let before = bench.sandbox.world();
-    let on_roll: Vec<u64> = before.schools[0]
-        .live_students()
-        .filter(|s| s.status == EnrolmentStatus::OnRoll)
-        .map(|s| s.uid)
-        .collect();
-    let (edited, removed, moved) = (on_roll[0], on_roll[1], on_roll[2]);
-    let removed_contacts: Vec<u64> = before.schools[0]
-        .contacts_of(removed)
-        .iter()
-        .map(|(c, _)| c.uid)
-        .collect();
-
-    let added = bench.sandbox.mutate(0, Mutation::AddPupil).unwrap();
-    bench
-        .sandbox
-        .mutate(
-            0,
-            Mutation::EditPupil {
-                pupil: Some(edited),
-            },
-        )
-        .unwrap();
-    let removal = bench
-        .sandbox
-        .mutate(
-            0,
-            Mutation::RemovePupil {
-                pupil: Some(removed),
-            },
-        )
-        .unwrap();
-    let move_ = bench
-        .sandbox
-        .mutate(0, Mutation::MovePupil { pupil: Some(moved) })
-        .unwrap();
-    let after = bench.sandbox.world();
-    let (from, to) = (move_.groups[0], move_.groups[1]);
+    let changes = bench.change_pupils(|s| s.status == EnrolmentStatus::OnRoll, 0);
+    let (from, to) = (changes.move_.groups[0], changes.move_.groups[1]);
 
     let cursor = full.cursor.clone().expect("a cursor");
     let delta = bench
@@ -230,14 +194,17 @@ async fn a_delta_replays_added_edited_removed_and_moved_pupils() {
         .expect("a delta read");
     // The last event is the move's: the pupil and both sections changed at
     // revision 5, and events run in (revision, record) order.
-    let last = [moved, from, to].into_iter().max().unwrap();
+    let last = [changes.moved, from, to].into_iter().max().unwrap();
     assert_eq!(
         delta.cursor,
-        Some(format!("after:5e{:010x}{last:012x}", move_.revision))
+        Some(format!(
+            "after:5e{:010x}{last:012x}",
+            changes.move_.revision
+        ))
     );
 
     // Every record the delta carries is the current truth.
-    let now = expected::clever(&after, 0);
+    let now = expected::clever(&changes.after, 0);
     for record in delta
         .records
         .iter()
@@ -256,23 +223,26 @@ async fn a_delta_replays_added_edited_removed_and_moved_pupils() {
             _ => None,
         })
         .collect();
-    let mut want_people: BTreeSet<String> =
-        [added.pupil, edited, moved].into_iter().map(id).collect();
-    let new_contacts = after.schools[0].contacts_of(added.pupil);
+    let mut want_people: BTreeSet<String> = [changes.added.pupil, changes.edited, changes.moved]
+        .into_iter()
+        .map(id)
+        .collect();
+    let new_contacts = changes.after.schools[0].contacts_of(changes.added.pupil);
     want_people.extend(new_contacts.iter().map(|(c, _)| id(c.uid)));
     assert_eq!(people, want_people, "only changed people are read again");
 
-    let new_pupil = person(&delta, added.pupil);
+    let new_pupil = person(&delta, changes.added.pupil);
     assert_eq!(new_pupil.role, Role::Student);
     assert_eq!(new_pupil.enrolment, Some(EnrolmentStatus::OnRoll));
     assert_eq!(new_pupil.year_group.as_deref(), Some("6"), "UK year 7");
-    let sections: Vec<u64> = added
+    let sections: Vec<u64> = changes
+        .added
         .groups
         .iter()
         .copied()
         .filter(|g| {
             matches!(
-                after.schools[0].groups[g].kind,
+                changes.after.schools[0].groups[g].kind,
                 GroupKind::Class | GroupKind::Registration
             )
         })
@@ -283,7 +253,7 @@ async fn a_delta_replays_added_edited_removed_and_moved_pupils() {
             delta
                 .find(
                     EntityKind::Membership,
-                    &key(&id(*section), &id(added.pupil))
+                    &key(&id(*section), &id(changes.added.pupil))
                 )
                 .is_some(),
             "the new pupil's membership of {section}"
@@ -291,49 +261,59 @@ async fn a_delta_replays_added_edited_removed_and_moved_pupils() {
     }
     let Some(Record::Relationship(relationship)) = delta.find(
         EntityKind::Relationship,
-        &key(&id(added.pupil), &id(new_contacts[0].0.uid)),
+        &key(&id(changes.added.pupil), &id(new_contacts[0].0.uid)),
     ) else {
         panic!("the new pupil's contact relationship");
     };
     assert_eq!(relationship.relationship.as_deref(), Some("Parent"));
     assert_eq!(relationship.contact_type, ContactType::Primary);
 
-    let renamed = &after.schools[0].students[&edited];
-    let got = person(&delta, edited);
+    let renamed = &changes.after.schools[0].students[&changes.edited];
+    let got = person(&delta, changes.edited);
     assert_eq!(got.last_name.as_deref(), Some(renamed.surname.as_str()));
     assert_eq!(got.email, renamed.email);
     assert_ne!(
         got.last_name.as_deref(),
-        Some(before.schools[0].students[&edited].surname.as_str())
+        Some(
+            changes.before.schools[0].students[&changes.edited]
+                .surname
+                .as_str()
+        )
     );
 
     // Removals of what the full read stored: the host ignores the rest.
     let removals: BTreeSet<(EntityKind, String)> = delta
         .removals()
         .into_iter()
-        .filter(|removal| stored.contains(removal))
+        .filter(|gone| stored.contains(gone))
         .collect();
-    let mut want_removals = BTreeSet::from([(EntityKind::Person, id(removed))]);
-    for group in removal.groups.iter().filter(|g| {
+    let mut want_removals = BTreeSet::from([(EntityKind::Person, id(changes.removed))]);
+    for group in changes.removal.groups.iter().filter(|g| {
         matches!(
-            after.schools[0].groups[g].kind,
+            changes.after.schools[0].groups[g].kind,
             GroupKind::Class | GroupKind::Registration
         )
     }) {
-        want_removals.insert((EntityKind::Membership, key(&id(*group), &id(removed))));
+        want_removals.insert((
+            EntityKind::Membership,
+            key(&id(*group), &id(changes.removed)),
+        ));
     }
-    for contact in &removed_contacts {
+    for contact in &changes.removed_contacts {
         assert!(
-            !after.schools[0].contacts[contact].stamp.live(),
+            !changes.after.schools[0].contacts[contact].stamp.live(),
             "the removed pupil's contacts had nobody else"
         );
-        want_removals.insert((EntityKind::Relationship, key(&id(removed), &id(*contact))));
+        want_removals.insert((
+            EntityKind::Relationship,
+            key(&id(changes.removed), &id(*contact)),
+        ));
         want_removals.insert((EntityKind::Person, id(*contact)));
     }
-    want_removals.insert((EntityKind::Membership, key(&id(from), &id(moved))));
+    want_removals.insert((EntityKind::Membership, key(&id(from), &id(changes.moved))));
     assert_eq!(removals, want_removals);
     let Some(Record::Membership(joined)) =
-        delta.find(EntityKind::Membership, &key(&id(to), &id(moved)))
+        delta.find(EntityKind::Membership, &key(&id(to), &id(changes.moved)))
     else {
         panic!("the moved pupil's new class membership");
     };

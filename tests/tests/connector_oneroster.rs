@@ -170,39 +170,8 @@ async fn a_delta_drop_brings_changes_and_explicit_removals() {
         .read(&connection(folder.path()), Mode::Full)
         .await
         .expect("a full read");
-    let before = bench.sandbox.world();
-    let since = before.revision;
-    let on_roll: Vec<u64> = before.schools[0]
-        .live_students()
-        .filter(|s| rostersync_sandbox::oneroster::exported(s))
-        .map(|s| s.uid)
-        .collect();
-    let (edited, removed, moved) = (on_roll[3], on_roll[4], on_roll[5]);
-
-    let added = bench.sandbox.mutate(0, Mutation::AddPupil).unwrap();
-    bench
-        .sandbox
-        .mutate(
-            0,
-            Mutation::EditPupil {
-                pupil: Some(edited),
-            },
-        )
-        .unwrap();
-    let removal = bench
-        .sandbox
-        .mutate(
-            0,
-            Mutation::RemovePupil {
-                pupil: Some(removed),
-            },
-        )
-        .unwrap();
-    let move_ = bench
-        .sandbox
-        .mutate(0, Mutation::MovePupil { pupil: Some(moved) })
-        .unwrap();
-    let after = bench.sandbox.world();
+    let changes = bench.change_pupils(rostersync_sandbox::oneroster::exported, 3);
+    let since = changes.before.revision;
     let delta_file = drop(
         &bench,
         folder.path(),
@@ -218,7 +187,7 @@ async fn a_delta_drop_brings_changes_and_explicit_removals() {
         )
         .await
         .expect("a delta read");
-    let now = expected::oneroster(&after, 0);
+    let now = expected::oneroster(&changes.after, 0);
     for record in delta
         .records
         .iter()
@@ -238,72 +207,75 @@ async fn a_delta_drop_brings_changes_and_explicit_removals() {
         })
         .collect();
     let mut want_people = BTreeSet::from([
-        student_id(added.pupil),
-        student_id(edited),
-        student_id(moved),
+        student_id(changes.added.pupil),
+        student_id(changes.edited),
+        student_id(changes.moved),
     ]);
     want_people.extend(
-        after.schools[0]
-            .contacts_of(added.pupil)
+        changes.after.schools[0]
+            .contacts_of(changes.added.pupil)
             .iter()
             .map(|(c, _)| contact_id(c.uid)),
     );
     assert_eq!(people, want_people, "only changed people are in the delta");
 
-    let Some(Record::Person(new_pupil)) = delta.find(EntityKind::Person, &student_id(added.pupil))
+    let Some(Record::Person(new_pupil)) =
+        delta.find(EntityKind::Person, &student_id(changes.added.pupil))
     else {
         panic!("the added pupil");
     };
     assert_eq!(new_pupil.role, Role::Student);
     assert_eq!(new_pupil.enrolment, Some(EnrolmentStatus::OnRoll));
-    let (contact, _) = after.schools[0].contacts_of(added.pupil)[0];
+    let (contact, _) = changes.after.schools[0].contacts_of(changes.added.pupil)[0];
     let Some(Record::Relationship(link)) = delta.find(
         EntityKind::Relationship,
-        &key(&student_id(added.pupil), &contact_id(contact.uid)),
+        &key(&student_id(changes.added.pupil), &contact_id(contact.uid)),
     ) else {
         panic!("the added pupil's contact link");
     };
     assert_eq!(link.relationship.as_deref(), Some("parent"));
     assert_eq!(link.priority, Some(1));
 
-    let renamed = &after.schools[0].students[&edited];
-    let Some(Record::Person(got)) = delta.find(EntityKind::Person, &student_id(edited)) else {
+    let renamed = &changes.after.schools[0].students[&changes.edited];
+    let Some(Record::Person(got)) = delta.find(EntityKind::Person, &student_id(changes.edited))
+    else {
         panic!("the edited pupil");
     };
     assert_eq!(got.last_name.as_deref(), Some(renamed.surname.as_str()));
     assert_eq!(got.email, renamed.email);
 
     let removals: BTreeSet<_> = delta.removals().into_iter().collect();
-    let mut want_removals = BTreeSet::from([(EntityKind::Person, student_id(removed))]);
-    for group in removal
+    let mut want_removals = BTreeSet::from([(EntityKind::Person, student_id(changes.removed))]);
+    for group in changes
+        .removal
         .groups
         .iter()
-        .filter(|g| is_class(&after.schools[0].groups[g]))
+        .filter(|g| is_class(&changes.after.schools[0].groups[g]))
     {
         want_removals.insert((
             EntityKind::Membership,
-            key(&class_id(*group), &student_id(removed)),
+            key(&class_id(*group), &student_id(changes.removed)),
         ));
     }
-    for (contact, _) in before.schools[0].contacts_of(removed) {
-        if after.schools[0].contacts[&contact.uid].stamp.live() {
+    for (contact, _) in changes.before.schools[0].contacts_of(changes.removed) {
+        if changes.after.schools[0].contacts[&contact.uid].stamp.live() {
             want_removals.insert((
                 EntityKind::Relationship,
-                key(&student_id(removed), &contact_id(contact.uid)),
+                key(&student_id(changes.removed), &contact_id(contact.uid)),
             ));
         } else {
             want_removals.insert((EntityKind::Person, contact_id(contact.uid)));
         }
     }
-    let (from, to) = (move_.groups[0], move_.groups[1]);
+    let (from, to) = (changes.move_.groups[0], changes.move_.groups[1]);
     want_removals.insert((
         EntityKind::Membership,
-        key(&class_id(from), &student_id(moved)),
+        key(&class_id(from), &student_id(changes.moved)),
     ));
     assert_eq!(removals, want_removals);
     let Some(Record::Membership(joined)) = delta.find(
         EntityKind::Membership,
-        &key(&class_id(to), &student_id(moved)),
+        &key(&class_id(to), &student_id(changes.moved)),
     ) else {
         panic!("the moved pupil's new class");
     };

@@ -12,7 +12,7 @@ use rostersync_model::{
     ContactType, EnrolmentStatus, EntityKind, MemberRole, Mode, Person, Record, Role, SyncError,
 };
 use rostersync_runtime::{Limits, RunError, Sandbox, Violation};
-use rostersync_sandbox::{Fault, FaultKind, Mutation, Provider, expected};
+use rostersync_sandbox::{Fault, FaultKind, Provider, expected};
 use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
 
 fn connection(bench: &Bench, school: usize) -> Connection {
@@ -205,43 +205,7 @@ async fn a_delta_reports_added_edited_removed_and_moved_pupils() {
     let bench = bench("wonde").await;
     let full = full_read(&bench).await;
     let stored: BTreeSet<_> = full.records.iter().filter_map(identity).collect();
-    let before = bench.sandbox.world();
-    let on_roll: Vec<u64> = before.schools[0]
-        .live_students()
-        .filter(|s| s.status == EnrolmentStatus::OnRoll)
-        .map(|s| s.uid)
-        .collect();
-    let (edited, removed, moved) = (on_roll[0], on_roll[1], on_roll[2]);
-    let removed_contacts: Vec<u64> = before.schools[0]
-        .contacts_of(removed)
-        .iter()
-        .map(|(c, _)| c.uid)
-        .collect();
-
-    let added = bench.sandbox.mutate(0, Mutation::AddPupil).unwrap();
-    bench
-        .sandbox
-        .mutate(
-            0,
-            Mutation::EditPupil {
-                pupil: Some(edited),
-            },
-        )
-        .unwrap();
-    let removal = bench
-        .sandbox
-        .mutate(
-            0,
-            Mutation::RemovePupil {
-                pupil: Some(removed),
-            },
-        )
-        .unwrap();
-    let move_ = bench
-        .sandbox
-        .mutate(0, Mutation::MovePupil { pupil: Some(moved) })
-        .unwrap();
-    let after = bench.sandbox.world();
+    let changes = bench.change_pupils(|s| s.status == EnrolmentStatus::OnRoll, 0);
 
     let cursor = full.cursor.clone().expect("a cursor");
     let delta = bench
@@ -255,7 +219,7 @@ async fn a_delta_reports_added_edited_removed_and_moved_pupils() {
     );
 
     // Every record the delta carries is the current truth.
-    let now: Vec<Record> = expected::wonde(&after, 0);
+    let now: Vec<Record> = expected::wonde(&changes.after, 0);
     for record in delta
         .records
         .iter()
@@ -274,77 +238,92 @@ async fn a_delta_reports_added_edited_removed_and_moved_pupils() {
             _ => None,
         })
         .collect();
-    let mut want_people: BTreeSet<String> =
-        [added.pupil, edited, moved].into_iter().map(id).collect();
+    let mut want_people: BTreeSet<String> = [changes.added.pupil, changes.edited, changes.moved]
+        .into_iter()
+        .map(id)
+        .collect();
     want_people.extend(
-        after.schools[0]
-            .contacts_of(added.pupil)
+        changes.after.schools[0]
+            .contacts_of(changes.added.pupil)
             .iter()
             .map(|(c, _)| id(c.uid)),
     );
     assert_eq!(people, want_people, "only changed people are read again");
 
-    let new_pupil = person(&delta, added.pupil);
+    let new_pupil = person(&delta, changes.added.pupil);
     assert_eq!(new_pupil.role, Role::Student);
     assert_eq!(new_pupil.enrolment, Some(EnrolmentStatus::OnRoll));
     assert_eq!(new_pupil.year_group.as_deref(), Some("Year 7"));
-    for group in &added.groups {
+    for group in &changes.added.groups {
         assert!(
             delta
-                .find(EntityKind::Membership, &key(&id(*group), &id(added.pupil)))
+                .find(
+                    EntityKind::Membership,
+                    &key(&id(*group), &id(changes.added.pupil))
+                )
                 .is_some(),
             "the new pupil's membership of {group}"
         );
     }
-    let (new_contact, _) = after.schools[0].contacts_of(added.pupil)[0];
+    let (new_contact, _) = changes.after.schools[0].contacts_of(changes.added.pupil)[0];
     let Some(Record::Relationship(relationship)) = delta.find(
         EntityKind::Relationship,
-        &key(&id(added.pupil), &id(new_contact.uid)),
+        &key(&id(changes.added.pupil), &id(new_contact.uid)),
     ) else {
         panic!("the new pupil's contact relationship");
     };
     assert_eq!(relationship.relationship.as_deref(), Some("Mother"));
     assert_eq!(relationship.contact_type, ContactType::Primary);
 
-    let renamed = &after.schools[0].students[&edited];
-    let got = person(&delta, edited);
+    let renamed = &changes.after.schools[0].students[&changes.edited];
+    let got = person(&delta, changes.edited);
     assert_eq!(got.last_name.as_deref(), Some(renamed.surname.as_str()));
     assert_eq!(got.email, renamed.email);
     assert_ne!(
         got.last_name.as_deref(),
-        Some(before.schools[0].students[&edited].surname.as_str())
+        Some(
+            changes.before.schools[0].students[&changes.edited]
+                .surname
+                .as_str()
+        )
     );
 
     // Removals of what the full read stored: the host ignores the rest.
     let removals: BTreeSet<(EntityKind, String)> = delta
         .removals()
         .into_iter()
-        .filter(|removal| stored.contains(removal))
+        .filter(|gone| stored.contains(gone))
         .collect();
-    let mut want_removals = BTreeSet::from([(EntityKind::Person, id(removed))]);
-    for group in &removal.groups {
-        want_removals.insert((EntityKind::Membership, key(&id(*group), &id(removed))));
+    let mut want_removals = BTreeSet::from([(EntityKind::Person, id(changes.removed))]);
+    for group in &changes.removal.groups {
+        want_removals.insert((
+            EntityKind::Membership,
+            key(&id(*group), &id(changes.removed)),
+        ));
     }
-    for contact in &removed_contacts {
+    for contact in &changes.removed_contacts {
         assert!(
-            !after.schools[0].contacts[contact].stamp.live(),
+            !changes.after.schools[0].contacts[contact].stamp.live(),
             "the removed pupil's contacts had nobody else"
         );
-        want_removals.insert((EntityKind::Relationship, key(&id(removed), &id(*contact))));
+        want_removals.insert((
+            EntityKind::Relationship,
+            key(&id(changes.removed), &id(*contact)),
+        ));
         want_removals.insert((EntityKind::Person, id(*contact)));
     }
-    let (from, to) = (move_.groups[0], move_.groups[1]);
-    want_removals.insert((EntityKind::Membership, key(&id(from), &id(moved))));
+    let (from, to) = (changes.move_.groups[0], changes.move_.groups[1]);
+    want_removals.insert((EntityKind::Membership, key(&id(from), &id(changes.moved))));
     assert_eq!(removals, want_removals);
     let Some(Record::Membership(joined)) =
-        delta.find(EntityKind::Membership, &key(&id(to), &id(moved)))
+        delta.find(EntityKind::Membership, &key(&id(to), &id(changes.moved)))
     else {
         panic!("the moved pupil's new class membership");
     };
     assert_eq!(joined.role, MemberRole::Student);
     assert!(
         delta
-            .find(EntityKind::Membership, &key(&id(from), &id(moved)))
+            .find(EntityKind::Membership, &key(&id(from), &id(changes.moved)))
             .is_none(),
         "the old class membership is not re-sent"
     );

@@ -11,7 +11,7 @@ use rostersync_model::{
     EnrolmentStatus, EntityKind, MemberRole, Mode, Record, Role, Settings, SyncError,
 };
 use rostersync_runtime::{Limits, RunError, Sandbox, Violation};
-use rostersync_sandbox::{Fault, FaultKind, Mutation, Provider, expected};
+use rostersync_sandbox::{Fault, FaultKind, Provider, expected};
 use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
 
 fn connection(bench: &Bench, school: usize) -> Connection {
@@ -142,43 +142,7 @@ async fn check_names_the_school_and_refuses_a_wrong_secret() {
 async fn a_delta_reports_added_edited_removed_and_moved_pupils() {
     let bench = bench("xporter").await;
     let full = full_read(&bench).await;
-    let before = bench.sandbox.world();
-    let on_roll: Vec<u64> = before.schools[0]
-        .live_students()
-        .filter(|s| s.status == EnrolmentStatus::OnRoll)
-        .map(|s| s.uid)
-        .collect();
-    let (edited, removed, moved) = (on_roll[0], on_roll[1], on_roll[2]);
-    let removed_contacts: Vec<u64> = before.schools[0]
-        .contacts_of(removed)
-        .iter()
-        .map(|(c, _)| c.uid)
-        .collect();
-
-    let added = bench.sandbox.mutate(0, Mutation::AddPupil).unwrap();
-    bench
-        .sandbox
-        .mutate(
-            0,
-            Mutation::EditPupil {
-                pupil: Some(edited),
-            },
-        )
-        .unwrap();
-    let removal = bench
-        .sandbox
-        .mutate(
-            0,
-            Mutation::RemovePupil {
-                pupil: Some(removed),
-            },
-        )
-        .unwrap();
-    let move_ = bench
-        .sandbox
-        .mutate(0, Mutation::MovePupil { pupil: Some(moved) })
-        .unwrap();
-    let after = bench.sandbox.world();
+    let changes = bench.change_pupils(|s| s.status == EnrolmentStatus::OnRoll, 0);
 
     let cursor = full.cursor.clone().expect("a cursor");
     let delta = bench
@@ -187,7 +151,7 @@ async fn a_delta_reports_added_edited_removed_and_moved_pupils() {
         .expect("a delta read");
 
     // Every record the delta carries is the current truth.
-    let now = expected::xporter(&after, 0);
+    let now = expected::xporter(&changes.after, 0);
     for record in delta
         .records
         .iter()
@@ -206,69 +170,73 @@ async fn a_delta_reports_added_edited_removed_and_moved_pupils() {
             _ => None,
         })
         .collect();
-    let mut want_people: BTreeSet<String> = [added.pupil, edited, moved]
+    let mut want_people: BTreeSet<String> = [changes.added.pupil, changes.edited, changes.moved]
         .iter()
         .map(u64::to_string)
         .collect();
     want_people.extend(
-        after.schools[0]
-            .contacts_of(added.pupil)
+        changes.after.schools[0]
+            .contacts_of(changes.added.pupil)
             .iter()
             .map(|(c, _)| c.uid.to_string()),
     );
     assert_eq!(people, want_people, "only changed people are read again");
 
-    let new_pupil = person(&delta, added.pupil);
+    let new_pupil = person(&delta, changes.added.pupil);
     assert_eq!(new_pupil.role, Role::Student);
     assert_eq!(new_pupil.enrolment, Some(EnrolmentStatus::OnRoll));
     assert_eq!(new_pupil.year_group.as_deref(), Some("Year 7"));
-    for group in &added.groups {
+    for group in &changes.added.groups {
         assert!(
             delta
                 .find(
                     EntityKind::Membership,
-                    &key(&group.to_string(), &added.pupil.to_string())
+                    &key(&group.to_string(), &changes.added.pupil.to_string())
                 )
                 .is_some(),
             "the new pupil's membership of {group}"
         );
     }
 
-    let renamed = &after.schools[0].students[&edited];
-    let got = person(&delta, edited);
+    let renamed = &changes.after.schools[0].students[&changes.edited];
+    let got = person(&delta, changes.edited);
     assert_eq!(got.last_name.as_deref(), Some(renamed.surname.as_str()));
     assert_eq!(got.email, renamed.email);
     assert_ne!(
         got.last_name.as_deref(),
-        Some(before.schools[0].students[&edited].surname.as_str())
+        Some(
+            changes.before.schools[0].students[&changes.edited]
+                .surname
+                .as_str()
+        )
     );
 
     let removals: BTreeSet<(EntityKind, String)> = delta.removals().into_iter().collect();
-    let mut want_removals = BTreeSet::from([(EntityKind::Person, removed.to_string())]);
-    for group in &removal.groups {
+    let mut want_removals = BTreeSet::from([(EntityKind::Person, changes.removed.to_string())]);
+    for group in &changes.removal.groups {
         want_removals.insert((
             EntityKind::Membership,
-            key(&group.to_string(), &removed.to_string()),
+            key(&group.to_string(), &changes.removed.to_string()),
         ));
     }
-    for contact in &removed_contacts {
+    for contact in &changes.removed_contacts {
         want_removals.insert((
             EntityKind::Relationship,
-            key(&removed.to_string(), &contact.to_string()),
+            key(&changes.removed.to_string(), &contact.to_string()),
         ));
-        if !after.schools[0].contacts[contact].stamp.live() {
+        if !changes.after.schools[0].contacts[contact].stamp.live() {
             want_removals.insert((EntityKind::Person, contact.to_string()));
         }
     }
-    let (from, to) = (move_.groups[0], move_.groups[1]);
+    let (from, to) = (changes.move_.groups[0], changes.move_.groups[1]);
     want_removals.insert((
         EntityKind::Membership,
-        key(&from.to_string(), &moved.to_string()),
+        key(&from.to_string(), &changes.moved.to_string()),
     ));
     assert_eq!(removals, want_removals);
     let Some(Record::Membership(joined)) = delta.find(
         EntityKind::Membership,
-        &key(&to.to_string(), &moved.to_string()),
+        &key(&to.to_string(), &changes.moved.to_string()),
     ) else {
         panic!("the moved pupil's new class membership");
     };

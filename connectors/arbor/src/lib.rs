@@ -3,21 +3,37 @@
 //! academic units (classes), their memberships and leads, and each pupil's
 //! guardians with relationship, priority and legal responsibility.
 //!
-//! Lists page with `page-number` and `page-size`; a short page is the
-//! last. Registration forms are read first, so a pupil's form can be named.
-//! Reads are full: the changelog (delta reads) is not used yet.
+//! Resources are read one after the other ([`api::Resource::ALL`]), each
+//! mapped by [`rows`]. A full read pages through each list with
+//! `page-number` and `page-size` (a short page is the last), having first
+//! asked the resource's changelog for its current revision, so nothing
+//! that changes during the read is missed by the next delta. A delta reads
+//! each changelog from the revision the last read reached: a created or
+//! updated row is fetched by id and mapped as in a full read, a deleted
+//! one becomes an explicit removal, with the links of a deleted person or
+//! group. The cursor ([`cursor`]) keeps the revisions and the link rows
+//! that removals need.
+//!
+//! A delta cannot see that a renamed registration form renames its
+//! pupils' registration group (only the form changed): the next full read
+//! puts that right.
 
-use std::collections::HashMap;
+mod api;
+mod cursor;
+mod rows;
 
-use rostersync_connector_sdk::http::Request;
+use std::collections::VecDeque;
+
 use rostersync_connector_sdk::*;
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-const BASE_URL: &str = "base-url";
-const USERNAME: &str = "username";
-const PASSWORD: &str = "password";
+use crate::api::{Api, BASE_URL, ChangeType, PASSWORD, Resource, USERNAME};
+use crate::cursor::Cursor;
+use crate::rows::Mapper;
+
 const PAGE_SIZE: usize = 500;
+/// Changes applied per batch in a delta; most cost a request each.
+const CHANGES_PER_BATCH: usize = 100;
 
 struct Arbor;
 
@@ -28,7 +44,7 @@ impl Connector for Arbor {
         ConnectorInfo::new(
             "Arbor",
             env!("CARGO_PKG_VERSION"),
-            "Pupils on roll, staff, guardians, registration forms and classes of one school from Arbor's REST API v2.",
+            "Pupils on roll, staff, guardians, registration forms and classes of one school from Arbor's REST API v2, in full or as the changes since the last read.",
         )
         .setting(SettingSpec::base_url(
             BASE_URL,
@@ -42,12 +58,14 @@ impl Connector for Arbor {
             None,
         ))
         .setting(SettingSpec::secret(PASSWORD, "The password of that credential."))
+        .capability(Capability::DeltaReads)
         .capability(Capability::Contacts)
     }
 
     fn check(settings: &Settings) -> Result<SchoolInfo, SyncError> {
         let api = Api::new(settings)?;
-        let forms: Vec<FormJson> = api.page(Resource::RegistrationForms, 1, 1)?;
+        let url = api.list_url(Resource::RegistrationForms, 1, 1);
+        let forms: Vec<Value> = api.list(Resource::RegistrationForms, &url)?;
         Ok(SchoolInfo {
             id: api.base.clone(),
             name: format!("Arbor school at {}", api.base),
@@ -58,394 +76,240 @@ impl Connector for Arbor {
         })
     }
 
-    fn snapshot(settings: Settings, _mode: Mode) -> Reader {
-        Reader {
-            settings,
-            api: None,
-            queue: Resource::ALL.to_vec(),
-            page: 1,
-            form_names: HashMap::new(),
-        }
+    fn snapshot(settings: Settings, mode: Mode) -> Reader {
+        Reader::Ready(settings, mode)
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Resource {
-    RegistrationForms,
-    AcademicUnits,
-    Students,
-    Staff,
-    Guardians,
-    StudentGuardianRelationships,
-    RegistrationFormMemberships,
-    AcademicUnitEnrolments,
-    AcademicUnitLeads,
-}
-
-impl Resource {
-    const ALL: [Resource; 9] = [
-        Self::RegistrationForms,
-        Self::AcademicUnits,
-        Self::Students,
-        Self::Staff,
-        Self::Guardians,
-        Self::StudentGuardianRelationships,
-        Self::RegistrationFormMemberships,
-        Self::AcademicUnitEnrolments,
-        Self::AcademicUnitLeads,
-    ];
-
-    fn path(self) -> &'static str {
-        match self {
-            Self::RegistrationForms => "registration-forms",
-            Self::AcademicUnits => "academic-units",
-            Self::Students => "students",
-            Self::Staff => "staff",
-            Self::Guardians => "guardians",
-            Self::StudentGuardianRelationships => "student-guardian-relationships",
-            Self::RegistrationFormMemberships => "registration-form-memberships",
-            Self::AcademicUnitEnrolments => "academic-unit-enrolments",
-            Self::AcademicUnitLeads => "academic-unit-leads",
-        }
-    }
-
-    /// The key Arbor wraps a list in: the resource in camel case.
-    fn list_key(self) -> String {
-        let mut key = String::new();
-        let mut upper = false;
-        for c in self.path().chars() {
-            if c == '-' {
-                upper = true;
-            } else if upper {
-                key.push(c.to_ascii_uppercase());
-                upper = false;
-            } else {
-                key.push(c);
-            }
-        }
-        key
-    }
-}
-
-struct Api {
-    base: String,
-    user: String,
-    password: String,
-}
-
-impl Api {
-    fn new(settings: &Settings) -> Result<Api, SyncError> {
-        Ok(Api {
-            base: settings.base_url(BASE_URL)?,
-            user: settings.require(USERNAME)?.to_string(),
-            password: settings.require(PASSWORD)?.to_string(),
-        })
-    }
-
-    /// One page of a resource's list.
-    fn page<T: DeserializeOwned>(
-        &self,
-        resource: Resource,
-        number: usize,
-        size: usize,
-    ) -> Result<Vec<T>, SyncError> {
-        let url = format!(
-            "{}/{}?page-number={number}&page-size={size}",
-            self.base,
-            resource.path()
-        );
-        let mut body: HashMap<String, serde_json::Value> = Request::get(&url)
-            .basic(&self.user, &self.password)
-            .send()?
-            .json()?;
-        // Arbor's documentation shows camel-case list keys; some answers
-        // use the resource path itself. Either will do.
-        let key = resource.list_key();
-        let list = body
-            .remove(&key)
-            .or_else(|| body.remove(resource.path()))
-            .ok_or_else(|| {
-                SyncError::BadResponse(format!("{url}: the response has no {key:?} list"))
-            })?;
-        serde_json::from_value(list).map_err(|e| {
-            SyncError::BadResponse(format!(
-                "{url}: a {key} entry is not what was expected: {e}"
-            ))
-        })
-    }
-}
-
-#[derive(Deserialize)]
-struct Reference {
-    id: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PersonJson {
-    title: Option<String>,
-    legal_first_name: Option<String>,
-    preferred_first_name: Option<String>,
-    legal_middle_names: Option<String>,
-    legal_last_name: Option<String>,
-    date_of_birth: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EmailJson {
-    email_address: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PersonRowJson {
-    id: u64,
-    student_number: Option<String>,
-    staff_number: Option<String>,
-    legacy_system_id: Option<String>,
-    person: PersonJson,
-    email_address: Option<EmailJson>,
-    start_date: Option<String>,
-    year_group: Option<String>,
-    registration_form: Option<Reference>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FormJson {
-    id: u64,
-    code: Option<String>,
-    registration_form_name: Option<String>,
-    year_group: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct SubjectJson {
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UnitJson {
-    id: u64,
-    academic_unit_name: Option<String>,
-    academic_unit_code: Option<String>,
-    subject: Option<SubjectJson>,
-    academic_level: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct LabelJson {
-    label: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GuardianLinkJson {
-    student: Reference,
-    guardian: Reference,
-    guardian_relationship_type: Option<LabelJson>,
-    #[serde(default)]
-    is_legal_guardian: bool,
-    emergency_contact_priority: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MembershipJson {
-    registration_form: Option<Reference>,
-    academic_unit: Option<Reference>,
-    student: Option<Reference>,
-    staff: Option<Reference>,
-}
-
-fn iso(
-    resource: Resource,
-    id: u64,
-    field: &str,
-    value: Option<String>,
-) -> Result<Option<String>, SyncError> {
-    match value.filter(|v| !v.trim().is_empty()) {
-        None => Ok(None),
-        Some(text) => date::iso_date(&text).map(Some).ok_or_else(|| {
-            SyncError::BadResponse(format!(
-                "{}: record {id} has {field} {text:?}, which is not a date",
-                resource.path()
-            ))
-        }),
-    }
-}
-
-fn contact_type(priority: Option<u32>) -> ContactType {
-    match priority {
-        Some(1) => ContactType::Primary,
-        Some(2) => ContactType::Secondary,
-        _ => ContactType::Emergency,
-    }
-}
-
-struct Reader {
-    settings: Settings,
-    api: Option<Api>,
-    queue: Vec<Resource>,
-    page: usize,
-    /// Registration form names by id, to name a pupil's form.
-    form_names: HashMap<u64, String>,
-}
-
-impl Reader {
-    fn person(&self, resource: Resource, row: PersonRowJson) -> Result<RosterRecord, SyncError> {
-        let role = match resource {
-            Resource::Students => Role::Student,
-            Resource::Staff => Role::Staff,
-            _ => Role::Contact,
-        };
-        let mut person = Person::new(row.id.to_string(), role);
-        person.mis_id = row
-            .student_number
-            .or(row.staff_number)
-            .or(row.legacy_system_id);
-        person.salutation = row.person.title;
-        person.first_name = row.person.legal_first_name;
-        person.preferred_first_name = row.person.preferred_first_name;
-        person.middle_names = row.person.legal_middle_names;
-        person.last_name = row.person.legal_last_name;
-        person.email = row.email_address.and_then(|e| e.email_address);
-        person.date_of_birth = iso(resource, row.id, "dateOfBirth", row.person.date_of_birth)?;
-        if role == Role::Student {
-            person.start_date = iso(resource, row.id, "startDate", row.start_date)?;
-            person.enrolment = Some(EnrolmentStatus::OnRoll);
-            person.year_group = row.year_group;
-            person.registration_group = row
-                .registration_form
-                .and_then(|form| self.form_names.get(&form.id).cloned());
-        }
-        Ok(RosterRecord::Person(person))
-    }
-
-    fn read(
-        &mut self,
-        resource: Resource,
-        api: &Api,
-    ) -> Result<(Vec<RosterRecord>, usize), SyncError> {
-        let page = self.page;
-        Ok(match resource {
-            Resource::RegistrationForms => {
-                let rows: Vec<FormJson> = api.page(resource, page, PAGE_SIZE)?;
-                let n = rows.len();
-                let records = rows
-                    .into_iter()
-                    .map(|form| {
-                        if let Some(name) = &form.registration_form_name {
-                            self.form_names.insert(form.id, name.clone());
-                        }
-                        let mut group = Group::new(
-                            form.id.to_string(),
-                            GroupKind::Registration,
-                            form.registration_form_name,
-                        );
-                        group.code = form.code;
-                        group.year_group = form.year_group;
-                        RosterRecord::Group(group)
-                    })
-                    .collect();
-                (records, n)
-            }
-            Resource::AcademicUnits => {
-                let rows: Vec<UnitJson> = api.page(resource, page, PAGE_SIZE)?;
-                let n = rows.len();
-                let records = rows
-                    .into_iter()
-                    .map(|unit| {
-                        let mut group = Group::new(
-                            unit.id.to_string(),
-                            GroupKind::Class,
-                            unit.academic_unit_name,
-                        );
-                        group.code = unit.academic_unit_code;
-                        group.subject = unit.subject.and_then(|s| s.name);
-                        group.year_group = unit.academic_level;
-                        RosterRecord::Group(group)
-                    })
-                    .collect();
-                (records, n)
-            }
-            Resource::Students | Resource::Staff | Resource::Guardians => {
-                let rows: Vec<PersonRowJson> = api.page(resource, page, PAGE_SIZE)?;
-                let n = rows.len();
-                let records = rows
-                    .into_iter()
-                    .map(|row| self.person(resource, row))
-                    .collect::<Result<_, _>>()?;
-                (records, n)
-            }
-            Resource::StudentGuardianRelationships => {
-                let rows: Vec<GuardianLinkJson> = api.page(resource, page, PAGE_SIZE)?;
-                let n = rows.len();
-                let records = rows
-                    .into_iter()
-                    .map(|link| {
-                        let priority = link.emergency_contact_priority;
-                        let mut relationship = Relationship::new(
-                            link.student.id.to_string(),
-                            link.guardian.id.to_string(),
-                            contact_type(priority),
-                        );
-                        relationship.relationship =
-                            link.guardian_relationship_type.and_then(|t| t.label);
-                        relationship.priority = priority;
-                        relationship.parental_responsibility = link.is_legal_guardian;
-                        RosterRecord::Relationship(relationship)
-                    })
-                    .collect();
-                (records, n)
-            }
-            Resource::RegistrationFormMemberships
-            | Resource::AcademicUnitEnrolments
-            | Resource::AcademicUnitLeads => {
-                let rows: Vec<MembershipJson> = api.page(resource, page, PAGE_SIZE)?;
-                let n = rows.len();
-                let records = rows
-                    .into_iter()
-                    .filter_map(|row| {
-                        let group = row.registration_form.or(row.academic_unit)?;
-                        let (person, role) = match (row.student, row.staff) {
-                            (Some(student), _) => (student, MemberRole::Student),
-                            (None, Some(staff)) => (staff, MemberRole::Teacher),
-                            (None, None) => return None,
-                        };
-                        Some(RosterRecord::Membership(Membership::new(
-                            group.id.to_string(),
-                            person.id.to_string(),
-                            role,
-                        )))
-                    })
-                    .collect();
-                (records, n)
-            }
-        })
-    }
+/// A snapshot, from its settings to its end.
+enum Reader {
+    Ready(Settings, Mode),
+    Reading(Box<Read>),
+    /// Complete, with the cursor the next delta resumes from.
+    Done(String),
+    /// An error ends the read for good: asked again, the snapshot answers
+    /// the same error rather than carrying on short.
+    Failed(SyncError),
 }
 
 impl Snapshot for Reader {
     fn next_batch(&mut self) -> Result<Option<Vec<RosterRecord>>, SyncError> {
-        let api = match self.api.take() {
-            Some(api) => api,
-            None => Api::new(&self.settings)?,
+        let outcome = match self {
+            Reader::Ready(settings, mode) => Read::start(settings, mode).and_then(|read| {
+                *self = Reader::Reading(Box::new(read));
+                self.next_batch()
+            }),
+            Reader::Reading(read) => match read.next_batch() {
+                Ok(None) => {
+                    *self = Reader::Done(read.cursor.to_text());
+                    Ok(None)
+                }
+                other => other,
+            },
+            Reader::Done(_) => Ok(None),
+            Reader::Failed(error) => Err(error.clone()),
         };
-        let Some(&resource) = self.queue.first() else {
-            return Ok(None);
-        };
-        let (records, rows) = self.read(resource, &api)?;
-        self.api = Some(api);
-        if rows < PAGE_SIZE {
-            self.queue.remove(0);
-            self.page = 1;
-        } else {
-            self.page += 1;
+        if let Err(error) = &outcome {
+            *self = Reader::Failed(error.clone());
         }
-        Ok(Some(records))
+        outcome
+    }
+
+    fn cursor(&self) -> Option<String> {
+        match self {
+            Reader::Done(cursor) => Some(cursor.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// What a resource's read has still to do.
+enum Step {
+    /// A full read: the list's next page number.
+    Page(usize),
+    /// A delta: the changes still to apply, by row id.
+    Changes(VecDeque<(u64, ChangeType)>),
+}
+
+/// A read in progress.
+struct Read {
+    api: Api,
+    delta: bool,
+    /// Resources still to read; the first is being read.
+    resources: VecDeque<Resource>,
+    /// Where the first resource's read has got to; `None` before its
+    /// changelog is read.
+    step: Option<Step>,
+    mapper: Mapper,
+    /// What the next delta resumes from, kept up as the read goes.
+    cursor: Cursor,
+}
+
+impl Read {
+    fn start(settings: &Settings, mode: &Mode) -> Result<Read, SyncError> {
+        let api = Api::new(settings)?;
+        let (delta, cursor) = match mode {
+            Mode::Full => (false, Cursor::new(&api.base)),
+            Mode::Delta(text) => (true, Cursor::parse(text, &api.base)?),
+        };
+        Ok(Read {
+            api,
+            delta,
+            resources: Resource::ALL.into(),
+            step: None,
+            mapper: Mapper::default(),
+            cursor,
+        })
+    }
+
+    /// Reads on until there are records to hand over or nothing is left.
+    fn next_batch(&mut self) -> Result<Option<Vec<RosterRecord>>, SyncError> {
+        while let Some(&resource) = self.resources.front() {
+            let step = match self.step.take() {
+                Some(step) => step,
+                None => self.open(resource)?,
+            };
+            let (records, rest) = match step {
+                Step::Page(number) => self.page(resource, number)?,
+                Step::Changes(changes) => self.apply(resource, changes)?,
+            };
+            match rest {
+                Some(step) => self.step = Some(step),
+                None => {
+                    self.resources.pop_front();
+                }
+            }
+            if !records.is_empty() {
+                return Ok(Some(records));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads the resource's changelog: in a full read only for the revision
+    /// the read starts at, in a delta for the changes since the cursor's.
+    fn open(&mut self, resource: Resource) -> Result<Step, SyncError> {
+        if !self.delta {
+            let revision = self.api.current_revision(resource)?;
+            self.cursor.set_revision(resource, revision);
+            return Ok(Step::Page(1));
+        }
+        let since = self.cursor.revision(resource);
+        let log = self.api.changelog(resource, since)?;
+        if log.current_revision < since {
+            return Err(SyncError::BadSettings(format!(
+                "{}'s changelog is at revision {}, before the delta cursor's {since}: Arbor's history has been reset; run a full read",
+                resource.path(),
+                log.current_revision
+            )));
+        }
+        self.cursor.set_revision(resource, log.current_revision);
+        Ok(Step::Changes(log.latest().into()))
+    }
+
+    /// One page of a full read.
+    fn page(
+        &mut self,
+        resource: Resource,
+        number: usize,
+    ) -> Result<(Vec<RosterRecord>, Option<Step>), SyncError> {
+        let url = self.api.list_url(resource, number, PAGE_SIZE);
+        let rows: Vec<Value> = self.api.list(resource, &url)?;
+        let last = rows.len() < PAGE_SIZE;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mapped = self.mapper.map(resource, &url, row)?;
+            // A full read reports no removals: the host reconciles it.
+            self.note_link(resource, mapped.id, mapped.record.as_ref());
+            records.extend(mapped.record);
+        }
+        Ok((records, (!last).then_some(Step::Page(number + 1))))
+    }
+
+    /// Up to [`CHANGES_PER_BATCH`] changes of a delta.
+    fn apply(
+        &mut self,
+        resource: Resource,
+        mut changes: VecDeque<(u64, ChangeType)>,
+    ) -> Result<(Vec<RosterRecord>, Option<Step>), SyncError> {
+        let mut records = Vec::new();
+        for (id, change) in changes.drain(..CHANGES_PER_BATCH.min(changes.len())) {
+            match change {
+                ChangeType::Delete => self.deleted(resource, id, &mut records),
+                ChangeType::Create | ChangeType::Update => {
+                    self.changed(resource, id, &mut records)?;
+                }
+            }
+        }
+        Ok((
+            records,
+            (!changes.is_empty()).then_some(Step::Changes(changes)),
+        ))
+    }
+
+    /// A created or updated row, fetched and mapped as a full read maps it.
+    fn changed(
+        &mut self,
+        resource: Resource,
+        id: u64,
+        records: &mut Vec<RosterRecord>,
+    ) -> Result<(), SyncError> {
+        let url = self.api.record_url(resource, id);
+        let Some(row) = self.api.record(resource, &url)? else {
+            log::debug(
+                "a changed record was deleted before it was read; the next delta removes it",
+                &[("url", &url)],
+            );
+            return Ok(());
+        };
+        if let Some(form) = self.mapper.unknown_form(resource, &row) {
+            self.learn_form(form)?;
+        }
+        let mapped = self.mapper.map(resource, &url, row)?;
+        records.extend(self.note_link(resource, id, mapped.record.as_ref()));
+        records.extend(mapped.record);
+        Ok(())
+    }
+
+    /// Maps a registration form only to learn its name, for a changed pupil
+    /// in a form the delta did not change.
+    fn learn_form(&mut self, id: u64) -> Result<(), SyncError> {
+        let resource = Resource::RegistrationForms;
+        let url = self.api.record_url(resource, id);
+        if let Some(form) = self.api.record(resource, &url)? {
+            self.mapper.map(resource, &url, form)?;
+        }
+        Ok(())
+    }
+
+    /// A deleted row: a person or group goes with its links; a link row
+    /// takes away what it linked.
+    fn deleted(&mut self, resource: Resource, id: u64, records: &mut Vec<RosterRecord>) {
+        if resource.links().is_some() {
+            records.extend(self.cursor.links.set(resource, id, None));
+            return;
+        }
+        let key = id.to_string();
+        let links = self.cursor.links.forget(resource, &key);
+        records.push(RosterRecord::Removed(match resource {
+            Resource::RegistrationForms | Resource::AcademicUnits => Removal::Group(key),
+            _ => Removal::Person(key),
+        }));
+        records.extend(links);
+    }
+
+    /// Remembers what a link row links now, for a later deletion of it;
+    /// returns the removal of what it linked before, if that differs.
+    fn note_link(
+        &mut self,
+        resource: Resource,
+        id: u64,
+        record: Option<&RosterRecord>,
+    ) -> Option<RosterRecord> {
+        resource.links()?;
+        self.cursor
+            .links
+            .set(resource, id, record.and_then(cursor::pair))
     }
 }
 
@@ -455,35 +319,51 @@ export_connector!(Arbor);
 mod tests {
     use super::*;
 
+    fn settings() -> Settings {
+        Settings::from_pairs([
+            (
+                BASE_URL,
+                "http://127.0.0.1:9/arbor/school1.uk.arbor.sc/rest-v2",
+            ),
+            (USERNAME, "rostersync-1"),
+            (PASSWORD, "p"),
+        ])
+    }
+
     #[test]
-    fn list_keys_are_camel_case() {
+    fn describes_delta_reads_and_contacts() {
+        let info = Arbor::describe();
+        assert_eq!(info.provider, "Arbor");
         assert_eq!(
-            Resource::StudentGuardianRelationships.list_key(),
-            "studentGuardianRelationships"
+            info.capabilities,
+            [Capability::DeltaReads, Capability::Contacts]
         );
-        assert_eq!(Resource::Staff.list_key(), "staff");
     }
 
     #[test]
-    fn guardian_priority_sets_the_contact_type() {
-        assert_eq!(contact_type(Some(1)), ContactType::Primary);
-        assert_eq!(contact_type(Some(2)), ContactType::Secondary);
-        assert_eq!(contact_type(Some(4)), ContactType::Emergency);
-    }
-
-    #[test]
-    fn a_bad_date_names_the_resource_record_and_field() {
-        let Err(SyncError::BadResponse(message)) = iso(
-            Resource::Students,
-            12,
-            "startDate",
-            Some("next week".into()),
-        ) else {
-            panic!("expected a bad response");
+    fn an_unreadable_cursor_fails_before_any_request_and_stays_failed() {
+        let mut reader = Arbor::snapshot(settings(), Mode::Delta("2026-09-01".into()));
+        let Err(SyncError::BadSettings(message)) = reader.next_batch() else {
+            panic!("expected bad settings");
         };
-        assert_eq!(
-            message,
-            "students: record 12 has startDate \"next week\", which is not a date"
+        assert!(
+            message.contains("not written by this connector"),
+            "{message}"
         );
+        assert!(matches!(reader.next_batch(), Err(SyncError::BadSettings(m)) if m == message));
+        assert_eq!(reader.cursor(), None);
+    }
+
+    #[test]
+    fn a_cursor_from_another_school_is_refused() {
+        let mut cursor = Cursor::new("http://127.0.0.1:9/arbor/school2.uk.arbor.sc/rest-v2");
+        for resource in Resource::ALL {
+            cursor.set_revision(resource, 7);
+        }
+        let mut reader = Arbor::snapshot(settings(), Mode::Delta(cursor.to_text()));
+        let Err(SyncError::BadSettings(message)) = reader.next_batch() else {
+            panic!("expected bad settings");
+        };
+        assert!(message.contains("school2"), "{message}");
     }
 }

@@ -2,10 +2,18 @@
 //! sandbox, builds the six provider connectors into the plugin folder,
 //! configures one connection per provider in a fresh store, runs a full
 //! sync of each, changes the schools, runs a delta of each, and prints a
-//! summary per connection.
+//! summary per connection. Then, unless told not to, it serves the
+//! dashboard over the same store and sandbox until Ctrl-C, so "Refresh
+//! now" really reads the sandbox again.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use rostersync_admin::{Scope, TokenConfig};
+use rostersync_schedule::{RunSpec, ScheduleConfig};
 
 use chrono::Local;
 use rostersync_runtime::Limits;
@@ -16,6 +24,18 @@ use rostersync_sync::{ConnectionConfig, PluginSource, RunReport, RunRequest, Run
 use crate::connector::install;
 use crate::plugins::open_runtime;
 use crate::roster::print_report;
+use crate::serve::{HostPlan, bind, run_host};
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Stop after the summary instead of serving the dashboard (for
+    /// scripts and CI).
+    #[arg(long)]
+    no_serve: bool,
+    /// Where the dashboard listens; a free port if this one is taken.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+}
 
 /// The provider connectors, by crate folder and plugin name.
 const PROVIDERS: [&str; 6] = [
@@ -33,7 +53,7 @@ const DEMO_STORE_FILE: &str = "rostersync-demo.db";
 /// The school every demo connection reads.
 const SCHOOL: usize = 0;
 
-pub async fn run(plugin_dir: &Path) -> anyhow::Result<ExitCode> {
+pub async fn run(plugin_dir: &Path, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()?;
@@ -72,6 +92,14 @@ pub async fn run(plugin_dir: &Path) -> anyhow::Result<ExitCode> {
         if provider == "oneroster" {
             connection.drop_folder = Some(drop_folder.clone());
         }
+        connection.schedule = ScheduleConfig {
+            runs: vec![RunSpec {
+                cron: "0 * * * *".into(),
+                between: Some("07:00-18:00".into()),
+            }],
+            jitter_seconds: 300,
+            ..ScheduleConfig::default()
+        };
         let plugin = runtime
             .plugin(provider)
             .ok_or_else(|| anyhow::anyhow!("the {provider} connector did not load"))?;
@@ -110,11 +138,32 @@ pub async fn run(plugin_dir: &Path) -> anyhow::Result<ExitCode> {
         deltas.push(sync(&store, connection, source, RunMode::Delta).await?);
     }
     summarise(&fulls, &deltas);
-    sandbox.shutdown().await;
     let all_synced = deltas
         .iter()
         .chain(&fulls)
         .all(|r| r.status != RunStatus::Failed);
+    if !args.no_serve {
+        let listener = match bind(args.listen).await {
+            Ok(listener) => listener,
+            Err(_) => bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?,
+        };
+        let token = hex::encode(rand::random::<[u8; 16]>());
+        let plan = HostPlan {
+            store: Arc::new(store),
+            runtime,
+            connections: connections.into_iter().map(|(c, _)| c).collect(),
+            concurrency: 2,
+            listener,
+            tokens: vec![TokenConfig::new("demo", Scope::Admin, &token)],
+            channels: Vec::new(),
+        };
+        run_host(plan, |address| {
+            println!("\nThe dashboard is on http://{address}/ — sign in with the token {token}");
+            println!("The provider sandbox keeps serving, so \"Refresh now\" reads it again. Ctrl-C stops both.");
+        })
+        .await?;
+    }
+    sandbox.shutdown().await;
     Ok(crate::exit_code(all_synced))
 }
 

@@ -9,6 +9,7 @@ mod demo;
 mod plugins;
 mod roster;
 mod sandbox;
+mod serve;
 mod template;
 
 use std::path::PathBuf;
@@ -48,6 +49,16 @@ enum Command {
     /// Write, build and test connectors.
     #[command(subcommand)]
     Connector(connector::ConnectorCommand),
+    /// Run the host: the scheduler and run queue, the admin API and the
+    /// dashboard, until Ctrl-C.
+    Serve(serve::ServeArgs),
+    /// Every connection at a glance: last run, last changed and checked,
+    /// next scheduled run, running jobs, open holds. Exit status 1 when a
+    /// connection failed its last run or waits on a hold.
+    Status(serve::StatusArgs),
+    /// Check the configuration file without starting anything.
+    #[command(subcommand)]
+    Config(serve::ConfigCommand),
     /// Run one connection now. Exit status: 0 succeeded (or a clean dry
     /// run), 1 the run failed, 2 it could not start, 3 held (or would
     /// hold), 4 a dry run found changes.
@@ -67,8 +78,9 @@ enum Command {
     /// Scholarpack) on 127.0.0.1.
     Sandbox(sandbox::SandboxArgs),
     /// Start the sandbox, sync one connection per provider into a fresh
-    /// store, change the schools, sync again, and summarise.
-    Demo,
+    /// store, change the schools, sync again, summarise, then serve the
+    /// dashboard over it until Ctrl-C.
+    Demo(demo::DemoArgs),
 }
 
 /// The plugin folder when neither flag, environment nor file names one.
@@ -96,20 +108,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("starting the async runtime");
     let outcome = runtime.block_on(async {
-        let context = || {
-            let file = cli.config.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
-            context::Context::load(&file, cli.config.is_some(), &cli.plugin_dir)
-        };
+        let file = cli.config.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
+        let context = || context::Context::load(&file, cli.config.is_some(), &cli.plugin_dir);
         match cli.command {
             Command::Plugins(command) => plugins::run(command, &cli.plugin_dir).await,
             Command::Connector(command) => connector::run(command, &cli.plugin_dir).await,
+            Command::Serve(args) => serve::serve(&context()?, args).await,
+            Command::Status(args) => serve::status(&context()?, args).await,
+            // Checking a file that is not there is an error, named or not.
+            Command::Config(command) => serve::config(
+                &context::Context::load(&file, true, &cli.plugin_dir)?,
+                command,
+            ),
             Command::Sync(args) => roster::sync(&context()?, args).await,
             Command::History(args) => roster::history(&context()?, args).await,
             Command::Issues(args) => roster::issues(&context()?, args).await,
             Command::Holds(command) => roster::holds(&context()?, command).await,
             Command::Accounts(command) => roster::accounts(&context()?, command).await,
             Command::Sandbox(args) => sandbox::run(args).await,
-            Command::Demo => demo::run(&cli.plugin_dir).await,
+            Command::Demo(args) => demo::run(&cli.plugin_dir, args).await,
         }
     });
     match outcome {

@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use rostersync_runtime::{Plugin, PluginStatus, Runtime, RuntimeConfig};
-use serde::Serialize;
+use rostersync_runtime::{Plugin, PluginStatus, PluginSummary, Runtime, RuntimeConfig};
 
 #[derive(Subcommand)]
 pub enum PluginsCommand {
@@ -18,35 +17,6 @@ pub enum PluginsCommand {
     },
     /// Validate one file as a connector without putting it into service.
     Check { file: PathBuf },
-}
-
-#[derive(Serialize)]
-struct Row {
-    name: String,
-    provider: Option<String>,
-    version: Option<String>,
-    wit: Option<String>,
-    sha256: Option<String>,
-    status: String,
-}
-
-impl Row {
-    fn of(status: &PluginStatus) -> Row {
-        let plugin = status.plugin.as_deref();
-        Row {
-            name: status.name.clone(),
-            provider: plugin.map(|p| p.info.provider.clone()),
-            version: plugin.map(|p| p.info.version.clone()),
-            wit: plugin.map(|p| p.wit_version.to_string()),
-            sha256: plugin.map(|p| p.sha256.clone()),
-            status: match (plugin, &status.error) {
-                (Some(_), None) => "in service".into(),
-                (Some(_), Some(error)) => format!("in service; the newer file failed: {error}"),
-                (None, Some(error)) => format!("failed: {error}"),
-                (None, None) => "not loaded".into(),
-            },
-        }
-    }
 }
 
 pub fn open_runtime(plugin_dir: &Path) -> anyhow::Result<Runtime> {
@@ -76,7 +46,11 @@ pub async fn run(command: PluginsCommand, plugin_dir: &Path) -> anyhow::Result<E
 }
 
 pub fn print_list(runtime: &Runtime, json: bool) -> anyhow::Result<()> {
-    let rows: Vec<Row> = runtime.statuses().iter().map(Row::of).collect();
+    let rows: Vec<PluginSummary> = runtime
+        .statuses()
+        .iter()
+        .map(PluginStatus::summary)
+        .collect();
     if json {
         for row in &rows {
             println!("{}", serde_json::to_string(row)?);

@@ -1,13 +1,21 @@
 //! The store-backed commands: `sync`, `history`, `issues`, `holds` and
 //! `accounts`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use chrono::Local;
+use chrono::{Local, Utc};
 use clap::{Args, Subcommand};
-use rostersync_store::RunMode;
-use rostersync_sync::{DryRunVerdict, RunReport, RunRequest, RunStatus};
+use indicatif::{ProgressBar, ProgressStyle};
+use rostersync_schedule::Schedule;
+use rostersync_service::{DEFAULT_RUN_LEASE, run_ask, run_claimed};
+use rostersync_store::{Enqueued, QueuedRun, RunMode, Store};
+use rostersync_sync::{
+    DryRunVerdict, Phase, Progress, RunReport, RunRequest, RunStatus, run_observed,
+};
 
 use crate::context::Context;
 
@@ -40,27 +48,188 @@ pub struct SyncArgs {
 
 pub async fn sync(context: &Context, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let connection = context.connection(&args.connection)?;
-    let source = context.source(connection).await?;
     let store = context.store().await?;
-    let request = RunRequest {
-        dry_run: args.dry_run,
-        forced: args.force,
-        ..RunRequest::new(
-            if args.full || args.force {
-                RunMode::Full
-            } else {
-                RunMode::Delta
-            },
-            Local::now().date_naive(),
-        )
+    let mode = if args.full || args.force {
+        RunMode::Full
+    } else {
+        RunMode::Delta
     };
-    let report = rostersync_sync::run(&store, connection, &source, request).await?;
+    let shown = Reporter::new(&connection.id, args.json);
+    let report = if args.dry_run {
+        // A dry run applies nothing, so it need not wait its turn.
+        let source = context.source(connection).await?;
+        let request = RunRequest {
+            dry_run: true,
+            forced: args.force,
+            ..RunRequest::new(mode, Local::now().date_naive())
+        };
+        run_observed(&store, connection, &source, request, &|p| shown.show(p)).await?
+    } else {
+        let schedule = Schedule::compile(&connection.id, &connection.schedule)
+            .map_err(|e| anyhow::anyhow!("connection {:?}: schedule.{e}", connection.id))?;
+        let ask = run_ask(connection, &schedule, mode, "operator", "cli", Utc::now());
+        let claimed = match store.enqueue_run(&ask, Utc::now()).await? {
+            Enqueued::Queued(run) => store.claim_run(run.id, Utc::now()).await?.ok_or(run),
+            Enqueued::Joined(run) => Err(run),
+        };
+        match claimed {
+            Ok(run) => {
+                let source = context.source(connection).await?;
+                run_claimed(
+                    &store,
+                    connection,
+                    &source,
+                    &run,
+                    args.force,
+                    DEFAULT_RUN_LEASE / 4,
+                    &|p| shown.show(p),
+                )
+                .await?
+            }
+            Err(run) => {
+                shown.finish();
+                return follow(&store, run, args.json).await;
+            }
+        }
+    };
+    shown.finish();
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_report(&report);
     }
     Ok(ExitCode::from(exit_status(&report)))
+}
+
+/// Another process (a `serve` worker, another `sync`) has the
+/// connection's run: wait for it, showing its progress, and report how it
+/// ended.
+async fn follow(store: &Store, run: QueuedRun, json: bool) -> anyhow::Result<ExitCode> {
+    eprintln!(
+        "{} already has a {} run {} (asked for by {}); following it.",
+        run.connection,
+        run.mode,
+        run.state.as_str(),
+        run.requested_by
+    );
+    let shown = Reporter::new(&run.connection, json);
+    let ended = loop {
+        let now = store
+            .queued_run(run.id)
+            .await?
+            .context("the queued run disappeared from the store")?;
+        if !now.state.is_active() {
+            break now;
+        }
+        if let Some(progress) = now
+            .progress
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
+        {
+            shown.show(&progress);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    shown.finish();
+    let summary = match ended.run_id {
+        Some(id) => store
+            .run_history(&ended.connection, 50)
+            .await?
+            .into_iter()
+            .find(|r| r.id == id),
+        None => None,
+    };
+    let status = summary.as_ref().map_or("failed", |r| r.status.as_str());
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"connection": ended.connection, "queue_id": ended.id, "run_id": ended.run_id, "status": status, "message": ended.message})
+        );
+    } else {
+        println!(
+            "{}: {} run {} (run {}){}",
+            ended.connection,
+            ended.mode,
+            status,
+            ended.run_id.map_or("-".to_string(), |id| id.to_string()),
+            ended.message.map(|m| format!(": {m}")).unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::from(match status {
+        "failed" => status::FAILED,
+        "held" => status::HELD,
+        _ => status::SUCCEEDED,
+    }))
+}
+
+/// A run's progress on standard error: a bar on a terminal, a plain line
+/// every few seconds otherwise (logs, CI), nothing with `--json`.
+enum Reporter {
+    Bar(ProgressBar),
+    Lines {
+        connection: String,
+        last: Mutex<Option<(Instant, Phase)>>,
+    },
+    Quiet,
+}
+
+impl Reporter {
+    fn new(connection: &str, json: bool) -> Self {
+        if json {
+            Self::Quiet
+        } else if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new_spinner();
+            bar.set_prefix(connection.to_string());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix}: {msg} [{elapsed}]")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            Self::Bar(bar)
+        } else {
+            Self::Lines {
+                connection: connection.to_string(),
+                last: Mutex::new(None),
+            }
+        }
+    }
+
+    fn show(&self, progress: &Progress) {
+        match self {
+            Self::Bar(bar) => {
+                if let Some(done) = progress.fraction() {
+                    if bar.length().is_none() {
+                        // Once the size is known, the spinner grows a bar.
+                        bar.set_length(1000);
+                        if let Ok(style) = ProgressStyle::with_template(
+                            "{spinner} {prefix}: [{bar:30}] {msg} [{elapsed}]",
+                        ) {
+                            bar.set_style(style.progress_chars("=> "));
+                        }
+                    }
+                    bar.set_position((done * 1000.0).round() as u64);
+                }
+                bar.set_message(progress.describe());
+            }
+            Self::Lines { connection, last } => {
+                let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+                let due = last.is_none_or(|(at, phase)| {
+                    phase != progress.phase || at.elapsed() >= Duration::from_secs(5)
+                });
+                if due {
+                    eprintln!("{connection}: {}", progress.describe());
+                    *last = Some((Instant::now(), progress.phase));
+                }
+            }
+            Self::Quiet => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Self::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 pub fn exit_status(report: &RunReport) -> u8 {

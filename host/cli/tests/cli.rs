@@ -333,3 +333,157 @@ fn an_unknown_connection_and_a_bad_config_are_named() {
         text(&bad)
     );
 }
+
+#[test]
+fn config_check_passes_a_good_file_and_names_the_line_and_field_of_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rostersync.toml");
+    let check = |toml: &str| {
+        std::fs::write(&config, toml).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_rostersync"))
+            .args(["config", "check", "--config"])
+            .arg(&config)
+            .env("OPS_TOKEN", "a-long-admin-token-for-tests")
+            .env_remove("ROSTERSYNC_STORE")
+            .output()
+            .unwrap();
+        (output.status.code(), text(&output))
+    };
+    let good = "concurrency = 3\n[admin]\nlisten = \"127.0.0.1:9000\"\ntokens = [{ name = \"ops\", scope = \"admin\", token_env = \"OPS_TOKEN\" }]\n\n\
+                [[connections]]\nid = \"north\"\nconnector = \"wonde\"\n\
+                schedule = { timezone = \"Europe/London\", runs = [{ cron = \"0 7-17 * * MON-FRI\" }] }\n";
+    let (code, out) = check(good);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("is valid: 1 connection(s)") && out.contains("concurrency 3"),
+        "{out}"
+    );
+
+    let (code, out) = check(&good.replace("0 7-17 * * MON-FRI", "0 25 * * *"));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("rostersync.toml: line 7: connection \"north\": schedule.runs[0].cron"),
+        "{out}"
+    );
+
+    let (code, out) = check(&good.replace("OPS_TOKEN", "MISSING_TOKEN"));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("line 2: [admin]") && out.contains("MISSING_TOKEN"),
+        "{out}"
+    );
+
+    let (code, out) = check(&good.replace("Europe/London", "Europe/Lundon"));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("line 9") && out.contains("Europe/Lundon"),
+        "{out}"
+    );
+
+    std::fs::remove_file(&config).unwrap();
+    let missing = Command::new(env!("CARGO_BIN_EXE_rostersync"))
+        .args(["config", "check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing).contains("cannot read the configuration file"));
+}
+
+#[test]
+fn serve_runs_what_the_api_asks_and_status_reports_it() {
+    let plugins = tempfile::tempdir().unwrap();
+    build_into(plugins.path(), "connectors/probe");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("serve.db").display());
+    let config = probe_config(dir.path(), 25);
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml = toml.replacen(
+        "\n[[connections]]",
+        "\n[admin]\ntokens = [{ name = \"ops\", scope = \"admin\", token_env = \"OPS_TOKEN\" }]\n\n[[connections]]",
+        1,
+    );
+    // The admin token comes from a secrets file beside the configuration,
+    // so every command (serve, status) finds it without the environment.
+    let token = "a-long-admin-token-for-tests";
+    std::fs::write(&config, format!("secrets_file = \"secrets\"\n{toml}")).unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::write(&secrets, format!("OPS_TOKEN={token}\n")).unwrap();
+    std::fs::set_permissions(
+        &secrets,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_rostersync"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("ROSTERSYNC_PLUGIN_DIR", plugins.path())
+        .env("ROSTERSYNC_CONFIG", &config)
+        .env("ROSTERSYNC_STORE", &store)
+        .env_remove("OPS_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.take().unwrap()),
+        &mut banner,
+    )
+    .unwrap();
+    let address = banner
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("serve prints its address: {banner:?}"))
+        .to_string();
+    let client = reqwest::blocking::Client::new();
+    let health = client
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .unwrap();
+    assert!(health.status().is_success());
+    let asked = client
+        .post(format!(
+            "http://{address}/api/v1/connections/probe-school/runs"
+        ))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"mode": "full"}))
+        .send()
+        .unwrap();
+    assert_eq!(asked.status().as_u16(), 202);
+    let queue_id = asked.json::<serde_json::Value>().unwrap()["run"]["id"]
+        .as_i64()
+        .unwrap();
+    let mut state = String::new();
+    for _ in 0..300 {
+        let run: serde_json::Value = client
+            .get(format!("http://{address}/api/v1/queue/{queue_id}"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        state = run["state"].as_str().unwrap_or_default().to_string();
+        if state == "finished" || state == "failed" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(state, "finished");
+    // Ctrl-C stops it cleanly.
+    Command::new("kill")
+        .args(["-INT", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(serve.wait().unwrap().success());
+
+    let status = with_store(plugins.path(), &config, &store, &["status", "--json"]);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+    let line: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(line["connection"], "probe-school");
+    assert_eq!(line["last_status"], "succeeded");
+    let plain = text(&with_store(plugins.path(), &config, &store, &["status"]));
+    assert!(
+        plain.contains("probe-school") && plain.contains("last succeeded"),
+        "{plain}"
+    );
+}

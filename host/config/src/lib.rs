@@ -14,11 +14,30 @@
 //! secrets = { api-token = "NORTH_WONDE_TOKEN" }
 //! provisioning = { mode = "link", match_on = ["mis-id", "email"] }
 //! holds = { max_removal_share = 0.05 }
+//! schedule = { timezone = "Europe/London", jitter_seconds = 900, runs = [
+//!     { cron = "0 7-17 * * MON-FRI" }, { cron = "0 1 * * *" } ] }
+//!
+//! [admin]
+//! listen = "127.0.0.1:8080"
+//! tokens = [ { name = "ops", scope = "admin", token_env = "ROSTERSYNC_ADMIN_TOKEN" } ]
+//!
+//! [[notifications]]
+//! kind = "webhook"
+//! name = "ops-chat"
+//! url = "https://hooks.example.org/rostersync"
+//! secret_env = "ROSTERSYNC_WEBHOOK_SECRET"
 //! ```
+//!
+//! Every secret is named by an environment variable. A `secrets_file`
+//! (`NAME=value` lines, readable by its owner only) supplies the
+//! variables the environment does not set.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use rostersync_admin::AdminConfig;
+use rostersync_notify::{Channel, ChannelConfig, resolve_channels};
+use rostersync_schedule::Schedule;
 use rostersync_sync::ConnectionConfig;
 use serde::Deserialize;
 
@@ -35,7 +54,27 @@ pub struct Config {
     pub plugin_dir: Option<PathBuf>,
     #[serde(default)]
     pub connections: Vec<ConnectionConfig>,
+    /// Runs at once across all connections, under `serve`.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// The admin API and dashboard: where they listen, who may use them.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// `NAME=value` lines for the secrets the environment does not hold;
+    /// relative to the configuration file.
+    #[serde(default)]
+    pub secrets_file: Option<PathBuf>,
+    /// Who hears when a run is held or fails, or a connection disconnects
+    /// or recovers.
+    #[serde(default)]
+    pub notifications: Vec<ChannelConfig>,
+    /// The notification channels, checked and with their secrets read.
+    #[serde(skip)]
+    channels: Vec<Channel>,
 }
+
+/// Runs at once when the file does not say.
+pub const DEFAULT_CONCURRENCY: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -70,6 +109,19 @@ impl Config {
             message,
         };
         let mut config: Config = toml::from_str(text).map_err(|e| invalid(one_sentence(&e)))?;
+        let secrets = match &config.secrets_file {
+            Some(path) => {
+                let path = file.parent().unwrap_or(Path::new(".")).join(path);
+                SecretsFile::read(&path).map_err(|message| {
+                    invalid(format!(
+                        "{}secrets_file: {message}",
+                        line_of(text, |line| line.starts_with("secrets_file"))
+                    ))
+                })?
+            }
+            None => SecretsFile::default(),
+        };
+        let env = |name: &str| env(name).or_else(|| secrets.get(name));
         let mut seen = BTreeSet::new();
         for connection in &mut config.connections {
             if !seen.insert(connection.id.clone()) {
@@ -78,11 +130,45 @@ impl Config {
                     connection.id
                 )));
             }
-            connection
-                .resolve_secrets(&env)
-                .map_err(|message| invalid(format!("connection {:?}: {message}", connection.id)))?;
+            let at = connection_line(text, &connection.id);
+            connection.resolve_secrets(env).map_err(|message| {
+                invalid(format!("{at}connection {:?}: {message}", connection.id))
+            })?;
+            Schedule::compile(&connection.id, &connection.schedule).map_err(|error| {
+                invalid(format!(
+                    "{at}connection {:?}: schedule.{error}",
+                    connection.id
+                ))
+            })?;
+            connection.limits.check().map_err(|message| {
+                invalid(format!("{at}connection {:?}: {message}", connection.id))
+            })?;
         }
+        if config.concurrency == Some(0) {
+            return Err(invalid(format!(
+                "{}concurrency is 0: at least one run must be able to go at a time",
+                line_of(text, |line| line.starts_with("concurrency"))
+            )));
+        }
+        config.admin.resolve_tokens(env).map_err(|message| {
+            invalid(format!(
+                "{}[admin] {message}",
+                line_of(text, |line| line.starts_with("[admin"))
+            ))
+        })?;
+        config.channels = resolve_channels(&config.notifications, env).map_err(|error| {
+            let named = format!("{:?}", error.channel);
+            let at = line_of(text, |line| {
+                line.starts_with("name") && line.contains(&named)
+            });
+            invalid(format!("{at}[[notifications]] {error}"))
+        })?;
         Ok(config)
+    }
+
+    /// The notification channels, ready to deliver.
+    pub fn channels(&self) -> &[Channel] {
+        &self.channels
     }
 
     /// The store URL: `ROSTERSYNC_STORE`, else the file's, else the default.
@@ -90,9 +176,84 @@ impl Config {
         rostersync_store::Store::url_from_env_or(self.store.as_deref().unwrap_or(DEFAULT_STORE))
     }
 
+    pub fn concurrency(&self) -> usize {
+        self.concurrency.unwrap_or(DEFAULT_CONCURRENCY)
+    }
+
     pub fn connection(&self, id: &str) -> Option<&ConnectionConfig> {
         self.connections.iter().find(|c| c.id == id)
     }
+}
+
+/// The variables a secrets file holds. `Debug` shows only their names.
+#[derive(Default)]
+struct SecretsFile {
+    values: std::collections::HashMap<String, String>,
+}
+
+impl SecretsFile {
+    /// Reads `NAME=value` lines (blank lines and `#` comments skipped);
+    /// the error is one sentence naming the file and line, never a value.
+    fn read(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|error| format!("cannot read {}: {error}", path.display()))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(format!(
+                    "{} can be read by other users (mode {:o}); make it the owner's only with chmod 600",
+                    path.display(),
+                    mode & 0o777
+                ));
+            }
+        }
+        let mut values = std::collections::HashMap::new();
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (name, value) = line.split_once('=').ok_or_else(|| {
+                format!("{} line {}: expected NAME=value", path.display(), index + 1)
+            })?;
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(format!(
+                    "{} line {}: the name before = is empty",
+                    path.display(),
+                    index + 1
+                ));
+            }
+            values.insert(name.to_string(), value.trim().to_string());
+        }
+        Ok(Self { values })
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.values.get(name).cloned()
+    }
+}
+
+/// "line N: " for the first line `matches`, so an error found after
+/// parsing still points into the file.
+fn line_of(text: &str, matches: impl Fn(&str) -> bool) -> String {
+    text.lines()
+        .position(|line| matches(line.trim_start()))
+        .map(|index| format!("line {}: ", index + 1))
+        .unwrap_or_default()
+}
+
+/// The line declaring the connection `id`.
+fn connection_line(text: &str, id: &str) -> String {
+    let quoted = format!("{id:?}");
+    line_of(text, |line| {
+        line.starts_with("id") && line.contains(&quoted)
+    })
 }
 
 /// toml's message with its source excerpt folded into one line: "TOML
@@ -177,5 +338,112 @@ provisioning = { mode = "link" }
         .unwrap_err()
         .to_string();
         assert!(error.contains("used twice"), "{error}");
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_file() {
+        let readme = include_str!("../../../README.md");
+        let example = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("the README has a TOML example");
+        // The example's secrets file is the operator's; here the
+        // environment answers every name.
+        let example: String = example
+            .lines()
+            .filter(|line| !line.starts_with("secrets_file"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let config = Config::parse(Path::new("README.md"), &example, |_| {
+            Some("a-long-secret-value-for-tests".into())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.concurrency(), 4);
+        assert_eq!(config.connections[0].limits.memory_mb, Some(512));
+        assert_eq!(config.channels().len(), 2);
+        assert_eq!(config.admin.tokens.len(), 2);
+    }
+
+    #[test]
+    fn a_bad_notification_channel_names_its_line_channel_and_field() {
+        let error = parse(
+            "[[notifications]]\nkind = \"webhook\"\nname = \"ops-chat\"\nurl = \"ftp://x\"\nsecret_env = \"NORTH_TOKEN\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with(
+                "rostersync.toml: line 3: [[notifications]] notification channel \"ops-chat\": url:"
+            ),
+            "{error}"
+        );
+        let error = parse(
+            "[[notifications]]\nkind = \"email\"\nname = \"it\"\nsmtp_url = \"smtp://127.0.0.1\"\nfrom = \"a@b.example\"\nto = []\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("\"it\": to is empty"), "{error}");
+        let error = parse("[[notifications]]\nkind = \"pager\"\nname = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 2") && error.contains("pager"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_zero_limit_names_the_connection_and_the_limit() {
+        let error = parse(
+            "[[connections]]\nid = \"north\"\nconnector = \"wonde\"\nlimits = { max_requests = 0 }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("line 2: connection \"north\": limits.max_requests is 0"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_secrets_file_supplies_what_the_environment_lacks_and_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rostersync.toml");
+        let secrets = dir.path().join("secrets");
+        std::fs::write(
+            &secrets,
+            "# the school's keys\nSOUTH_TOKEN = from-the-file\nNORTH_TOKEN=not-used\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let text = "secrets_file = \"secrets\"\n[[connections]]\nid = \"south\"\nconnector = \"clever\"\n\
+                    secrets = { api-token = \"SOUTH_TOKEN\", other = \"NORTH_TOKEN\" }\n";
+        let env = |name: &str| (name == "NORTH_TOKEN").then(|| "from-the-environment".to_string());
+        let config = Config::parse(&file, text, env).unwrap();
+        let south = config.connection("south").unwrap();
+        assert_eq!(south.settings.get("api-token"), Some("from-the-file"));
+        assert_eq!(
+            south.settings.get("other"),
+            Some("from-the-environment"),
+            "the environment wins"
+        );
+
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let error = Config::parse(&file, text, env).unwrap_err().to_string();
+        assert!(
+            error.contains("line 1: secrets_file:") && error.contains("chmod 600"),
+            "{error}"
+        );
+        assert!(
+            !error.contains("from-the-file"),
+            "no secret in the message: {error}"
+        );
+
+        std::fs::write(&secrets, "SOUTH_TOKEN\n").unwrap();
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let error = Config::parse(&file, text, env).unwrap_err().to_string();
+        assert!(error.contains("line 1: expected NAME=value"), "{error}");
     }
 }

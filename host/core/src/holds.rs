@@ -82,13 +82,20 @@ pub enum HoldReason {
     Disconnected {
         consecutive_failures: u32,
     },
+    /// The connection is in a blackout that lets only additions through.
+    RemovalsInBlackout {
+        removals: usize,
+    },
 }
 
 impl HoldReason {
     /// Whether this hold is about removals only, so creates and updates
     /// may go ahead when the connection allows it.
     pub fn is_about_removals(&self) -> bool {
-        matches!(self, HoldReason::TooManyRemovals { .. })
+        matches!(
+            self,
+            HoldReason::TooManyRemovals { .. } | HoldReason::RemovalsInBlackout { .. }
+        )
     }
 }
 
@@ -129,6 +136,10 @@ impl std::fmt::Display for HoldReason {
             } => write!(
                 f,
                 "the provider has been unreachable or refused the credentials on {consecutive_failures} runs in a row"
+            ),
+            HoldReason::RemovalsInBlackout { removals } => write!(
+                f,
+                "{removals} removals wait for an operator: the connection is in a blackout that applies additions only"
             ),
         }
     }

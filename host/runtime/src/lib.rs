@@ -25,5 +25,5 @@ pub use cache::LoadSource;
 pub use error::{LoadError, RunError};
 pub use outbound::{CannedResponse, Intercept, Interceptor, OutboundRequest, Violation};
 pub use plugin::{Plugin, Snapshot};
-pub use runtime::{PluginStatus, Runtime, RuntimeConfig, WatchGuard};
+pub use runtime::{PluginStatus, PluginSummary, Runtime, RuntimeConfig, WatchGuard};
 pub use sandbox::{DROP_FOLDER_GUEST_PATH, Limits, Progress, Sandbox};

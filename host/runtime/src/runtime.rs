@@ -51,6 +51,40 @@ pub struct PluginStatus {
     pub error: Option<LoadError>,
 }
 
+/// One plugin file as the plugin lists show it (command line and
+/// dashboard).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PluginSummary {
+    pub name: String,
+    pub provider: Option<String>,
+    pub version: Option<String>,
+    pub wit: Option<String>,
+    pub sha256: Option<String>,
+    pub status: String,
+    /// Whether a version of the file is in service.
+    pub in_service: bool,
+}
+
+impl PluginStatus {
+    pub fn summary(&self) -> PluginSummary {
+        let plugin = self.plugin.as_deref();
+        PluginSummary {
+            name: self.name.clone(),
+            provider: plugin.map(|p| p.info.provider.clone()),
+            version: plugin.map(|p| p.info.version.clone()),
+            wit: plugin.map(|p| p.wit_version.to_string()),
+            sha256: plugin.map(|p| p.sha256.clone()),
+            status: match (plugin, &self.error) {
+                (Some(_), None) => "in service".into(),
+                (Some(_), Some(error)) => format!("in service; the newer file failed: {error}"),
+                (None, Some(error)) => format!("failed: {error}"),
+                (None, None) => "not loaded".into(),
+            },
+            in_service: plugin.is_some(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Slot {
     plugin: Option<Arc<Plugin>>,

@@ -8,7 +8,8 @@ use sqlx::Row;
 
 use crate::{Store, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum AccountStatus {
     Active,
     /// Removed at the source (create mode): kept, so a pupil restored by
@@ -35,7 +36,7 @@ impl AccountStatus {
 }
 
 /// An account as the store holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AccountRow {
     pub id: String,
     pub role: String,

@@ -7,7 +7,8 @@ use sqlx::Row;
 
 use crate::{Store, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum HoldStatus {
     Open,
     Confirmed,
@@ -48,7 +49,7 @@ pub enum HoldWrite {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct HoldRow {
     pub id: i64,
     pub connection: String,

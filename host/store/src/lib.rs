@@ -58,7 +58,7 @@ pub enum RunMode {
 }
 
 impl RunMode {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Full => "full",
             Self::Delta => "delta",
@@ -102,7 +102,7 @@ impl RunRecord {
 }
 
 /// How many records of a kind a run created, updated, removed, ...
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Count {
     pub kind: String,
     pub action: String,
@@ -110,7 +110,7 @@ pub struct Count {
 }
 
 /// One issue a run found, in the columns schools know.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct IssueRow {
     pub source_id: String,
     pub entity_type: String,
@@ -182,7 +182,7 @@ impl WriteSet {
 }
 
 /// A run as the history shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RunSummary {
     pub id: i64,
     pub mode: String,
@@ -205,7 +205,7 @@ pub struct PendingEvent {
 }
 
 /// Something an operator did by hand.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub actor: String,
@@ -217,7 +217,7 @@ pub struct AuditEntry {
 
 /// When a connection's roster last changed, and when it was last checked
 /// (a run that found nothing to change still checks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stamps {
     pub last_changed: Option<DateTime<Utc>>,
     pub last_checked: Option<DateTime<Utc>>,
@@ -270,11 +270,19 @@ macro_rules! insert_audit {
 mod accounts;
 #[macro_use]
 mod holds;
+mod metrics;
+mod notifications;
+mod queue;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use accounts::{AccountRow, AccountStatus, AccountWrite, LinkWrite};
 pub use holds::{HoldRow, HoldStatus, HoldWrite};
+pub use metrics::StoreMetrics;
+pub use notifications::{
+    DeliveryStatus, DueNotification, NOTIFICATION_EVENTS, NotificationDelivery,
+};
+pub use queue::{Enqueued, QueueState, QueuedRun, RunAsk};
 
 pub struct Store {
     backend: Backend,
@@ -770,11 +778,15 @@ impl Store {
 
     pub async fn stamps(&self, connection: &str) -> Result<Stamps, StoreError> {
         let stamps = on_pool!(self, pool => {
-            let row = sqlx::query("SELECT last_changed_at, last_checked_at FROM connections WHERE id = $1")
+            // A connection that has never run has no row yet: never changed, never checked.
+            match sqlx::query("SELECT last_changed_at, last_checked_at FROM connections WHERE id = $1")
                 .bind(connection)
-                .fetch_one(pool)
-                .await?;
-            Stamps { last_changed: row.try_get("last_changed_at")?, last_checked: row.try_get("last_checked_at")? }
+                .fetch_optional(pool)
+                .await?
+            {
+                Some(row) => Stamps { last_changed: row.try_get("last_changed_at")?, last_checked: row.try_get("last_checked_at")? },
+                None => Stamps::default(),
+            }
         });
         Ok(stamps)
     }

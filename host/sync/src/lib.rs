@@ -11,14 +11,16 @@
 mod accounts;
 mod connection;
 mod holds;
+mod progress;
 mod provision;
 mod run;
 mod source;
 
 pub use accounts::{delete_account, unlink_account};
-pub use connection::ConnectionConfig;
+pub use connection::{ConnectionConfig, LimitsConfig};
 pub use holds::{confirm_hold, export_hold_csv, reject_hold};
-pub use run::{DryRunVerdict, RunReport, RunRequest, RunStatus, run};
+pub use progress::{Observer, Phase, Progress};
+pub use run::{DryRunVerdict, RunReport, RunRequest, RunStatus, run, run_observed};
 pub use source::{OpenSource, PluginSource, RecordSource};
 
 use rostersync_store::StoreError;

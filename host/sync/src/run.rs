@@ -16,6 +16,7 @@ use rostersync_runtime::RunError;
 use rostersync_store::{HoldWrite, OutboxEvent, RunMode, RunRecord, Store, StoredRecord, WriteSet};
 use serde_json::json;
 
+use crate::progress::{Observer, Phase, Progress};
 use crate::provision::{self, Context, Counts, issue_row};
 use crate::source::{OpenSource, RecordSource, is_unreachable};
 use crate::{ConnectionConfig, SyncError};
@@ -34,6 +35,9 @@ pub struct RunRequest {
     pub forced: bool,
     /// The school's date, for the validation windows.
     pub today: NaiveDate,
+    /// In a blackout that lets additions through: creates and updates
+    /// apply, removals wait in a hold for an operator.
+    pub additions_only: bool,
 }
 
 impl RunRequest {
@@ -43,6 +47,7 @@ impl RunRequest {
             dry_run: false,
             forced: false,
             today,
+            additions_only: false,
         }
     }
 }
@@ -135,6 +140,17 @@ pub async fn run<S: OpenSource>(
     source: &S,
     request: RunRequest,
 ) -> Result<RunReport, SyncError> {
+    run_observed(store, connection, source, request, &|_| {}).await
+}
+
+/// [`run`], telling `observer` how far it has got.
+pub async fn run_observed<S: OpenSource>(
+    store: &Store,
+    connection: &ConnectionConfig,
+    source: &S,
+    request: RunRequest,
+    observer: Observer<'_>,
+) -> Result<RunReport, SyncError> {
     let started_at = Utc::now();
     let clock = Instant::now();
     let id = connection.id.as_str();
@@ -172,7 +188,27 @@ pub async fn run<S: OpenSource>(
         started_at.timestamp_nanos_opt().unwrap_or_default()
     );
 
-    let read = match read(store, connection, source, mode, request.today).await? {
+    let mut progress = Progress::default();
+    if run_mode == RunMode::Full {
+        progress.estimated_total = store
+            .run_history(id, 20)
+            .await?
+            .iter()
+            .find(|run| run.mode == "full" && run.status != RunStatus::Failed.as_str())
+            .map(|run| run.records_read as u64);
+    }
+    observer(&progress);
+    let read = match read(
+        store,
+        connection,
+        source,
+        mode,
+        request.today,
+        &mut progress,
+        observer,
+    )
+    .await?
+    {
         Ok(read) => read,
         Err((error, records_read)) => {
             let writes =
@@ -192,12 +228,19 @@ pub async fn run<S: OpenSource>(
     report.updated = read.changes.updates.len();
     report.removed = read.changes.removals.len();
 
-    let reasons = check_holds(
+    progress.phase = Phase::Checking;
+    observer(&progress);
+    let mut reasons = check_holds(
         &read.changes,
         &read.prior,
         RunHistory::default(),
         &connection.holds,
     );
+    if request.additions_only && !read.changes.removals.is_empty() {
+        reasons.push(HoldReason::RemovalsInBlackout {
+            removals: read.changes.removals.len(),
+        });
+    }
     let open_hold = store.open_hold(id).await?;
     let recovered = store.consecutive_unreachable(id).await? >= connection.holds.disconnected_after;
     // Accounts and links only matter when people change: an unchanged
@@ -273,7 +316,7 @@ pub async fn run<S: OpenSource>(
     } else {
         let only_removals = reasons.iter().all(HoldReason::is_about_removals)
             && open_hold.is_none()
-            && connection.holds.apply_while_removals_held;
+            && (connection.holds.apply_while_removals_held || request.additions_only);
         // The removals wait; creates and updates go ahead, if the
         // connection says so.
         let (applied, kept) = if only_removals {
@@ -331,6 +374,8 @@ pub async fn run<S: OpenSource>(
     report.issues = issues.len();
     writes.issues = issues.iter().map(issue_row).collect();
     writes.run.finished_at = Utc::now();
+    progress.phase = Phase::Applying;
+    observer(&progress);
     report.run_id = store.apply(id, &writes).await?;
     report.elapsed = clock.elapsed();
     tracing::info!(
@@ -354,6 +399,8 @@ async fn read<S: OpenSource>(
     source: &S,
     mode: Mode,
     today: NaiveDate,
+    progress: &mut Progress,
+    observer: Observer<'_>,
 ) -> Result<Result<Read, (RunError, u64)>, SyncError> {
     let id = connection.id.as_str();
     let prior = prior_hashes(store, id).await?;
@@ -384,8 +431,17 @@ async fn read<S: OpenSource>(
     };
     let outcome: Result<Option<String>, RunError> = async {
         let mut snapshot = source.open(mode.clone()).await?;
+        progress.phase = Phase::Reading;
+        observer(progress);
         while let Some(batch) = snapshot.next_batch().await? {
             records_read += batch.len() as u64;
+            progress.batches += 1;
+            progress.records_read = records_read;
+            if let Some((done, total)) = snapshot.pages() {
+                progress.pages_done = done;
+                progress.pages_total = total;
+            }
+            observer(progress);
             take(validator.check_batch(batch), &mut diff);
         }
         snapshot.cursor().await

@@ -15,6 +15,11 @@ pub trait RecordSource: Send {
     fn next_batch(&mut self) -> impl Future<Output = Result<Option<Vec<Record>>, RunError>> + Send;
     /// After a complete read: where the next delta resumes.
     fn cursor(&mut self) -> impl Future<Output = Result<Option<String>, RunError>> + Send;
+    /// Pages done, and in all if the provider says, as the source last
+    /// reported them.
+    fn pages(&self) -> Option<(u32, Option<u32>)> {
+        None
+    }
 }
 
 /// Opens reads of one connection.
@@ -35,6 +40,12 @@ impl RecordSource for Snapshot {
     async fn cursor(&mut self) -> Result<Option<String>, RunError> {
         Snapshot::cursor(self).await
     }
+
+    fn pages(&self) -> Option<(u32, Option<u32>)> {
+        let reported = *self.progress().borrow();
+        (reported.pages_done > 0 || reported.pages_total.is_some())
+            .then_some((reported.pages_done, reported.pages_total))
+    }
 }
 
 /// A connection's connector component, in a sandbox built from the
@@ -46,6 +57,7 @@ pub struct PluginSource {
 }
 
 impl PluginSource {
+    /// `limits` are the host's; the connection's own limits go over them.
     /// Fails with one sentence naming the bad allowed-host entry.
     pub fn new(
         plugin: Arc<Plugin>,
@@ -58,9 +70,13 @@ impl PluginSource {
             .map(|entry| entry.parse::<AllowedHost>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("connection {}: {e}", connection.id))?;
-        let mut sandbox =
-            Sandbox::for_connection(&plugin.info, &connection.settings, &extra_hosts, limits)
-                .map_err(|e| format!("connection {}: {e}", connection.id))?;
+        let mut sandbox = Sandbox::for_connection(
+            &plugin.info,
+            &connection.settings,
+            &extra_hosts,
+            connection.limits.over(limits),
+        )
+        .map_err(|e| format!("connection {}: {e}", connection.id))?;
         if let Some(folder) = &connection.drop_folder {
             sandbox = sandbox.with_drop_folder(folder);
         }

@@ -13,8 +13,9 @@ use rostersync_runtime::RunError;
 use rostersync_store::testing::on_both_backends;
 use rostersync_store::{AccountRow, AccountStatus, EntityKind, HoldStatus, RunMode, Store};
 use rostersync_sync::{
-    ConnectionConfig, DryRunVerdict, OpenSource, RecordSource, RunReport, RunRequest, RunStatus,
-    SyncError, confirm_hold, delete_account, export_hold_csv, reject_hold, run, unlink_account,
+    ConnectionConfig, DryRunVerdict, OpenSource, Phase, Progress, RecordSource, RunReport,
+    RunRequest, RunStatus, SyncError, confirm_hold, delete_account, export_hold_csv, reject_hold,
+    run, run_observed, unlink_account,
 };
 
 /// A source that serves whatever roster the test sets, in batches of
@@ -84,6 +85,12 @@ impl RecordSource for MemoryRead {
 
     async fn cursor(&mut self) -> Result<Option<String>, RunError> {
         Ok(Some(format!("read-{}", self.served)))
+    }
+
+    /// A provider page per batch, with the page count known up front.
+    fn pages(&self) -> Option<(u32, Option<u32>)> {
+        let total = self.served + self.batches.len();
+        Some((self.served as u32, Some(total as u32)))
     }
 }
 
@@ -613,6 +620,105 @@ async fn manual_delete_and_unlink_are_audited_and_a_forced_rerun_provisions_agai
         let links = store.links("north").await.unwrap();
         assert_eq!(links.len(), 3);
         assert_eq!(links["T001"], second, "the same account, linked again");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn progress_moves_through_the_phases_with_each_batch_and_estimates_from_the_last_full_read() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        source.serve(staff_range(0..10));
+        let seen = Mutex::new(Vec::new());
+        let observe = |progress: &Progress| seen.lock().unwrap().push(progress.clone());
+        let request = RunRequest::new(RunMode::Full, today());
+        run_observed(&store, &connection(), &source, request, &observe)
+            .await
+            .unwrap();
+        let first: Vec<Progress> = std::mem::take(&mut *seen.lock().unwrap());
+        let phases: Vec<Phase> = first.iter().map(|p| p.phase).collect();
+        let mut distinct = phases.clone();
+        distinct.dedup();
+        assert_eq!(
+            distinct,
+            [
+                Phase::Starting,
+                Phase::Reading,
+                Phase::Checking,
+                Phase::Applying
+            ]
+        );
+        let reading: Vec<(u64, u64)> = first
+            .iter()
+            .filter(|p| p.phase == Phase::Reading && p.batches > 0)
+            .map(|p| (p.batches, p.records_read))
+            .collect();
+        // Batches of three: 3, 6, 9, 10.
+        assert_eq!(reading, [(1, 3), (2, 6), (3, 9), (4, 10)]);
+        let pages: Vec<(u32, Option<u32>)> = first
+            .iter()
+            .filter(|p| p.phase == Phase::Reading && p.batches > 0)
+            .map(|p| (p.pages_done, p.pages_total))
+            .collect();
+        assert_eq!(
+            pages,
+            [(1, Some(4)), (2, Some(4)), (3, Some(4)), (4, Some(4))],
+            "the source's own page count"
+        );
+        assert_eq!(
+            first[0].estimated_total, None,
+            "no full read to estimate from yet"
+        );
+
+        run_observed(&store, &connection(), &source, request, &observe)
+            .await
+            .unwrap();
+        let second = seen.lock().unwrap();
+        assert!(
+            second.iter().all(|p| p.estimated_total == Some(10)),
+            "{second:?}"
+        );
+        assert_eq!(
+            second.last().unwrap().describe(),
+            "applying: page 4 of 4, 10 of about 10 records"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn in_an_additions_only_blackout_creates_apply_and_removals_wait_for_an_operator() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        source.serve(staff_range(0..10));
+        sync(&store, &connection(), &source).await;
+        // Two leave, one joins: only the join applies.
+        source.serve(staff_range(2..11));
+        let request = RunRequest {
+            additions_only: true,
+            ..RunRequest::new(RunMode::Full, today())
+        };
+        let report = run(&store, &connection(), &source, request).await.unwrap();
+        assert_eq!(report.status, RunStatus::Held);
+        assert!(
+            report.holds[0].contains("2 removals wait"),
+            "{:?}",
+            report.holds
+        );
+        assert_eq!(
+            stored_people(&store).await,
+            11,
+            "the new one is in, the leavers stay"
+        );
+        let hold = store.open_hold("north").await.unwrap().unwrap();
+        confirm_hold(&store, &connection(), hold.id, "ops")
+            .await
+            .unwrap();
+        assert_eq!(
+            stored_people(&store).await,
+            9,
+            "confirmed, the removals apply"
+        );
     })
     .await;
 }

@@ -1,0 +1,524 @@
+//! The JSON API: everything the command line does, for scripts and for
+//! the dashboard's live views. Reads need any token; anything that changes
+//! state (runs, holds, accounts) needs an admin token and is audited under
+//! the token's name.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use rostersync_core::HoldReason;
+use rostersync_runtime::{PluginStatus, PluginSummary};
+use rostersync_service::{ConnectionView, ServiceError};
+use rostersync_store::{
+    AccountRow, AuditEntry, Enqueued, HoldRow, IssueRow, NotificationDelivery, QueuedRun, RunMode,
+    RunSummary, StoreError,
+};
+use rostersync_sync::{Progress, SyncError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::AppState;
+use crate::auth::{ApiCaller, Caller};
+
+/// A failed request: its status and one sentence saying why.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, &self.message)
+    }
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::NOT_FOUND, format!("{what} does not exist"))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::HoldNotOpen(_) => Self::new(StatusCode::CONFLICT, error.to_string()),
+            other => {
+                tracing::error!(error = %other, "the store failed under an admin request");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+            }
+        }
+    }
+}
+
+impl From<SyncError> for ApiError {
+    fn from(error: SyncError) -> Self {
+        let status = match &error {
+            SyncError::NoSuchHold(_) | SyncError::NoSuchAccount(_) => StatusCode::NOT_FOUND,
+            SyncError::HoldAnswered(_) | SyncError::NotThisConnections { .. } => {
+                StatusCode::CONFLICT
+            }
+            SyncError::Store(StoreError::HoldNotOpen(_)) => StatusCode::CONFLICT,
+            SyncError::Store(_) | SyncError::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::NoSuchConnection(id) => Self::not_found(format!("connection {id:?}")),
+            ServiceError::Store(error) => error.into(),
+            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Refuses a read-only caller with 403.
+pub(crate) fn require_admin(caller: &Caller) -> ApiResult<()> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "token {:?} is read-only; this needs an admin token",
+                caller.name
+            ),
+        ))
+    }
+}
+
+/// A queued or running run with its progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActiveRun {
+    #[serde(flatten)]
+    pub run: QueuedRun,
+    pub live: Option<Progress>,
+}
+
+/// A connection as the status views show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionStatus {
+    #[serde(flatten)]
+    pub connection: ConnectionView,
+    pub last_changed: Option<DateTime<Utc>>,
+    pub last_checked: Option<DateTime<Utc>>,
+    pub last_run: Option<RunSummary>,
+    pub active_run: Option<ActiveRun>,
+    pub open_hold: Option<i64>,
+}
+
+/// A hold with its reasons in words.
+#[derive(Debug, Clone, Serialize)]
+pub struct HoldView {
+    #[serde(flatten)]
+    pub hold: HoldRow,
+    pub why: Vec<String>,
+}
+
+impl HoldView {
+    pub(crate) fn of(hold: HoldRow) -> Self {
+        let why = serde_json::from_str::<Vec<HoldReason>>(&hold.reasons)
+            .map(|reasons| reasons.iter().map(ToString::to_string).collect())
+            .unwrap_or_else(|_| vec![hold.reasons.clone()]);
+        Self { hold, why }
+    }
+}
+
+pub(crate) async fn active_run(state: &AppState, run: QueuedRun) -> ApiResult<ActiveRun> {
+    let live = if run.state.is_active() {
+        state.service.progress(run.id).await?
+    } else {
+        None
+    };
+    Ok(ActiveRun { run, live })
+}
+
+pub(crate) async fn connection_status(
+    state: &AppState,
+    connection: ConnectionView,
+) -> ApiResult<ConnectionStatus> {
+    let store = state.service.store();
+    let stamps = store.stamps(&connection.id).await?;
+    let last_run = store
+        .run_history(&connection.id, 1)
+        .await?
+        .into_iter()
+        .next();
+    let active = match store.active_run(&connection.id).await? {
+        Some(run) => Some(active_run(state, run).await?),
+        None => None,
+    };
+    let open_hold = store.open_hold(&connection.id).await?.map(|h| h.id);
+    Ok(ConnectionStatus {
+        connection,
+        last_changed: stamps.last_changed,
+        last_checked: stamps.last_checked,
+        last_run,
+        active_run: active,
+        open_hold,
+    })
+}
+
+pub(crate) async fn all_connections(state: &AppState) -> ApiResult<Vec<ConnectionStatus>> {
+    let mut statuses = Vec::new();
+    for view in state.service.connections(Utc::now()) {
+        statuses.push(connection_status(state, view).await?);
+    }
+    Ok(statuses)
+}
+
+fn connection_view(state: &AppState, id: &str) -> ApiResult<ConnectionView> {
+    state
+        .service
+        .connections(Utc::now())
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("connection {id:?}")))
+}
+
+pub async fn connections(
+    State(state): State<AppState>,
+    _: ApiCaller,
+) -> ApiResult<Json<Vec<ConnectionStatus>>> {
+    Ok(Json(all_connections(&state).await?))
+}
+
+pub async fn connection(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConnectionStatus>> {
+    let view = connection_view(&state, &id)?;
+    Ok(Json(connection_status(&state, view).await?))
+}
+
+#[derive(Deserialize)]
+pub struct Limit {
+    limit: Option<i64>,
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(id): Path<String>,
+    Query(limit): Query<Limit>,
+) -> ApiResult<Json<Vec<RunSummary>>> {
+    connection_view(&state, &id)?;
+    let limit = limit.limit.unwrap_or(50).clamp(1, 1000);
+    Ok(Json(state.service.store().run_history(&id, limit).await?))
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestedMode {
+    #[default]
+    Delta,
+    Full,
+}
+
+impl RequestedMode {
+    pub(crate) fn run_mode(self) -> RunMode {
+        match self {
+            Self::Delta => RunMode::Delta,
+            Self::Full => RunMode::Full,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct RunRequestBody {
+    #[serde(default)]
+    mode: RequestedMode,
+}
+
+#[derive(Serialize)]
+pub struct RunRequested {
+    /// False when the request joined a run already queued or running.
+    queued: bool,
+    run: ActiveRun,
+}
+
+pub(crate) async fn request_run(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    mode: RequestedMode,
+) -> ApiResult<Enqueued> {
+    require_admin(caller)?;
+    Ok(state
+        .service
+        .request_run(id, mode.run_mode(), &caller.name)
+        .await?)
+}
+
+pub async fn start_run(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<String>,
+    body: Option<Json<RunRequestBody>>,
+) -> ApiResult<(StatusCode, Json<RunRequested>)> {
+    let mode = body.map(|Json(b)| b.mode).unwrap_or_default();
+    let enqueued = request_run(&state, &caller, &id, mode).await?;
+    let queued = matches!(enqueued, Enqueued::Queued(_));
+    let run = active_run(&state, enqueued.run().clone()).await?;
+    Ok((StatusCode::ACCEPTED, Json(RunRequested { queued, run })))
+}
+
+pub async fn queue(State(state): State<AppState>, _: ApiCaller) -> ApiResult<Json<Vec<ActiveRun>>> {
+    let mut runs = Vec::new();
+    for run in state.service.store().active_runs().await? {
+        runs.push(active_run(&state, run).await?);
+    }
+    Ok(Json(runs))
+}
+
+pub async fn queued(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ActiveRun>> {
+    let run = state
+        .service
+        .store()
+        .queued_run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("queued run {id}")))?;
+    Ok(Json(active_run(&state, run).await?))
+}
+
+pub async fn issues(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(run): Path<i64>,
+) -> ApiResult<Json<Vec<IssueRow>>> {
+    Ok(Json(state.service.store().run_issues(run).await?))
+}
+
+pub(crate) fn csv_download(file_name: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub async fn issues_csv(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(run): Path<i64>,
+) -> ApiResult<Response> {
+    let body = state.service.store().issues_csv(run).await?;
+    Ok(csv_download(&format!("run-{run}-issues.csv"), body))
+}
+
+#[derive(Deserialize)]
+pub struct HoldFilter {
+    #[serde(default)]
+    all: bool,
+}
+
+pub async fn holds(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Query(filter): Query<HoldFilter>,
+) -> ApiResult<Json<Vec<HoldView>>> {
+    let holds = state.service.store().holds(filter.all).await?;
+    Ok(Json(holds.into_iter().map(HoldView::of).collect()))
+}
+
+pub(crate) async fn find_hold(state: &AppState, id: i64) -> ApiResult<HoldView> {
+    state
+        .service
+        .store()
+        .hold(id)
+        .await?
+        .map(HoldView::of)
+        .ok_or_else(|| ApiError::not_found(format!("hold {id}")))
+}
+
+pub async fn hold(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<HoldView>> {
+    Ok(Json(find_hold(&state, id).await?))
+}
+
+pub async fn hold_csv(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let body = rostersync_sync::export_hold_csv(state.service.store(), id).await?;
+    Ok(csv_download(&format!("hold-{id}.csv"), body))
+}
+
+/// Confirms a hold: applies its kept change set as a run of its own.
+pub(crate) async fn confirm(state: &AppState, caller: &Caller, id: i64) -> ApiResult<i64> {
+    require_admin(caller)?;
+    let hold = find_hold(state, id).await?;
+    let connection = state
+        .service
+        .connection(&hold.hold.connection)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "hold {id} belongs to connection {:?}, which is no longer configured",
+                    hold.hold.connection
+                ),
+            )
+        })?;
+    Ok(rostersync_sync::confirm_hold(state.service.store(), connection, id, &caller.name).await?)
+}
+
+pub(crate) async fn reject(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
+    require_admin(caller)?;
+    Ok(rostersync_sync::reject_hold(state.service.store(), id, &caller.name).await?)
+}
+
+pub async fn confirm_hold(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let run_id = confirm(&state, &caller, id).await?;
+    Ok(Json(
+        json!({ "hold": id, "status": "confirmed", "run_id": run_id }),
+    ))
+}
+
+pub async fn reject_hold(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<serde_json::Value>> {
+    reject(&state, &caller, id).await?;
+    Ok(Json(json!({ "hold": id, "status": "rejected" })))
+}
+
+pub async fn account(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AccountRow>> {
+    state
+        .service
+        .store()
+        .account(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("account {id:?}")))
+}
+
+#[derive(Deserialize)]
+pub struct AccountAction {
+    /// The connection that provisioned the account.
+    connection: String,
+}
+
+pub async fn delete_account(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<String>,
+    Json(action): Json<AccountAction>,
+) -> ApiResult<Json<serde_json::Value>> {
+    require_admin(&caller)?;
+    rostersync_sync::delete_account(state.service.store(), &action.connection, &id, &caller.name)
+        .await?;
+    Ok(account_done(&id, "deleted"))
+}
+
+pub async fn unlink_account(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<String>,
+    Json(action): Json<AccountAction>,
+) -> ApiResult<Json<serde_json::Value>> {
+    require_admin(&caller)?;
+    rostersync_sync::unlink_account(state.service.store(), &action.connection, &id, &caller.name)
+        .await?;
+    Ok(account_done(&id, "unlinked"))
+}
+
+fn account_done(id: &str, status: &str) -> Json<serde_json::Value> {
+    Json(json!({ "account": id, "status": status }))
+}
+
+pub(crate) fn plugin_list(state: &AppState) -> Vec<PluginSummary> {
+    state
+        .service
+        .runtime()
+        .statuses()
+        .iter()
+        .map(PluginStatus::summary)
+        .collect()
+}
+
+pub async fn plugins(State(state): State<AppState>, _: ApiCaller) -> Json<Vec<PluginSummary>> {
+    Json(plugin_list(&state))
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    _: ApiCaller,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
+    Ok(Json(state.service.store().audit_log().await?))
+}
+
+/// The latest notification deliveries, per channel, most recent first.
+pub async fn notifications(
+    State(state): State<AppState>,
+    _: ApiCaller,
+) -> ApiResult<Json<Vec<NotificationDelivery>>> {
+    Ok(Json(
+        state
+            .service
+            .store()
+            .recent_notification_deliveries(NOTIFICATIONS_SHOWN)
+            .await?,
+    ))
+}
+
+/// Deliveries the notifications views list.
+pub(crate) const NOTIFICATIONS_SHOWN: i64 = 100;
+
+/// Up when the store answers; no token needed, so a load balancer can ask.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match state.service.store().active_runs().await {
+        Ok(_) => Json(json!({ "status": "ok" })).into_response(),
+        Err(error) => error_response_unavailable(&error.to_string()),
+    }
+}
+
+fn error_response_unavailable(message: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "status": "unavailable", "error": message })),
+    )
+        .into_response()
+}

@@ -1,0 +1,577 @@
+//! The dashboard: server-rendered pages for a school's IT admin. Every
+//! page reads the same views as the JSON API; the only script polls the
+//! running-jobs fragment so progress moves without a reload.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use rostersync_store::DeliveryStatus;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::api::{
+    self, ActiveRun, ApiError, ConnectionStatus, HoldView, RequestedMode, all_connections,
+};
+use crate::auth::{Caller, PageCaller, SESSION_COOKIE, session_cookie};
+
+/// An error shown as a page, with a way back.
+pub struct PageError(ApiError);
+
+impl<E: Into<ApiError>> From<E> for PageError {
+    fn from(error: E) -> Self {
+        Self(error.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let body = bare_page(
+            "Something went wrong",
+            html! {
+                h1 { "That did not work" }
+                p.error { (self.0.message) }
+                p { a href="/" { "Back to connections" } }
+            },
+        );
+        (self.0.status, body).into_response()
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
+const STYLE: &str = r#"
+body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1d2330; background: #f5f6f8; }
+header { background: #1f3a5f; color: #fff; padding: .6rem 1.5rem; display: flex; gap: 1.5rem; align-items: center; }
+header a { color: #fff; text-decoration: none; font-weight: 600; }
+header .who { margin-left: auto; font-size: .9rem; opacity: .9; }
+main { padding: 1rem 1.5rem 3rem; max-width: 1200px; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
+table { border-collapse: collapse; width: 100%; background: #fff; }
+th, td { text-align: left; padding: .45rem .6rem; border-bottom: 1px solid #e3e6ea; vertical-align: top; }
+th { background: #eef1f5; font-weight: 600; }
+.badge { display: inline-block; padding: .05rem .5rem; border-radius: .8rem; font-size: .85rem; background: #e3e6ea; }
+.succeeded { background: #d4f3dc; } .failed { background: #fbd5d5; } .held { background: #fde8c4; }
+.succeeded-with-issues { background: #fdf3c4; } .running { background: #d3e6fb; } .queued { background: #e8e0fb; }
+.error { color: #9b1c1c; } .muted { color: #667085; font-size: .9rem; }
+button { font: inherit; padding: .3rem .8rem; border-radius: .3rem; border: 1px solid #1f3a5f; background: #fff; cursor: pointer; }
+button.primary { background: #1f3a5f; color: #fff; } button.danger { border-color: #9b1c1c; color: #9b1c1c; }
+button:disabled { opacity: .5; cursor: not-allowed; }
+form.inline { display: inline; }
+progress { width: 12rem; }
+.panel { background: #fff; padding: 1rem; border: 1px solid #e3e6ea; border-radius: .4rem; }
+"#;
+
+/// Polls the running-jobs fragment; reloads once the last job ends, so
+/// the connection table shows its outcome.
+const JOBS_SCRIPT: &str = r#"
+(function () {
+  var jobs = document.getElementById('jobs');
+  if (!jobs) return;
+  setInterval(function () {
+    fetch('/fragments/jobs', { credentials: 'same-origin' }).then(function (r) {
+      if (!r.ok) return;
+      return r.text().then(function (html) {
+        var before = jobs.getAttribute('data-active');
+        jobs.innerHTML = html;
+        var now = jobs.querySelector('[data-active]');
+        var active = now ? now.getAttribute('data-active') : '0';
+        jobs.setAttribute('data-active', active);
+        if (before !== '0' && active === '0') location.reload();
+      });
+    });
+  }, 1000);
+})();
+"#;
+
+/// The `<head>` every page shares.
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · rostersync" }
+            style { (PreEscaped(STYLE)) }
+        }
+    }
+}
+
+fn bare_page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body { main { (body) } }
+        }
+    }
+}
+
+fn page(title: &str, caller: &Caller, body: Markup) -> Response {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body {
+                header {
+                    a href="/" { "rostersync" }
+                    a href="/" { "Connections" }
+                    a href="/holds" { "Holds" }
+                    a href="/plugins" { "Plugins" }
+                    a href="/notifications" { "Notifications" }
+                    span.who {
+                        "Signed in as " (caller.name)
+                        @if !caller.is_admin() { " (read-only)" }
+                        " · "
+                        form.inline method="post" action="/logout" { button type="submit" { "Sign out" } }
+                    }
+                }
+                main { (body) }
+                script { (PreEscaped(JOBS_SCRIPT)) }
+            }
+        }
+    }
+    .into_response()
+}
+
+fn ago(at: Option<DateTime<Utc>>) -> Markup {
+    let Some(at) = at else {
+        return html! { span.muted { "never" } };
+    };
+    let seconds = (Utc::now() - at).num_seconds();
+    let words = match seconds {
+        s if s < 0 => in_words(-s, "in ", ""),
+        s => in_words(s, "", " ago"),
+    };
+    html! { time datetime=(at.to_rfc3339()) title=(at.format("%Y-%m-%d %H:%M:%S UTC")) { (words) } }
+}
+
+fn in_words(seconds: i64, before: &str, after: &str) -> String {
+    let amount = match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    };
+    format!("{before}{amount}{after}")
+}
+
+fn status_badge(status: &str) -> Markup {
+    html! { span class={"badge " (status)} { (status) } }
+}
+
+fn refresh_buttons(caller: &Caller, id: &str, busy: bool) -> Markup {
+    let disabled = !caller.is_admin();
+    let why = if disabled {
+        "Needs an admin token"
+    } else if busy {
+        "A run is already queued or running; this joins it"
+    } else {
+        "Run now"
+    };
+    html! {
+        form.inline method="post" action={"/connections/" (id) "/refresh"} {
+            input type="hidden" name="mode" value="delta";
+            button.primary type="submit" disabled[disabled] title=(why) data-connection=(id) { "Refresh now" }
+        }
+        " "
+        form.inline method="post" action={"/connections/" (id) "/refresh"} {
+            input type="hidden" name="mode" value="full";
+            button type="submit" disabled[disabled] title=(why) { "Full resync" }
+        }
+    }
+}
+
+fn jobs_fragment(runs: &[ActiveRun]) -> Markup {
+    html! {
+        div data-active=(runs.len()) {
+            @if runs.is_empty() {
+                p.muted { "No runs are queued or running." }
+            } @else {
+                table {
+                    tr { th { "Connection" } th { "Run" } th { "State" } th { "Progress" } th { "Asked for by" } th { "Since" } }
+                    @for run in runs {
+                        tr.job data-connection=(run.run.connection) {
+                            td { a href={"/connections/" (run.run.connection)} { (run.run.connection) } }
+                            td { (run.run.mode) @if run.run.additions_only { " (additions only)" } }
+                            td { (status_badge(run.run.state.as_str())) }
+                            td {
+                                @if let Some(progress) = &run.live {
+                                    @if let Some(done) = progress.fraction() {
+                                        progress max="1000" value=((done * 1000.0).round() as u32) {} " "
+                                    }
+                                    span.progress { (progress.describe()) }
+                                } @else { span.muted { "waiting for a worker" } }
+                            }
+                            td { (run.run.requested_by) " (" (run.run.reason) ")" }
+                            td { (ago(run.run.started_at.or(Some(run.run.requested_at)))) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn active_runs(state: &AppState) -> Result<Vec<ActiveRun>, ApiError> {
+    let mut runs = Vec::new();
+    for run in state.service.store().active_runs().await? {
+        runs.push(api::active_run(state, run).await?);
+    }
+    Ok(runs)
+}
+
+fn connection_row(caller: &Caller, c: &ConnectionStatus) -> Markup {
+    html! {
+        tr data-connection=(c.connection.id) {
+            td { a href={"/connections/" (c.connection.id)} { strong { (c.connection.id) } } br; span.muted { (c.connection.connector) } }
+            td.status {
+                @match &c.last_run {
+                    Some(run) => { (status_badge(&run.status)) @if let Some(message) = &run.message { br; span.muted { (message) } } }
+                    None => span.muted { "not run yet" },
+                }
+                @if let Some(hold) = c.open_hold { br; a href={"/holds/" (hold)} { "Hold " (hold) " waits for you" } }
+            }
+            td { (ago(c.last_changed)) }
+            td { (ago(c.last_checked)) }
+            td {
+                @match &c.connection.blackout {
+                    Some(blackout) => { span.badge.held { (blackout) } br; }
+                    None => {}
+                }
+                (ago(c.connection.next_run)) br; span.muted { (c.connection.schedule) }
+            }
+            td { (refresh_buttons(caller, &c.connection.id, c.active_run.is_some())) }
+        }
+    }
+}
+
+pub async fn home(State(state): State<AppState>, PageCaller(caller): PageCaller) -> PageResult {
+    let connections = all_connections(&state).await?;
+    let jobs = active_runs(&state).await?;
+    let open_holds = state.service.store().holds(false).await?.len();
+    Ok(page(
+        "Connections",
+        &caller,
+        html! {
+            h1 { "Connections" }
+            @if open_holds > 0 {
+                p.panel { a href="/holds" { (open_holds) " held run(s) wait for an answer." } }
+            }
+            h2 { "Running jobs" }
+            div #jobs data-active=(jobs.len()) { (jobs_fragment(&jobs)) }
+            h2 { "All connections" }
+            @if connections.is_empty() {
+                p.muted { "No connections are configured. Add them to the configuration file and restart." }
+            } @else {
+                table #connections {
+                    tr { th { "Connection" } th { "Last sync" } th { "Last changed" } th { "Last checked" } th { "Next run" } th {} }
+                    @for c in &connections { (connection_row(&caller, c)) }
+                }
+            }
+        },
+    ))
+}
+
+pub async fn jobs(State(state): State<AppState>, PageCaller(_): PageCaller) -> PageResult {
+    Ok(jobs_fragment(&active_runs(&state).await?).into_response())
+}
+
+pub async fn connection(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<String>,
+) -> PageResult {
+    let Some(view) = state
+        .service
+        .connections(Utc::now())
+        .into_iter()
+        .find(|c| c.id == id)
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("There is no connection named {id:?}."),
+        )
+        .into());
+    };
+    let status = api::connection_status(&state, view).await?;
+    let runs = state.service.store().run_history(&id, 50).await?;
+    Ok(page(
+        &id,
+        &caller,
+        html! {
+            h1 { (id) " " span.muted { "(" (status.connection.connector) ")" } }
+            p {
+                "Last changed " (ago(status.last_changed)) " · last checked " (ago(status.last_checked))
+                " · next run " (ago(status.connection.next_run)) " · " span.muted { (status.connection.schedule) }
+            }
+            p { (refresh_buttons(&caller, &id, status.active_run.is_some())) }
+            @if let Some(hold) = status.open_hold { p.panel { a href={"/holds/" (hold)} { "Hold " (hold) " waits for an answer." } } }
+            h2 { "Sync history" }
+            table #history {
+                tr { th { "Run" } th { "Started" } th { "Mode" } th { "Status" } th { "Read" } th { "Changes" } th { "Issues" } }
+                @for run in &runs {
+                    tr {
+                        td { (run.id) }
+                        td { (ago(Some(run.started_at))) }
+                        td { (run.mode) @if run.dry_run { " (dry run)" } }
+                        td { (status_badge(&run.status)) @if let Some(m) = &run.message { br; span.muted { (m) } } }
+                        td { (run.records_read) }
+                        td {
+                            @for count in &run.counts { (count.count) " " (count.kind) " " (count.action) br; }
+                        }
+                        td { a href={"/runs/" (run.id) "/issues"} { "Issues" } }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+pub async fn issues(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(run): Path<i64>,
+) -> PageResult {
+    let issues = state.service.store().run_issues(run).await?;
+    Ok(page(
+        &format!("Issues of run {run}"),
+        &caller,
+        html! {
+            h1 { "Issues of run " (run) }
+            p { a #issues-csv href={"/api/v1/runs/" (run) "/issues.csv"} download { "Download as CSV" } " (" (issues.len()) " issues)" }
+            table {
+                tr { th { "Type" } th { "Name" } th { "MIS id" } th { "Problem" } }
+                @for issue in &issues {
+                    tr { td { (issue.entity_type) } td { (issue.entity_name) } td { (issue.mis_id) } td { (issue.message) } }
+                }
+            }
+        },
+    ))
+}
+
+pub async fn holds(State(state): State<AppState>, PageCaller(caller): PageCaller) -> PageResult {
+    let holds: Vec<HoldView> = state
+        .service
+        .store()
+        .holds(true)
+        .await?
+        .into_iter()
+        .map(HoldView::of)
+        .collect();
+    Ok(page(
+        "Holds",
+        &caller,
+        html! {
+            h1 { "Holds" }
+            p.muted { "A run is held when it looks dangerous (many removals, many changes, a provider that stopped answering). Nothing it would change is applied until you confirm it." }
+            table {
+                tr { th { "Hold" } th { "Connection" } th { "Why" } th { "Opened" } th { "Status" } }
+                @for hold in &holds {
+                    tr {
+                        td { a href={"/holds/" (hold.hold.id)} { "Hold " (hold.hold.id) } }
+                        td { (hold.hold.connection) }
+                        td { @for why in &hold.why { (why) br; } }
+                        td { (ago(Some(hold.hold.opened_at))) }
+                        td { (status_badge(hold.hold.status.as_str())) }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+pub async fn hold(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let hold = api::find_hold(&state, id).await?;
+    let open = hold.hold.status == rostersync_store::HoldStatus::Open;
+    let disabled = !caller.is_admin();
+    Ok(page(
+        &format!("Hold {id}"),
+        &caller,
+        html! {
+            h1 { "Hold " (id) ": " (hold.hold.connection) }
+            div.panel {
+                p { strong { "Why this run was held:" } }
+                ul #reasons { @for why in &hold.why { li { (why) } } }
+                p { a #evidence href={"/api/v1/holds/" (id) "/export.csv"} download { "Download the affected records (CSV)" } }
+                p.muted { "Opened " (ago(Some(hold.hold.opened_at))) " by run " (hold.hold.run_id) "." }
+            }
+            @if open {
+                p { "Confirming applies everything the held run would have changed, removals included. Rejecting applies nothing; the next run decides afresh." }
+                form.inline method="post" action={"/holds/" (id) "/confirm"} {
+                    button.primary #confirm type="submit" disabled[disabled] { "Confirm removals" }
+                }
+                " "
+                form.inline method="post" action={"/holds/" (id) "/reject"} {
+                    button.danger #reject type="submit" disabled[disabled] { "Reject" }
+                }
+                @if disabled { p.muted { "Answering a hold needs an admin token." } }
+            } @else {
+                p #answer { "This hold was " (hold.hold.status.as_str())
+                    @if let Some(by) = &hold.hold.answered_by { " by " (by) }
+                    " " (ago(hold.hold.answered_at)) "." }
+            }
+        },
+    ))
+}
+
+pub async fn plugins(State(state): State<AppState>, PageCaller(caller): PageCaller) -> PageResult {
+    let plugins = api::plugin_list(&state);
+    Ok(page(
+        "Plugins",
+        &caller,
+        html! {
+            h1 { "Plugins" }
+            p.muted { "Connector files in " (state.service.runtime().plugin_dir().display()) ". Drop a new .wasm file there and it is loaded; a broken file never replaces a working one." }
+            table {
+                tr { th { "Name" } th { "Provider" } th { "Version" } th { "Contract" } th { "Status" } }
+                @for p in &plugins {
+                    tr {
+                        td { (p.name) }
+                        td { (p.provider.as_deref().unwrap_or("-")) }
+                        td { (p.version.as_deref().unwrap_or("-")) }
+                        td { (p.wit.as_deref().unwrap_or("-")) }
+                        td { @if p.in_service { (status_badge("succeeded")) " " } (p.status) }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+pub async fn notifications(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+) -> PageResult {
+    let deliveries = state
+        .service
+        .store()
+        .recent_notification_deliveries(api::NOTIFICATIONS_SHOWN)
+        .await?;
+    Ok(page(
+        "Notifications",
+        &caller,
+        html! {
+            h1 { "Notifications" }
+            p.muted { "Who was told when a run was held or failed, or a connection lost or regained its provider. A failed delivery is tried again with growing waits." }
+            @if deliveries.is_empty() {
+                p.muted { "Nothing has been sent yet." }
+            } @else {
+                table id="notifications" {
+                    tr { th { "Event" } th { "Connection" } th { "Channel" } th { "Status" } th { "Attempts" } th { "Last error" } th { "When" } }
+                    @for d in &deliveries {
+                        tr {
+                            td { (d.event) }
+                            td { a href={"/connections/" (d.connection)} { (d.connection) } }
+                            td { (d.channel) }
+                            td {
+                                @match d.status {
+                                    DeliveryStatus::Delivered => { (status_badge("succeeded")) " delivered" }
+                                    DeliveryStatus::Retrying => { (status_badge("held")) " retrying " (ago(d.next_attempt_at)) }
+                                    DeliveryStatus::GaveUp => { (status_badge("failed")) " gave up" }
+                                }
+                            }
+                            td { (d.attempts) }
+                            td { (d.last_error.as_deref().unwrap_or("")) }
+                            td { (ago(Some(d.updated_at))) }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct ModeForm {
+    mode: RequestedMode,
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<String>,
+    Form(form): Form<ModeForm>,
+) -> PageResult {
+    api::request_run(&state, &caller, &id, form.mode).await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+pub async fn confirm(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    api::confirm(&state, &caller, id).await?;
+    Ok(Redirect::to(&format!("/holds/{id}")).into_response())
+}
+
+pub async fn reject(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    api::reject(&state, &caller, id).await?;
+    Ok(Redirect::to(&format!("/holds/{id}")).into_response())
+}
+
+fn login_page(failed: bool) -> Markup {
+    bare_page(
+        "Sign in",
+        html! {
+            h1 { "rostersync" }
+            div.panel {
+                form method="post" action="/login" {
+                    p { label for="token" { "Admin token" } }
+                    p { input #token type="password" name="token" autocomplete="current-password" size="48" autofocus; }
+                    @if failed { p.error #login-error { "That token is not valid." } }
+                    p { button.primary type="submit" { "Sign in" } }
+                }
+                p.muted { "The tokens are in the [admin] section of the configuration file, each read from an environment variable." }
+            }
+        },
+    )
+}
+
+pub async fn login_form() -> Markup {
+    login_page(false)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+    match state.tokens.log_in(form.token.trim()) {
+        Some(session) => (
+            [(
+                header::SET_COOKIE,
+                format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict"),
+            )],
+            Redirect::to("/"),
+        )
+            .into_response(),
+        None => (StatusCode::UNAUTHORIZED, login_page(true)).into_response(),
+    }
+}
+
+pub async fn logout(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (parts, _) = request.into_parts();
+    if let Some(session) = session_cookie(&parts) {
+        state.tokens.log_out(session);
+    }
+    (
+        [(
+            header::SET_COOKIE,
+            format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        )],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}

@@ -1,0 +1,212 @@
+//! `rostersync serve`, `status` and `config check`: the unattended host
+//! (scheduler, run queue, admin API and dashboard) and what an operator
+//! asks of it.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use clap::{Args, Subcommand};
+use rostersync_admin::TokenConfig;
+use rostersync_notify::Channel;
+use rostersync_runtime::Runtime;
+use rostersync_service::{Service, ServiceOptions};
+use rostersync_store::Store;
+use rostersync_sync::ConnectionConfig;
+use tokio::sync::watch;
+
+use crate::context::Context;
+use crate::plugins::open_runtime;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Listen here instead of the configuration's `[admin] listen`.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+/// What one host serves: its connections, its admin surface and its
+/// limits. `serve` reads it from the configuration; `demo` builds one.
+pub struct HostPlan {
+    pub store: Arc<Store>,
+    pub runtime: Runtime,
+    pub connections: Vec<ConnectionConfig>,
+    pub concurrency: usize,
+    pub listener: tokio::net::TcpListener,
+    pub tokens: Vec<TokenConfig>,
+    /// Where operator notifications go.
+    pub channels: Vec<Channel>,
+}
+
+/// Binds the admin server's address, naming it if that fails.
+pub async fn bind(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| {
+            format!("cannot listen on {address} (is another rostersync serving there?)")
+        })
+}
+
+pub async fn serve(context: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = &context.config;
+    if config.admin.tokens.is_empty() {
+        anyhow::bail!(
+            "{} declares no admin tokens, so nobody could use the dashboard or API; add [admin] tokens = [{{ name = \"ops\", scope = \"admin\", token_env = \"ROSTERSYNC_ADMIN_TOKEN\" }}]",
+            context.config_file.display()
+        );
+    }
+    let runtime = open_runtime(&context.plugin_dir)?;
+    runtime.scan().await?;
+    let plan = HostPlan {
+        store: Arc::new(context.store().await?),
+        runtime,
+        connections: config.connections.clone(),
+        concurrency: config.concurrency(),
+        listener: bind(args.listen.unwrap_or(config.admin.listen)).await?,
+        tokens: config.admin.tokens.clone(),
+        channels: config.channels().to_vec(),
+    };
+    run_host(plan, |address| {
+        println!("rostersync is serving: dashboard and API on http://{address}/ (Ctrl-C stops it)");
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the scheduler, the workers, the notifier, plugin hot reload and
+/// the admin server until Ctrl-C; runs in progress then finish before it returns.
+/// `started` is told the address the server listens on.
+pub async fn run_host(plan: HostPlan, started: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
+    let listener = plan.listener;
+    let address = listener.local_addr()?;
+    let _watch = plan.runtime.watch()?;
+    let service = Service::new(
+        plan.store,
+        plan.runtime,
+        plan.connections,
+        ServiceOptions {
+            concurrency: plan.concurrency,
+            notifications: plan.channels,
+            ..ServiceOptions::default()
+        },
+    )?;
+    let (stop, shutdown) = watch::channel(false);
+    let router = rostersync_admin::router(service.clone(), &plan.tokens);
+    let server = tokio::spawn(rostersync_admin::serve(listener, router, shutdown.clone()));
+    let host = tokio::spawn(service.run(shutdown));
+    started(address);
+    tokio::signal::ctrl_c().await?;
+    eprintln!("Stopping: runs in progress finish first…");
+    let _ = stop.send(true);
+    host.await??;
+    server.await??;
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// One JSON object per connection, for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Each connection's last run, stamps, next scheduled run, active run and
+/// open hold.
+pub async fn status(context: &Context, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let store = context.store().await?;
+    let now = Utc::now();
+    let mut healthy = true;
+    for connection in &context.config.connections {
+        let schedule = rostersync_schedule::Schedule::compile(&connection.id, &connection.schedule)
+            .map_err(|e| anyhow::anyhow!("connection {:?}: schedule.{e}", connection.id))?;
+        let stamps = store.stamps(&connection.id).await?;
+        let last = store
+            .run_history(&connection.id, 1)
+            .await?
+            .into_iter()
+            .next();
+        let active = store.active_run(&connection.id).await?;
+        let hold = store.open_hold(&connection.id).await?;
+        let next = schedule.next_run_after(now);
+        healthy &= hold.is_none() && last.as_ref().is_none_or(|r| r.status != "failed");
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "connection": connection.id,
+                    "connector": connection.connector,
+                    "last_status": last.as_ref().map(|r| &r.status),
+                    "last_run": last.as_ref().map(|r| r.id),
+                    "last_changed": stamps.last_changed,
+                    "last_checked": stamps.last_checked,
+                    "next_run": next,
+                    "active_run": active,
+                    "open_hold": hold.as_ref().map(|h| h.id),
+                })
+            );
+            continue;
+        }
+        let show = |at: Option<chrono::DateTime<Utc>>| {
+            at.map_or("never".to_string(), |at| {
+                at.format("%Y-%m-%d %H:%M UTC").to_string()
+            })
+        };
+        println!(
+            "{:<20} {:<12} last {:<22} changed {:<21} checked {:<21} next {}",
+            connection.id,
+            connection.connector,
+            last.as_ref().map_or("not run yet", |r| r.status.as_str()),
+            show(stamps.last_changed),
+            show(stamps.last_checked),
+            show(next),
+        );
+        if let Some(run) = active {
+            println!(
+                "{:<20} {} run {} ({})",
+                "",
+                run.mode,
+                run.state.as_str(),
+                run.reason
+            );
+        }
+        if let Some(hold) = hold {
+            println!(
+                "{:<20} hold {} waits for an answer: rostersync holds show {}",
+                "", hold.id, hold.id
+            );
+        }
+    }
+    Ok(crate::exit_code(healthy))
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Check the configuration file (syntax, fields, schedules, secrets and
+    /// tokens present in the environment) without starting anything.
+    Check,
+}
+
+pub fn config(context: &Context, command: ConfigCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ConfigCommand::Check => {
+            let config = &context.config;
+            println!(
+                "{} is valid: {} connection(s), store {}, admin on {} with {} token(s), concurrency {}, {} notification channel(s).",
+                context.config_file.display(),
+                config.connections.len(),
+                if config.store_url().starts_with("postgres") {
+                    "PostgreSQL"
+                } else {
+                    "SQLite"
+                },
+                config.admin.listen,
+                config.admin.tokens.len(),
+                config.concurrency(),
+                config.channels().len(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

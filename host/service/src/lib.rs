@@ -1,0 +1,346 @@
+//! The unattended host: a scheduler that queues each connection's runs when
+//! its schedule says, workers that take runs off the queue with at most the
+//! configured concurrency, the live progress of every running run, and the
+//! delivery of operator notifications (held, failed, disconnected,
+//! recovered) to the configured channels.
+//!
+//! The queue lives in the store, not here: a request for a connection that
+//! is already queued or running joins that run, a restart settles the runs
+//! the last host left running, and several hosts on one PostgreSQL store
+//! share the work.
+
+mod lease;
+mod progress;
+mod scheduler;
+mod worker;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rostersync_notify::{Channel, ClientError, Notifier, RetryPolicy};
+use rostersync_runtime::{Limits, Runtime};
+use rostersync_schedule::{BlackoutMode, Schedule, ScheduleError};
+use rostersync_store::{Enqueued, RunAsk, RunMode, Store, StoreError};
+use rostersync_sync::{ConnectionConfig, Progress};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+pub use progress::LiveProgress;
+pub use worker::run_claimed;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("there is no connection named {0:?}")]
+    NoSuchConnection(String),
+    #[error(transparent)]
+    Notifications(#[from] ClientError),
+    #[error("connection {connection:?}: schedule.{error}")]
+    Schedule {
+        connection: String,
+        error: ScheduleError,
+    },
+}
+
+/// How the host runs.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// Runs at once, across all connections.
+    pub concurrency: usize,
+    /// How often the scheduler looks at the clock and idle workers at the
+    /// queue (a request wakes them at once).
+    pub tick: Duration,
+    /// The sandbox limits every connector runs under, unless its
+    /// connection sets its own.
+    pub limits: Limits,
+    /// Where operator notifications go; none, and nobody is told.
+    pub notifications: Vec<Channel>,
+    /// How often the notifier looks for events to deliver.
+    pub notify_every: Duration,
+    /// How the notifier spaces and bounds its retries.
+    pub notify_retry: RetryPolicy,
+    /// How long a running run may go without a heartbeat before it counts
+    /// as dead and is settled; runs heartbeat four times per lease.
+    pub run_lease: Duration,
+}
+
+/// A run's lease when nothing says otherwise: long enough that a busy
+/// store does not make a live run look dead.
+pub const DEFAULT_RUN_LEASE: Duration = Duration::from_secs(60);
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            tick: Duration::from_secs(1),
+            limits: Limits::default(),
+            notifications: Vec::new(),
+            notify_every: Duration::from_secs(5),
+            notify_retry: RetryPolicy::default(),
+            run_lease: DEFAULT_RUN_LEASE,
+        }
+    }
+}
+
+/// A configured connection and its compiled schedule.
+pub(crate) struct Scheduled {
+    pub(crate) config: ConnectionConfig,
+    pub(crate) schedule: Schedule,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<Store>,
+    pub(crate) runtime: Runtime,
+    pub(crate) connections: BTreeMap<String, Scheduled>,
+    pub(crate) options: ServiceOptions,
+    pub(crate) live: LiveProgress,
+    /// Wakes idle workers when a run is queued.
+    pub(crate) queued: Notify,
+    /// Delivers operator notifications, when any channel is configured.
+    pub(crate) notifier: Option<Notifier>,
+}
+
+/// The host's handle: cheap to clone, shared by the scheduler, the workers
+/// and the admin API.
+#[derive(Clone)]
+pub struct Service {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// A connection as the status views show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectionView {
+    pub id: String,
+    pub connector: String,
+    pub schedule: String,
+    pub next_run: Option<DateTime<Utc>>,
+    /// The blackout the connection is in now, if any.
+    pub blackout: Option<String>,
+}
+
+impl Service {
+    /// Compiles every connection's schedule; the error names the
+    /// connection and the schedule field.
+    pub fn new(
+        store: Arc<Store>,
+        runtime: Runtime,
+        connections: Vec<ConnectionConfig>,
+        options: ServiceOptions,
+    ) -> Result<Self, ServiceError> {
+        let connections = connections
+            .into_iter()
+            .map(|config| {
+                let schedule =
+                    Schedule::compile(&config.id, &config.schedule).map_err(|error| {
+                        ServiceError::Schedule {
+                            connection: config.id.clone(),
+                            error,
+                        }
+                    })?;
+                Ok((config.id.clone(), Scheduled { config, schedule }))
+            })
+            .collect::<Result<_, ServiceError>>()?;
+        let notifier = if options.notifications.is_empty() {
+            None
+        } else {
+            Some(
+                Notifier::new(Arc::clone(&store), options.notifications.clone())?
+                    .with_retry_policy(options.notify_retry),
+            )
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                runtime,
+                connections,
+                options,
+                live: LiveProgress::default(),
+                queued: Notify::new(),
+                notifier,
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    pub fn connection_ids(&self) -> impl Iterator<Item = &str> {
+        self.inner.connections.keys().map(String::as_str)
+    }
+
+    pub fn connection(&self, id: &str) -> Option<&ConnectionConfig> {
+        self.inner.connections.get(id).map(|c| &c.config)
+    }
+
+    /// Each configured connection with its schedule and next run.
+    pub fn connections(&self, now: DateTime<Utc>) -> Vec<ConnectionView> {
+        self.inner
+            .connections
+            .values()
+            .map(|c| ConnectionView {
+                id: c.config.id.clone(),
+                connector: c.config.connector.clone(),
+                schedule: c.schedule.describe(),
+                next_run: c.schedule.next_run_after(now),
+                blackout: c.schedule.blackout_at(now).map(|b| {
+                    let mode = match b.mode {
+                        BlackoutMode::Pause => "paused",
+                        BlackoutMode::AdditionsOnly => "additions only",
+                    };
+                    format!(
+                        "{mode} from {} to {}{}",
+                        b.from,
+                        b.to,
+                        b.label
+                            .as_deref()
+                            .map(|l| format!(" ({l})"))
+                            .unwrap_or_default()
+                    )
+                }),
+            })
+            .collect()
+    }
+
+    /// Queues a run now (an operator's "Refresh now" or "Full resync"), or
+    /// joins the connection's queued or running one.
+    pub async fn request_run(
+        &self,
+        connection: &str,
+        mode: RunMode,
+        requested_by: &str,
+    ) -> Result<Enqueued, ServiceError> {
+        self.enqueue(connection, mode, "operator", requested_by, Utc::now())
+            .await
+    }
+
+    pub(crate) async fn enqueue(
+        &self,
+        connection: &str,
+        mode: RunMode,
+        reason: &str,
+        requested_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Enqueued, ServiceError> {
+        let scheduled = self
+            .inner
+            .connections
+            .get(connection)
+            .ok_or_else(|| ServiceError::NoSuchConnection(connection.to_string()))?;
+        let ask = run_ask(
+            &scheduled.config,
+            &scheduled.schedule,
+            mode,
+            reason,
+            requested_by,
+            now,
+        );
+        let enqueued = self.inner.store.enqueue_run(&ask, now).await?;
+        if matches!(enqueued, Enqueued::Queued(_)) {
+            self.inner.queued.notify_waiters();
+        }
+        Ok(enqueued)
+    }
+
+    /// A running run's progress as of now: this host's live view, else
+    /// what the host running it last wrote to the store.
+    pub async fn progress(&self, queue_id: i64) -> Result<Option<Progress>, ServiceError> {
+        if let Some(progress) = self.inner.live.get(queue_id) {
+            return Ok(Some(progress));
+        }
+        Ok(self
+            .inner
+            .store
+            .queued_run(queue_id)
+            .await?
+            .and_then(|run| run.progress)
+            .and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    /// Runs the scheduler, the workers, the progress writer, the settling
+    /// of runs whose process died, and the notifier until `shutdown` turns
+    /// true. Runs in progress at shutdown finish first.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
+        let mut tasks = JoinSet::new();
+        tasks.spawn(scheduler::run(self.clone(), shutdown.clone()));
+        tasks.spawn(progress::write_to_store(self.clone(), shutdown.clone()));
+        tasks.spawn(lease::settle_dead_runs(self.clone(), shutdown.clone()));
+        if self.inner.notifier.is_some() {
+            let service = self.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                if let Some(notifier) = &service.inner.notifier {
+                    notifier
+                        .run(shutdown, service.inner.options.notify_every)
+                        .await;
+                }
+                Ok(())
+            });
+        }
+        for worker in 0..self.inner.options.concurrency.max(1) {
+            tasks.spawn(worker::run(self.clone(), worker, shutdown.clone()));
+        }
+        while let Some(outcome) = tasks.join_next().await {
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "the service stopped on a store failure");
+                    return Err(error);
+                }
+                Err(panic) => std::panic::resume_unwind(panic.into_panic()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A request for a run of `config` now: additions only when its schedule
+/// has it in such a blackout.
+pub fn run_ask(
+    config: &ConnectionConfig,
+    schedule: &Schedule,
+    mode: RunMode,
+    reason: &str,
+    requested_by: &str,
+    now: DateTime<Utc>,
+) -> RunAsk {
+    RunAsk {
+        connection: config.id.clone(),
+        mode,
+        reason: reason.to_string(),
+        requested_by: requested_by.to_string(),
+        additions_only: schedule
+            .blackout_at(now)
+            .is_some_and(|b| b.mode == BlackoutMode::AdditionsOnly),
+    }
+}
+
+/// Waits for `tick`, a wake-up, or shutdown; true when shutting down.
+pub(crate) async fn pause(
+    tick: Duration,
+    wake: Option<&Notify>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    if *shutdown.borrow() {
+        return true;
+    }
+    let woken = async {
+        match wake {
+            Some(notify) => notify.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::time::sleep(tick) => {}
+        _ = woken => {}
+        _ = shutdown.changed() => {}
+    }
+    *shutdown.borrow()
+}

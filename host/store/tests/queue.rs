@@ -1,0 +1,244 @@
+//! The run queue on both backends: joining, claiming, finishing,
+//! heartbeats, and settling what a stopped process left running.
+
+use chrono::{Duration, Utc};
+use rostersync_store::testing::on_both_backends;
+use rostersync_store::{Enqueued, QueueState, RunAsk, RunMode, RunRecord, Store, WriteSet};
+
+fn ask(connection: &str, mode: RunMode, reason: &str) -> RunAsk {
+    RunAsk {
+        connection: connection.into(),
+        mode,
+        reason: reason.into(),
+        requested_by: "test".into(),
+        additions_only: false,
+    }
+}
+
+#[tokio::test]
+async fn a_second_request_joins_the_queued_run_and_a_full_one_upgrades_it() {
+    on_both_backends(|store: Store, _| async move {
+        let now = Utc::now();
+        let first = store
+            .enqueue_run(&ask("north", RunMode::Delta, "schedule"), now)
+            .await
+            .unwrap();
+        let Enqueued::Queued(first) = first else {
+            panic!("the first request should queue a run")
+        };
+        let second = store
+            .enqueue_run(&ask("north", RunMode::Full, "operator"), now)
+            .await
+            .unwrap();
+        let Enqueued::Joined(joined) = second else {
+            panic!("the second request should join the first")
+        };
+        assert_eq!(joined.id, first.id);
+        assert_eq!(
+            joined.mode, "full",
+            "a full request upgrades a queued delta"
+        );
+        let other = store
+            .enqueue_run(&ask("south", RunMode::Delta, "schedule"), now)
+            .await
+            .unwrap();
+        assert!(
+            matches!(other, Enqueued::Queued(_)),
+            "another connection queues its own run"
+        );
+        assert_eq!(store.active_runs().await.unwrap().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn runs_are_claimed_once_oldest_first_and_a_finished_one_frees_the_connection() {
+    on_both_backends(|store: Store, _| async move {
+        let now = Utc::now();
+        store
+            .enqueue_run(&ask("north", RunMode::Delta, "schedule"), now)
+            .await
+            .unwrap();
+        store
+            .enqueue_run(&ask("south", RunMode::Delta, "schedule"), now)
+            .await
+            .unwrap();
+        let claimed = store.claim_next_run(now).await.unwrap().unwrap();
+        assert_eq!(
+            (claimed.connection.as_str(), claimed.state),
+            ("north", QueueState::Running)
+        );
+        // A request while it runs joins the running run; it does not queue a second.
+        let joined = store
+            .enqueue_run(&ask("north", RunMode::Full, "operator"), now)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&joined, Enqueued::Joined(run) if run.id == claimed.id && run.mode == "delta")
+        );
+        assert_eq!(
+            store.claim_next_run(now).await.unwrap().unwrap().connection,
+            "south"
+        );
+        assert!(
+            store.claim_next_run(now).await.unwrap().is_none(),
+            "nothing else is queued"
+        );
+        assert!(
+            store.claim_run(claimed.id, now).await.unwrap().is_none(),
+            "a running run is not claimed twice"
+        );
+
+        store
+            .set_run_progress(claimed.id, r#"{"records_read":40}"#)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .queued_run(claimed.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .progress
+                .as_deref(),
+            Some(r#"{"records_read":40}"#)
+        );
+        store
+            .finish_run(
+                claimed.id,
+                QueueState::Failed,
+                None,
+                Some("provider down"),
+                now,
+            )
+            .await
+            .unwrap();
+        let done = store.queued_run(claimed.id).await.unwrap().unwrap();
+        assert_eq!(
+            (done.state, done.message.as_deref()),
+            (QueueState::Failed, Some("provider down"))
+        );
+        let again = store
+            .enqueue_run(&ask("north", RunMode::Delta, "operator"), now)
+            .await
+            .unwrap();
+        assert!(matches!(again, Enqueued::Queued(run) if run.id != claimed.id));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stale_runs_are_failed_if_they_recorded_nothing_and_linked_if_they_did_and_live_ones_are_left()
+ {
+    on_both_backends(|store: Store, _| async move {
+        let started = Utc::now() - Duration::minutes(5);
+        store.ensure_connection("north", "wonde").await.unwrap();
+        for connection in ["north", "south"] {
+            store
+                .enqueue_run(&ask(connection, RunMode::Delta, "schedule"), started)
+                .await
+                .unwrap();
+            store.claim_next_run(started).await.unwrap().unwrap();
+        }
+        // North's run committed its history before the host stopped; south's did not.
+        let recorded = store
+            .apply(
+                "north",
+                &WriteSet::new(RunRecord::new(
+                    RunMode::Delta,
+                    "succeeded",
+                    started + Duration::seconds(1),
+                )),
+            )
+            .await
+            .unwrap();
+        // Another host's run, heartbeating: not this host's to settle.
+        store
+            .enqueue_run(&ask("east", RunMode::Delta, "schedule"), started)
+            .await
+            .unwrap();
+        let east = store.claim_next_run(started).await.unwrap().unwrap();
+        store.heartbeat_run(east.id, Utc::now()).await.unwrap();
+
+        let stale_before = Utc::now() - Duration::minutes(1);
+        let settled = store
+            .settle_interrupted_runs(stale_before, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(settled.len(), 2, "{settled:?}");
+        let north = settled
+            .iter()
+            .find(|run| run.connection == "north")
+            .unwrap();
+        let south = settled
+            .iter()
+            .find(|run| run.connection == "south")
+            .unwrap();
+        assert_eq!(
+            (north.state, north.run_id),
+            (QueueState::Finished, Some(recorded))
+        );
+        assert_eq!((south.state, south.run_id), (QueueState::Failed, None));
+        assert!(
+            south
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("nothing of it was applied")
+        );
+        let still_running = store.active_runs().await.unwrap();
+        assert_eq!(still_running.len(), 1);
+        assert_eq!(
+            (still_running[0].id, still_running[0].state),
+            (east.id, QueueState::Running)
+        );
+        assert!(still_running[0].heartbeat_at.unwrap() > stale_before);
+
+        // Its heartbeat stops: once stale, it is settled too.
+        let later = Utc::now() + Duration::minutes(2);
+        let settled = store
+            .settle_interrupted_runs(later - Duration::minutes(1), later)
+            .await
+            .unwrap();
+        assert_eq!(
+            settled.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![east.id]
+        );
+        assert!(store.active_runs().await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_last_scheduled_request_ignores_operator_runs() {
+    on_both_backends(|store: Store, _| async move {
+        let nightly = Utc::now() - Duration::hours(20);
+        store
+            .enqueue_run(&ask("north", RunMode::Delta, "schedule"), nightly)
+            .await
+            .unwrap();
+        let run = store.claim_next_run(nightly).await.unwrap().unwrap();
+        store
+            .finish_run(run.id, QueueState::Failed, None, None, nightly)
+            .await
+            .unwrap();
+        store
+            .enqueue_run(&ask("north", RunMode::Delta, "operator"), Utc::now())
+            .await
+            .unwrap();
+        let last = store
+            .last_scheduled_request("north")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(last.timestamp(), nightly.timestamp());
+        assert!(
+            store
+                .last_scheduled_request("south")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    })
+    .await;
+}
