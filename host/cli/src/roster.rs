@@ -422,6 +422,15 @@ pub async fn holds(context: &Context, command: HoldsCommand) -> anyhow::Result<E
 
 #[derive(Subcommand)]
 pub enum AccountsCommand {
+    /// Every account, or the ones a connection links, one per line.
+    List {
+        /// Only the accounts this connection links to its source people.
+        #[arg(long)]
+        connection: Option<String>,
+        /// One JSON object per account, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// One account and how it is linked.
     Show { account: String },
     /// Delete an account a connection provisioned (audited).
@@ -442,25 +451,63 @@ pub enum AccountsCommand {
     },
 }
 
+/// "acc_… Zoë Nguyễn student zoe@school.org active provisioned by north".
+fn account_line(row: &rostersync_store::AccountRow) -> String {
+    format!(
+        "{}  {}  {}  {}  {}  provisioned by {}",
+        row.id,
+        row.display_name,
+        row.role,
+        row.email.as_deref().unwrap_or("(no email)"),
+        row.status.as_str(),
+        row.created_by
+            .as_deref()
+            .unwrap_or("(made by hand or imported)")
+    )
+}
+
 pub async fn accounts(context: &Context, command: AccountsCommand) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
     match command {
+        AccountsCommand::List { connection, json } => {
+            let mut accounts = store.accounts().await?;
+            // Account id → the source person it is linked to.
+            let linked: std::collections::HashMap<String, String> = match &connection {
+                Some(connection) => {
+                    context.connection(connection)?;
+                    store
+                        .links(connection)
+                        .await?
+                        .into_iter()
+                        .map(|(person, account)| (account, person))
+                        .collect()
+                }
+                None => Default::default(),
+            };
+            if connection.is_some() {
+                accounts.retain(|account| linked.contains_key(&account.id));
+            }
+            for row in &accounts {
+                let person = linked.get(&row.id);
+                if json {
+                    let mut line = serde_json::to_value(row)?;
+                    line["source_id"] = serde_json::json!(person);
+                    println!("{line}");
+                } else {
+                    println!(
+                        "{}{}",
+                        account_line(row),
+                        person.map(|p| format!("  source {p}")).unwrap_or_default()
+                    );
+                }
+            }
+        }
         AccountsCommand::Show { account } => {
             let row = store
                 .account(&account)
                 .await?
                 .with_context(|| format!("there is no account {account}"))?;
-            println!(
-                "{}  {}  {}  {}  {}  provisioned by {}",
-                row.id,
-                row.display_name,
-                row.role,
-                row.email.as_deref().unwrap_or("(no email)"),
-                row.status.as_str(),
-                row.created_by
-                    .as_deref()
-                    .unwrap_or("(made by hand or imported)")
-            );
+            println!("{}", account_line(&row));
         }
         AccountsCommand::Delete {
             account,

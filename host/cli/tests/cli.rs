@@ -487,3 +487,167 @@ fn serve_runs_what_the_api_asks_and_status_reports_it() {
         "{plain}"
     );
 }
+
+#[test]
+fn accounts_are_listed_shown_unlinked_and_deleted_from_the_command_line() {
+    let plugins = tempfile::tempdir().unwrap();
+    build_into(plugins.path(), "connectors/probe");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("accounts.db").display());
+    let config = probe_config(dir.path(), 12);
+    let run = |args: &[&str]| with_store(plugins.path(), &config, &store, args);
+    assert_eq!(run(&["sync", "probe-school"]).status.code(), Some(0));
+
+    let listed = run(&["accounts", "list", "--connection", "probe-school", "--json"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed));
+    let accounts: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(accounts.len() >= 12, "one account per person: {accounts:?}");
+    assert!(
+        accounts
+            .iter()
+            .all(|a| a["status"] == "active" && a["source_id"].is_string())
+    );
+    let (first, second) = (
+        accounts[0]["id"].as_str().unwrap(),
+        accounts[1]["id"].as_str().unwrap(),
+    );
+
+    let shown = text(&run(&["accounts", "show", first]));
+    assert!(
+        shown.contains(first)
+            && shown.contains("active")
+            && shown.contains("provisioned by probe-school"),
+        "{shown}"
+    );
+
+    let unlinked = run(&[
+        "accounts",
+        "unlink",
+        first,
+        "--connection",
+        "probe-school",
+        "--by",
+        "it@school",
+    ]);
+    assert_eq!(unlinked.status.code(), Some(0), "{}", text(&unlinked));
+    let deleted = run(&[
+        "accounts",
+        "delete",
+        second,
+        "--connection",
+        "probe-school",
+        "--by",
+        "it@school",
+    ]);
+    assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted));
+    assert!(text(&run(&["accounts", "show", second])).contains("deleted"));
+    let still_linked = text(&run(&["accounts", "list", "--connection", "probe-school"]));
+    assert!(
+        !still_linked.contains(first) && !still_linked.contains(second),
+        "{still_linked}"
+    );
+    assert_eq!(still_linked.lines().count(), accounts.len() - 2);
+
+    // An ordinary run leaves the operator's decisions alone.
+    assert_eq!(run(&["sync", "probe-school"]).status.code(), Some(0));
+    assert!(text(&run(&["accounts", "show", second])).contains("deleted"));
+
+    let missing = run(&["accounts", "show", "acc_nobody"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing).contains("there is no account acc_nobody"),
+        "{}",
+        text(&missing)
+    );
+    let wrong = run(&["accounts", "list", "--connection", "no-such-school"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(text(&wrong).contains("no-such-school"), "{}", text(&wrong));
+}
+
+#[test]
+fn sandbox_serves_schools_whose_printed_credentials_work() {
+    let mut sandbox = Command::new(env!("CARGO_BIN_EXE_rostersync"))
+        .args(["sandbox", "--port", "0", "--schools", "1", "--pupils", "10"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(sandbox.stdout.take().unwrap()));
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.starts_with("Serving until interrupted");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let find = |prefix: &str| {
+        printed
+            .iter()
+            .find_map(|line| line.trim().strip_prefix(prefix).map(str::to_string))
+            .unwrap_or_else(|| panic!("the sandbox prints {prefix:?}: {printed:?}"))
+    };
+    let wonde = find("Wonde: ");
+    let credentials = find("Wonde school id ");
+    let (school, token) = credentials.split_once(", token ").unwrap();
+    let client = reqwest::blocking::Client::new();
+    let answer = |token: &str| {
+        client
+            .get(format!("{wonde}/schools/{school}/students"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+    };
+    let students: serde_json::Value = answer(token).json().unwrap();
+    assert!(
+        !students["data"].as_array().unwrap().is_empty(),
+        "{students}"
+    );
+    assert_eq!(answer("not-the-token").status().as_u16(), 401);
+    Command::new("kill")
+        .args(["-INT", &sandbox.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sandbox.wait().unwrap().success());
+}
+
+#[test]
+fn the_demo_syncs_all_six_providers_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_rostersync"))
+        .args(["demo", "--no-serve"])
+        .env("ROSTERSYNC_PLUGIN_DIR", dir.path().join("plugins"))
+        .env_remove("ROSTERSYNC_STORE")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    for provider in [
+        "wonde",
+        "clever",
+        "arbor",
+        "xporter",
+        "scholarpack",
+        "oneroster",
+    ] {
+        let rows: Vec<&str> = out
+            .lines()
+            .filter(|line| line.starts_with(&format!("demo-{provider} ")))
+            .collect();
+        assert_eq!(
+            rows.len(),
+            2,
+            "a full and a delta row for {provider}: {out}"
+        );
+    }
+    assert!(!out.contains(" failed"), "{out}");
+    assert!(
+        dir.path().join("rostersync-demo.db").exists(),
+        "the demo's store is in the working folder"
+    );
+}

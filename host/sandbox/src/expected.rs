@@ -111,116 +111,143 @@ pub fn counts(records: &[Record]) -> BTreeMap<EntityKind, usize> {
     out
 }
 
+// Building blocks every provider's mapping starts from; a provider changes
+// the fields it maps differently with struct update syntax.
+
 fn year_name(y: u8) -> String {
     format!("Year {y}")
 }
 
-fn memberships(
-    sch: &School,
-    group: &g::Group,
-    id: impl Fn(u64) -> String,
-    student_visible: impl Fn(&g::Student) -> bool,
-) -> Vec<Record> {
-    let mut out = vec![];
-    for t in &group.teachers {
-        if sch.staff.get(t).is_some_and(|s| s.stamp.live()) {
-            out.push(Record::Membership(Membership {
-                group: id(group.uid),
-                person: id(*t),
-                role: MemberRole::Teacher,
-                start_date: None,
-                end_date: None,
-            }));
-        }
-    }
-    for s in &group.students {
-        if sch
-            .students
-            .get(s)
-            .is_some_and(|st| st.stamp.live() && student_visible(st))
-        {
-            out.push(Record::Membership(Membership {
-                group: id(group.uid),
-                person: id(*s),
-                role: MemberRole::Student,
-                start_date: None,
-                end_date: None,
-            }));
-        }
-    }
-    out
+fn uid_id(uid: u64) -> String {
+    uid.to_string()
 }
 
-/// What a Wonde connector should read for a school.
-pub fn wonde(world: &World, school: usize) -> Vec<Record> {
-    let sch = &world.schools[school];
-    let id = wonde::id;
-    let mut out = vec![];
-    for s in sch.live_students() {
-        let mut p = Person::new(id(s.uid), Role::Student);
-        p.mis_id = Some(s.mis_id.clone());
-        p.first_name = Some(s.forename.clone());
-        p.preferred_first_name = Some(
-            s.preferred_forename
-                .clone()
-                .unwrap_or_else(|| s.forename.clone()),
-        );
-        p.middle_names.clone_from(&s.middle_names);
-        p.last_name = Some(s.surname.clone());
-        p.email.clone_from(&s.email);
-        p.date_of_birth = Some(s.date_of_birth);
-        p.start_date = Some(s.start_date);
-        p.leaving_date = s.leaving_date;
-        p.enrolment = Some(s.status);
-        if s.status != EnrolmentStatus::Prospective {
-            p.year_group = Some(year_name(s.year));
+/// A pupil's MIS id, legal names, email and date of birth, which every
+/// provider maps alike (OneRoster swaps in the UPN as `mis_id`).
+fn pupil(id: String, s: &g::Student) -> Person {
+    let mut p = Person::new(id, Role::Student);
+    p.mis_id = Some(s.mis_id.clone());
+    p.first_name = Some(s.forename.clone());
+    p.middle_names.clone_from(&s.middle_names);
+    p.last_name = Some(s.surname.clone());
+    p.email.clone_from(&s.email);
+    p.date_of_birth = Some(s.date_of_birth);
+    p
+}
+
+/// A staff member's MIS id, names and email, which every provider maps alike.
+fn staff_member(id: String, s: &g::Staff) -> Person {
+    let mut p = Person::new(id, Role::Staff);
+    p.mis_id = Some(s.mis_id.clone());
+    p.first_name = Some(s.forename.clone());
+    p.last_name = Some(s.surname.clone());
+    p.email.clone_from(&s.email);
+    p
+}
+
+/// A contact's MIS id, names and email, as every provider but Clever (which
+/// has the full name in `last_name` only) maps them.
+fn contact(id: String, c: &g::Contact) -> Person {
+    let mut p = Person::new(id, Role::Contact);
+    p.mis_id = Some(c.mis_id.clone());
+    p.first_name = Some(c.forename.clone());
+    p.last_name = Some(c.surname.clone());
+    p.email.clone_from(&c.email);
+    p
+}
+
+/// A group as the generator holds it, active and without a parent, under
+/// `id` and with its year named by `year`; providers with their own group
+/// kinds or subjects replace those fields.
+fn group(grp: &g::Group, id: String, year: fn(u8) -> String) -> Group {
+    Group {
+        id,
+        kind: grp.kind,
+        name: grp.name.clone(),
+        code: Some(grp.code.clone()),
+        subject: grp.subject.clone(),
+        year_group: grp.year.map(year),
+        active: true,
+        parent: None,
+    }
+}
+
+/// The ids a membership names: its group's and its members', by kind.
+#[derive(Clone, Copy)]
+struct MemberIds {
+    group: fn(u64) -> String,
+    teacher: fn(u64) -> String,
+    student: fn(u64) -> String,
+}
+
+impl MemberIds {
+    /// One id space for groups and people alike (every provider but
+    /// OneRoster, which prefixes ids by kind).
+    const fn shared(id: fn(u64) -> String) -> Self {
+        Self {
+            group: id,
+            teacher: id,
+            student: id,
         }
-        p.registration_group = sch.group(s.registration).and_then(|g| g.name.clone());
-        p.admission = s.admission.as_ref().map(|a| Admission {
-            application_active: a.application_active,
-            admission_date: Some(a.admission_date),
-            admission_status: Some(a.admission_status.clone()),
-            intake_group: Some(a.intake.clone()),
-        });
-        out.push(Record::Person(p));
     }
-    for s in sch.live_staff() {
-        let mut p = Person::new(id(s.uid), Role::Staff);
-        p.mis_id = Some(s.mis_id.clone());
-        p.salutation = Some(s.title.clone());
-        p.first_name = Some(s.forename.clone());
-        p.preferred_first_name = Some(s.forename.clone());
-        p.last_name = Some(s.surname.clone());
-        p.email.clone_from(&s.email);
-        p.date_of_birth = Some(s.date_of_birth);
-        out.push(Record::Person(p));
-    }
-    for c in sch.live_contacts() {
-        let mut p = Person::new(id(c.uid), Role::Contact);
-        p.mis_id = Some(c.mis_id.clone());
-        p.salutation = Some(c.title.clone());
-        p.first_name = Some(c.forename.clone());
-        p.preferred_first_name = Some(c.forename.clone());
-        p.last_name = Some(c.surname.clone());
-        p.email.clone_from(&c.email);
-        out.push(Record::Person(p));
-    }
-    for grp in sch.live_groups() {
-        out.push(Record::Group(Group {
-            id: id(grp.uid),
-            kind: grp.kind,
-            name: grp.name.clone(),
-            code: Some(grp.code.clone()),
-            subject: grp.subject.clone(),
-            year_group: grp.year.map(year_name),
-            active: true,
-            parent: None,
-        }));
-        out.extend(memberships(sch, grp, id, |_| true));
-    }
-    for s in sch.live_students() {
-        for (c, link) in sch.contacts_of(s.uid) {
-            out.push(Record::Relationship(Relationship {
+}
+
+/// Which of a group's teachers a provider lists as teacher members.
+#[derive(Clone, Copy)]
+enum Teachers {
+    /// Those still on the staff list.
+    Live,
+    /// Every teacher the group names, without looking them up: the
+    /// OneRoster drop enrols them so.
+    Named,
+    /// None at all.
+    Omitted,
+}
+
+/// A group's teacher memberships, then those of the live pupils the
+/// provider serves.
+fn memberships(
+    sch: &School,
+    grp: &g::Group,
+    ids: MemberIds,
+    teachers: Teachers,
+    pupil_served: impl Fn(&g::Student) -> bool,
+) -> Vec<Record> {
+    let listed = |t: &u64| match teachers {
+        Teachers::Live => sch.staff.get(t).is_some_and(|s| s.stamp.live()),
+        Teachers::Named => true,
+        Teachers::Omitted => false,
+    };
+    let served = |s: &u64| {
+        sch.students
+            .get(s)
+            .is_some_and(|st| st.stamp.live() && pupil_served(st))
+    };
+    let member = |person: String, role: MemberRole| {
+        Record::Membership(Membership {
+            group: (ids.group)(grp.uid),
+            person,
+            role,
+            start_date: None,
+            end_date: None,
+        })
+    };
+    let teachers = grp.teachers.iter().filter(|t| listed(t));
+    let students = grp.students.iter().filter(|s| served(s));
+    teachers
+        .map(|t| member((ids.teacher)(*t), MemberRole::Teacher))
+        .chain(students.map(|s| member((ids.student)(*s), MemberRole::Student)))
+        .collect()
+}
+
+/// A pupil's relationships as the MIS holds them (relationship, priority and
+/// parental responsibility as given), with the contact type by priority: 1
+/// primary, 2 secondary, 3 and later emergency.
+fn relationships_by_priority(sch: &School, s: &g::Student, id: fn(u64) -> String) -> Vec<Record> {
+    sch.contacts_of(s.uid)
+        .into_iter()
+        .map(|(c, link)| {
+            Record::Relationship(Relationship {
                 student: id(s.uid),
                 contact: id(c.uid),
                 contact_type: match link.priority {
@@ -231,10 +258,191 @@ pub fn wonde(world: &World, school: usize) -> Vec<Record> {
                 relationship: Some(link.relationship.clone()),
                 priority: Some(link.priority),
                 parental_responsibility: link.parental_responsibility,
-            }));
+            })
+        })
+        .collect()
+}
+
+/// A pupil as the MIS-style providers serve them: the preferred forename
+/// (the legal one when none is set), dates, enrolment, year (none for an
+/// applicant, not yet in one) and registration group.
+fn mis_pupil(sch: &School, s: &g::Student, id: String) -> Person {
+    let mut p = pupil(id, s);
+    p.preferred_first_name = Some(
+        s.preferred_forename
+            .clone()
+            .unwrap_or_else(|| s.forename.clone()),
+    );
+    p.start_date = Some(s.start_date);
+    p.leaving_date = s.leaving_date;
+    p.enrolment = Some(s.status);
+    if s.status != EnrolmentStatus::Prospective {
+        p.year_group = Some(year_name(s.year));
+    }
+    p.registration_group = sch.group(s.registration).and_then(|g| g.name.clone());
+    p
+}
+
+/// [`mis_pupil`] with an applicant's admission details (Wonde, Xporter).
+fn mis_pupil_with_admission(sch: &School, s: &g::Student, id: String) -> Person {
+    Person {
+        admission: s.admission.as_ref().map(|a| Admission {
+            application_active: a.application_active,
+            admission_date: Some(a.admission_date),
+            admission_status: Some(a.admission_status.clone()),
+            intake_group: Some(a.intake.clone()),
+        }),
+        ..mis_pupil(sch, s, id)
+    }
+}
+
+/// How an MIS-style provider (Wonde, Arbor, Xporter, Scholarpack) serves a
+/// school. They share one mapping: every live person under one id space,
+/// pupils from [`mis_pupil`], staff and contacts with their titles, groups
+/// as the MIS holds them and relationships by priority. [`Default`] is that
+/// mapping over everything the MIS holds, keyed by generator uid; each
+/// provider states where it departs from it.
+struct MisExport {
+    /// The provider's id for a generator uid.
+    id: fn(u64) -> String,
+    /// The pupils it serves; their memberships and relationships go with them.
+    serves: fn(&g::Student) -> bool,
+    /// A served pupil's record.
+    pupil: fn(&School, &g::Student, String) -> Person,
+    /// Staff and contacts have their forename as preferred first name too.
+    adults_have_preferred_name: bool,
+    /// Only contacts of a served pupil are listed, not every live contact.
+    only_contacts_of_served_pupils: bool,
+    /// The groups it serves.
+    groups: fn(&g::Group) -> bool,
+    /// Registration groups list their tutors as teacher members.
+    registration_tutors: bool,
+    /// Relationships come after every other record rather than after each
+    /// pupil; only the order of the list changes.
+    relationships_last: bool,
+}
+
+impl Default for MisExport {
+    fn default() -> Self {
+        Self {
+            id: uid_id,
+            serves: |_| true,
+            pupil: mis_pupil,
+            adults_have_preferred_name: false,
+            only_contacts_of_served_pupils: false,
+            groups: |_| true,
+            registration_tutors: true,
+            relationships_last: false,
         }
     }
-    out
+}
+
+impl MisExport {
+    fn records(&self, sch: &School) -> Vec<Record> {
+        let id = self.id;
+        let adult = |mut p: Person, title: &str| {
+            p.salutation = Some(title.to_string());
+            if self.adults_have_preferred_name {
+                p.preferred_first_name.clone_from(&p.first_name);
+            }
+            Record::Person(p)
+        };
+        let mut out = vec![];
+        let mut relationships = vec![];
+        for s in sch.live_students().filter(|s| (self.serves)(s)) {
+            out.push(Record::Person((self.pupil)(sch, s, id(s.uid))));
+            let links = relationships_by_priority(sch, s, id);
+            if self.relationships_last {
+                relationships.extend(links);
+            } else {
+                out.extend(links);
+            }
+        }
+        for s in sch.live_staff() {
+            let p = Person {
+                date_of_birth: Some(s.date_of_birth),
+                ..staff_member(id(s.uid), s)
+            };
+            out.push(adult(p, &s.title));
+        }
+        let contact_served = |c: &g::Contact| {
+            !self.only_contacts_of_served_pupils
+                || sch.students_of(c.uid).iter().any(|(s, _)| (self.serves)(s))
+        };
+        for c in sch.live_contacts().filter(|c| contact_served(c)) {
+            out.push(adult(contact(id(c.uid), c), &c.title));
+        }
+        for grp in sch.live_groups().filter(|g| (self.groups)(g)) {
+            out.push(Record::Group(group(grp, id(grp.uid), year_name)));
+            let teachers = if grp.kind == GroupKind::Registration && !self.registration_tutors {
+                Teachers::Omitted
+            } else {
+                Teachers::Live
+            };
+            out.extend(memberships(
+                sch,
+                grp,
+                MemberIds::shared(id),
+                teachers,
+                self.serves,
+            ));
+        }
+        out.extend(relationships);
+        out
+    }
+}
+
+/// What a Wonde connector should read for a school.
+pub fn wonde(world: &World, school: usize) -> Vec<Record> {
+    MisExport {
+        id: wonde::id,
+        pupil: mis_pupil_with_admission,
+        adults_have_preferred_name: true,
+        relationships_last: true,
+        ..MisExport::default()
+    }
+    .records(&world.schools[school])
+}
+
+/// What an Arbor connector should read for a school.
+pub fn arbor(world: &World, school: usize) -> Vec<Record> {
+    MisExport {
+        serves: arbor::in_arbor,
+        pupil: |sch, s, id| Person {
+            // Arbor's student resource has no leaving date.
+            leaving_date: None,
+            ..mis_pupil(sch, s, id)
+        },
+        adults_have_preferred_name: true,
+        only_contacts_of_served_pupils: true,
+        groups: |g| matches!(g.kind, GroupKind::Class | GroupKind::Registration),
+        // Arbor has no lead resource for registration forms.
+        registration_tutors: false,
+        ..MisExport::default()
+    }
+    .records(&world.schools[school])
+}
+
+/// What a Groupcall Xporter connector should read for a school.
+pub fn xporter(world: &World, school: usize) -> Vec<Record> {
+    MisExport {
+        pupil: mis_pupil_with_admission,
+        ..MisExport::default()
+    }
+    .records(&world.schools[school])
+}
+
+/// What a Scholarpack connector should read for a school.
+pub fn scholarpack(world: &World, school: usize) -> Vec<Record> {
+    MisExport {
+        pupil: |sch, s, id| Person {
+            // Scholarpack has no preferred name unless one is set.
+            preferred_first_name: s.preferred_forename.clone(),
+            ..mis_pupil(sch, s, id)
+        },
+        ..MisExport::default()
+    }
+    .records(&world.schools[school])
 }
 
 fn username(email: &Option<String>) -> Option<String> {
@@ -249,28 +457,20 @@ pub fn clever(world: &World, school: usize) -> Vec<Record> {
     let id = clever::id;
     let mut out = vec![];
     for s in sch.live_students().filter(|s| clever::in_clever(s)) {
-        let mut p = Person::new(id(s.uid), Role::Student);
-        p.mis_id = Some(s.mis_id.clone());
-        p.first_name = Some(s.forename.clone());
-        p.middle_names.clone_from(&s.middle_names);
-        p.last_name = Some(s.surname.clone());
-        p.email.clone_from(&s.email);
-        p.username = username(&s.email);
-        p.date_of_birth = Some(s.date_of_birth);
-        p.start_date = Some(s.start_date);
-        p.enrolment = Some(EnrolmentStatus::OnRoll);
-        p.year_group = Some(clever::grade(s.year));
-        out.push(Record::Person(p));
+        out.push(Record::Person(Person {
+            username: username(&s.email),
+            start_date: Some(s.start_date),
+            enrolment: Some(EnrolmentStatus::OnRoll),
+            year_group: Some(clever::grade(s.year)),
+            ..pupil(id(s.uid), s)
+        }));
     }
     for s in sch.live_staff() {
-        let mut p = Person::new(id(s.uid), Role::Staff);
-        p.mis_id = Some(s.mis_id.clone());
-        p.salutation = Some(s.title.clone());
-        p.first_name = Some(s.forename.clone());
-        p.last_name = Some(s.surname.clone());
-        p.email.clone_from(&s.email);
-        p.username = username(&s.email);
-        out.push(Record::Person(p));
+        out.push(Record::Person(Person {
+            salutation: Some(s.title.clone()),
+            username: username(&s.email),
+            ..staff_member(id(s.uid), s)
+        }));
     }
     for c in sch.live_contacts() {
         let links = clever::visible_students(sch, c);
@@ -296,16 +496,16 @@ pub fn clever(world: &World, school: usize) -> Vec<Record> {
     }
     for grp in sch.live_groups().filter(|g| clever::is_section(g)) {
         out.push(Record::Group(Group {
-            id: id(grp.uid),
-            kind: grp.kind,
-            name: grp.name.clone(),
-            code: Some(grp.code.clone()),
             subject: Some(clever::subject(grp).into()),
-            year_group: grp.year.map(clever::grade),
-            active: true,
-            parent: None,
+            ..group(grp, id(grp.uid), clever::grade)
         }));
-        out.extend(memberships(sch, grp, id, clever::in_clever));
+        out.extend(memberships(
+            sch,
+            grp,
+            MemberIds::shared(id),
+            Teachers::Live,
+            clever::in_clever,
+        ));
     }
     out
 }
@@ -315,17 +515,13 @@ pub fn oneroster(world: &World, school: usize) -> Vec<Record> {
     let sch = &world.schools[school];
     let mut out = vec![];
     for s in sch.live_students().filter(|s| oneroster::exported(s)) {
-        let mut p = Person::new(oneroster::student_id(s.uid), Role::Student);
-        p.mis_id = Some(s.upn.clone());
-        p.first_name = Some(s.forename.clone());
-        p.middle_names.clone_from(&s.middle_names);
-        p.last_name = Some(s.surname.clone());
-        p.email.clone_from(&s.email);
-        p.username.clone_from(&s.email);
-        p.date_of_birth = Some(s.date_of_birth);
-        p.enrolment = Some(EnrolmentStatus::OnRoll);
-        p.year_group = Some(oneroster::grade(s.year));
-        out.push(Record::Person(p));
+        out.push(Record::Person(Person {
+            mis_id: Some(s.upn.clone()),
+            username: s.email.clone(),
+            enrolment: Some(EnrolmentStatus::OnRoll),
+            year_group: Some(oneroster::grade(s.year)),
+            ..pupil(oneroster::student_id(s.uid), s)
+        }));
         for (pos, (c, _)) in sch.contacts_of(s.uid).into_iter().enumerate() {
             let links = sch.students_of(c.uid);
             let role = links
@@ -345,13 +541,10 @@ pub fn oneroster(world: &World, school: usize) -> Vec<Record> {
         }
     }
     for s in sch.live_staff() {
-        let mut p = Person::new(oneroster::staff_id(s.uid), Role::Staff);
-        p.mis_id = Some(s.mis_id.clone());
-        p.first_name = Some(s.forename.clone());
-        p.last_name = Some(s.surname.clone());
-        p.email.clone_from(&s.email);
-        p.username.clone_from(&s.email);
-        out.push(Record::Person(p));
+        out.push(Record::Person(Person {
+            username: s.email.clone(),
+            ..staff_member(oneroster::staff_id(s.uid), s)
+        }));
     }
     for c in sch.live_contacts() {
         if !sch
@@ -361,248 +554,34 @@ pub fn oneroster(world: &World, school: usize) -> Vec<Record> {
         {
             continue;
         }
-        let mut p = Person::new(oneroster::contact_id(c.uid), Role::Contact);
-        p.mis_id = Some(c.mis_id.clone());
-        p.first_name = Some(c.forename.clone());
-        p.last_name = Some(c.surname.clone());
-        p.email.clone_from(&c.email);
-        p.username.clone_from(&c.email);
-        out.push(Record::Person(p));
+        out.push(Record::Person(Person {
+            username: c.email.clone(),
+            ..contact(oneroster::contact_id(c.uid), c)
+        }));
     }
+    let ids = MemberIds {
+        group: oneroster::class_id,
+        teacher: oneroster::staff_id,
+        student: oneroster::student_id,
+    };
     for grp in sch.live_groups().filter(|g| oneroster::is_class(g)) {
         out.push(Record::Group(Group {
-            id: oneroster::class_id(grp.uid),
+            // `homeroom` classes are registration groups, `scheduled` ones
+            // teaching classes.
             kind: if grp.kind == GroupKind::Registration {
                 GroupKind::Registration
             } else {
                 GroupKind::Class
             },
-            name: grp.name.clone(),
-            code: Some(grp.code.clone()),
-            subject: grp.subject.clone(),
-            year_group: grp.year.map(oneroster::grade),
-            active: true,
-            parent: None,
+            ..group(grp, oneroster::class_id(grp.uid), oneroster::grade)
         }));
-        for t in &grp.teachers {
-            out.push(Record::Membership(Membership {
-                group: oneroster::class_id(grp.uid),
-                person: oneroster::staff_id(*t),
-                role: MemberRole::Teacher,
-                start_date: None,
-                end_date: None,
-            }));
-        }
-        for s in grp.students.iter().filter(|u| {
-            sch.students
-                .get(u)
-                .is_some_and(|s| s.stamp.live() && oneroster::exported(s))
-        }) {
-            out.push(Record::Membership(Membership {
-                group: oneroster::class_id(grp.uid),
-                person: oneroster::student_id(*s),
-                role: MemberRole::Student,
-                start_date: None,
-                end_date: None,
-            }));
-        }
+        out.extend(memberships(
+            sch,
+            grp,
+            ids,
+            Teachers::Named,
+            oneroster::exported,
+        ));
     }
     out
-}
-
-fn contact_type_by_priority(priority: u32) -> ContactType {
-    match priority {
-        1 => ContactType::Primary,
-        2 => ContactType::Secondary,
-        _ => ContactType::Emergency,
-    }
-}
-
-fn uid_id(uid: u64) -> String {
-    uid.to_string()
-}
-
-/// What an Arbor connector should read for a school.
-pub fn arbor(world: &World, school: usize) -> Vec<Record> {
-    let sch = &world.schools[school];
-    let mut out = vec![];
-    for s in sch.live_students().filter(|s| arbor::in_arbor(s)) {
-        let mut p = Person::new(uid_id(s.uid), Role::Student);
-        p.mis_id = Some(s.mis_id.clone());
-        p.first_name = Some(s.forename.clone());
-        p.preferred_first_name = Some(
-            s.preferred_forename
-                .clone()
-                .unwrap_or_else(|| s.forename.clone()),
-        );
-        p.middle_names.clone_from(&s.middle_names);
-        p.last_name = Some(s.surname.clone());
-        p.email.clone_from(&s.email);
-        p.date_of_birth = Some(s.date_of_birth);
-        p.start_date = Some(s.start_date);
-        p.enrolment = Some(EnrolmentStatus::OnRoll);
-        p.year_group = Some(year_name(s.year));
-        p.registration_group = sch.group(s.registration).and_then(|g| g.name.clone());
-        out.push(Record::Person(p));
-        for (c, link) in sch.contacts_of(s.uid) {
-            out.push(Record::Relationship(Relationship {
-                student: uid_id(s.uid),
-                contact: uid_id(c.uid),
-                contact_type: contact_type_by_priority(link.priority),
-                relationship: Some(link.relationship.clone()),
-                priority: Some(link.priority),
-                parental_responsibility: link.parental_responsibility,
-            }));
-        }
-    }
-    for s in sch.live_staff() {
-        let mut p = Person::new(uid_id(s.uid), Role::Staff);
-        p.mis_id = Some(s.mis_id.clone());
-        p.salutation = Some(s.title.clone());
-        p.first_name = Some(s.forename.clone());
-        p.preferred_first_name = Some(s.forename.clone());
-        p.last_name = Some(s.surname.clone());
-        p.email.clone_from(&s.email);
-        p.date_of_birth = Some(s.date_of_birth);
-        out.push(Record::Person(p));
-    }
-    for c in sch.live_contacts() {
-        if !sch
-            .students_of(c.uid)
-            .iter()
-            .any(|(s, _)| arbor::in_arbor(s))
-        {
-            continue;
-        }
-        let mut p = Person::new(uid_id(c.uid), Role::Contact);
-        p.mis_id = Some(c.mis_id.clone());
-        p.salutation = Some(c.title.clone());
-        p.first_name = Some(c.forename.clone());
-        p.preferred_first_name = Some(c.forename.clone());
-        p.last_name = Some(c.surname.clone());
-        p.email.clone_from(&c.email);
-        out.push(Record::Person(p));
-    }
-    for grp in sch
-        .live_groups()
-        .filter(|g| matches!(g.kind, GroupKind::Class | GroupKind::Registration))
-    {
-        out.push(Record::Group(Group {
-            id: uid_id(grp.uid),
-            kind: grp.kind,
-            name: grp.name.clone(),
-            code: Some(grp.code.clone()),
-            subject: grp.subject.clone(),
-            year_group: grp.year.map(year_name),
-            active: true,
-            parent: None,
-        }));
-        let mut members = memberships(sch, grp, uid_id, arbor::in_arbor);
-        if grp.kind == GroupKind::Registration {
-            // Arbor has no lead resource for registration forms.
-            members
-                .retain(|m| !matches!(m, Record::Membership(m) if m.role == MemberRole::Teacher));
-        }
-        out.extend(members);
-    }
-    out
-}
-
-/// People, groups, memberships and relationships of a full MIS export
-/// keyed by generator uid (Xporter and Scholarpack).
-fn full_export(
-    world: &World,
-    school: usize,
-    always_preferred: bool,
-    admission: bool,
-) -> Vec<Record> {
-    let sch = &world.schools[school];
-    let mut out = vec![];
-    for s in sch.live_students() {
-        let mut p = Person::new(uid_id(s.uid), Role::Student);
-        p.mis_id = Some(s.mis_id.clone());
-        p.first_name = Some(s.forename.clone());
-        p.preferred_first_name = if always_preferred {
-            Some(
-                s.preferred_forename
-                    .clone()
-                    .unwrap_or_else(|| s.forename.clone()),
-            )
-        } else {
-            s.preferred_forename.clone()
-        };
-        p.middle_names.clone_from(&s.middle_names);
-        p.last_name = Some(s.surname.clone());
-        p.email.clone_from(&s.email);
-        p.date_of_birth = Some(s.date_of_birth);
-        p.start_date = Some(s.start_date);
-        p.leaving_date = s.leaving_date;
-        p.enrolment = Some(s.status);
-        if s.status != EnrolmentStatus::Prospective {
-            p.year_group = Some(year_name(s.year));
-        }
-        p.registration_group = sch.group(s.registration).and_then(|g| g.name.clone());
-        if admission {
-            p.admission = s.admission.as_ref().map(|a| Admission {
-                application_active: a.application_active,
-                admission_date: Some(a.admission_date),
-                admission_status: Some(a.admission_status.clone()),
-                intake_group: Some(a.intake.clone()),
-            });
-        }
-        out.push(Record::Person(p));
-        for (c, link) in sch.contacts_of(s.uid) {
-            out.push(Record::Relationship(Relationship {
-                student: uid_id(s.uid),
-                contact: uid_id(c.uid),
-                contact_type: contact_type_by_priority(link.priority),
-                relationship: Some(link.relationship.clone()),
-                priority: Some(link.priority),
-                parental_responsibility: link.parental_responsibility,
-            }));
-        }
-    }
-    for s in sch.live_staff() {
-        let mut p = Person::new(uid_id(s.uid), Role::Staff);
-        p.mis_id = Some(s.mis_id.clone());
-        p.salutation = Some(s.title.clone());
-        p.first_name = Some(s.forename.clone());
-        p.last_name = Some(s.surname.clone());
-        p.email.clone_from(&s.email);
-        p.date_of_birth = Some(s.date_of_birth);
-        out.push(Record::Person(p));
-    }
-    for c in sch.live_contacts() {
-        let mut p = Person::new(uid_id(c.uid), Role::Contact);
-        p.mis_id = Some(c.mis_id.clone());
-        p.salutation = Some(c.title.clone());
-        p.first_name = Some(c.forename.clone());
-        p.last_name = Some(c.surname.clone());
-        p.email.clone_from(&c.email);
-        out.push(Record::Person(p));
-    }
-    for grp in sch.live_groups() {
-        out.push(Record::Group(Group {
-            id: uid_id(grp.uid),
-            kind: grp.kind,
-            name: grp.name.clone(),
-            code: Some(grp.code.clone()),
-            subject: grp.subject.clone(),
-            year_group: grp.year.map(year_name),
-            active: true,
-            parent: None,
-        }));
-        out.extend(memberships(sch, grp, uid_id, |_| true));
-    }
-    out
-}
-
-/// What a Groupcall Xporter connector should read for a school.
-pub fn xporter(world: &World, school: usize) -> Vec<Record> {
-    full_export(world, school, true, true)
-}
-
-/// What a Scholarpack connector should read for a school.
-pub fn scholarpack(world: &World, school: usize) -> Vec<Record> {
-    full_export(world, school, false, false)
 }

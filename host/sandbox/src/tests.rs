@@ -1074,3 +1074,45 @@ async fn clever_sample_records_match_field_by_field() {
     );
     sandbox.shutdown().await;
 }
+
+#[test]
+fn zz_golden_snapshot_tmp() {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for seed in [1u64, 7, 11, 23] {
+        let mut w = World::generate(
+            seed,
+            Size {
+                schools: 2,
+                pupils_per_school: 120,
+            },
+        );
+        for round in 0..3 {
+            for school in 0..w.schools.len() {
+                for (name, f) in [
+                    ("wonde", expected::wonde as fn(&World, usize) -> Vec<Record>),
+                    ("clever", expected::clever),
+                    ("arbor", expected::arbor),
+                    ("xporter", expected::xporter),
+                    ("scholarpack", expected::scholarpack),
+                    ("oneroster", expected::oneroster),
+                ] {
+                    writeln!(out, "== seed {seed} round {round} school {school} {name}").unwrap();
+                    for r in f(&w, school) {
+                        writeln!(out, "{r:?}").unwrap();
+                    }
+                }
+                for m in [
+                    Mutation::AddPupil,
+                    Mutation::EditPupil { pupil: None },
+                    Mutation::RemovePupil { pupil: None },
+                    Mutation::RemovePupil { pupil: None },
+                    Mutation::MovePupil { pupil: None },
+                ] {
+                    w.mutate(school, &m).unwrap();
+                }
+            }
+        }
+    }
+    std::fs::write(std::env::var("GOLDEN_OUT").unwrap(), out).unwrap();
+}

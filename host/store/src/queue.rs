@@ -199,15 +199,22 @@ impl Store {
     }
 
     /// Starts the oldest queued run, if any. Two workers (or two hosts)
-    /// never start the same one: the update re-checks the state.
+    /// never start the same one: the update re-checks the state. On
+    /// PostgreSQL the pick skips rows another host is claiming, so hosts
+    /// sharing the queue take different runs instead of queueing on one.
     pub async fn claim_next_run(
         &self,
         now: DateTime<Utc>,
     ) -> Result<Option<QueuedRun>, StoreError> {
+        let skip_locked = match self.backend {
+            crate::Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+            // SQLite has one writer at a time: nothing to skip.
+            crate::Backend::Sqlite(_) => "",
+        };
         let rows = queue_rows!(self, format!(
             "UPDATE run_queue SET state = 'running', started_at = $1, heartbeat_at = $1 \
-             WHERE id = (SELECT id FROM run_queue WHERE state = 'queued' ORDER BY id LIMIT 1) AND state = 'queued' \
-             RETURNING {QUEUE_COLUMNS}"
+             WHERE id = (SELECT id FROM run_queue WHERE state = 'queued' ORDER BY id LIMIT 1{skip_locked}) \
+             AND state = 'queued' RETURNING {QUEUE_COLUMNS}"
         ), now; fetch_all);
         Ok(rows.into_iter().next())
     }

@@ -242,3 +242,35 @@ async fn the_last_scheduled_request_ignores_operator_runs() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn workers_claiming_at_once_each_start_a_different_run_and_none_comes_away_empty() {
+    on_both_backends(|store: Store, _| async move {
+        let store = std::sync::Arc::new(store);
+        let now = Utc::now();
+        for school in 0..10 {
+            store
+                .enqueue_run(
+                    &ask(&format!("school-{school}"), RunMode::Delta, "schedule"),
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+        let claims: Vec<_> = (0..10)
+            .map(|_| {
+                let store = std::sync::Arc::clone(&store);
+                tokio::spawn(async move { store.claim_next_run(Utc::now()).await.unwrap() })
+            })
+            .collect();
+        let mut claimed = Vec::new();
+        for claim in claims {
+            claimed.push(claim.await.unwrap().expect("ten runs for ten workers").id);
+        }
+        claimed.sort();
+        claimed.dedup();
+        assert_eq!(claimed.len(), 10, "no run was started twice");
+        assert!(store.claim_next_run(now).await.unwrap().is_none());
+    })
+    .await;
+}
