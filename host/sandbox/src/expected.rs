@@ -111,8 +111,9 @@ pub fn counts(records: &[Record]) -> BTreeMap<EntityKind, usize> {
     out
 }
 
-// Building blocks every provider's mapping starts from; a provider changes
-// the fields it maps differently with struct update syntax.
+// The building blocks below hold what providers map alike; a provider that
+// maps a field its own way replaces it with struct update syntax, so each
+// difference is stated where the provider's records are built.
 
 fn year_name(y: u8) -> String {
     format!("Year {y}")
@@ -123,7 +124,7 @@ fn uid_id(uid: u64) -> String {
 }
 
 /// A pupil's MIS id, legal names, email and date of birth, which every
-/// provider maps alike (OneRoster swaps in the UPN as `mis_id`).
+/// provider maps alike but for OneRoster's `mis_id` (the UPN).
 fn pupil(id: String, s: &g::Student) -> Person {
     let mut p = Person::new(id, Role::Student);
     p.mis_id = Some(s.mis_id.clone());
@@ -197,10 +198,10 @@ impl MemberIds {
 enum Teachers {
     /// Those still on the staff list.
     Live,
-    /// Every teacher the group names, without looking them up: the
-    /// OneRoster drop enrols them so.
+    /// Every teacher the group names, without checking the staff list, as
+    /// the OneRoster drop writes its teacher enrollments.
     Named,
-    /// None at all.
+    /// None (Arbor's registration forms, which have no lead resource).
     Omitted,
 }
 
@@ -213,12 +214,12 @@ fn memberships(
     teachers: Teachers,
     pupil_served: impl Fn(&g::Student) -> bool,
 ) -> Vec<Record> {
-    let listed = |t: &u64| match teachers {
+    let teacher_listed = |t: &&u64| match teachers {
         Teachers::Live => sch.staff.get(t).is_some_and(|s| s.stamp.live()),
         Teachers::Named => true,
         Teachers::Omitted => false,
     };
-    let served = |s: &u64| {
+    let pupil_listed = |s: &&u64| {
         sch.students
             .get(s)
             .is_some_and(|st| st.stamp.live() && pupil_served(st))
@@ -232,11 +233,11 @@ fn memberships(
             end_date: None,
         })
     };
-    let teachers = grp.teachers.iter().filter(|t| listed(t));
-    let students = grp.students.iter().filter(|s| served(s));
+    let teachers = grp.teachers.iter().filter(teacher_listed);
+    let pupils = grp.students.iter().filter(pupil_listed);
     teachers
         .map(|t| member((ids.teacher)(*t), MemberRole::Teacher))
-        .chain(students.map(|s| member((ids.student)(*s), MemberRole::Student)))
+        .chain(pupils.map(|s| member((ids.student)(*s), MemberRole::Student)))
         .collect()
 }
 
@@ -297,9 +298,9 @@ fn mis_pupil_with_admission(sch: &School, s: &g::Student, id: String) -> Person 
 }
 
 /// How an MIS-style provider (Wonde, Arbor, Xporter, Scholarpack) serves a
-/// school. They share one mapping: every live person under one id space,
-/// pupils from [`mis_pupil`], staff and contacts with their titles, groups
-/// as the MIS holds them and relationships by priority. [`Default`] is that
+/// school. They share one mapping: one id space for all records, pupils
+/// from [`mis_pupil`], staff and contacts with their titles, groups as the
+/// MIS holds them and relationships by priority. [`Default`] is that
 /// mapping over everything the MIS holds, keyed by generator uid; each
 /// provider states where it departs from it.
 struct MisExport {
@@ -307,10 +308,10 @@ struct MisExport {
     id: fn(u64) -> String,
     /// The pupils it serves; their memberships and relationships go with them.
     serves: fn(&g::Student) -> bool,
-    /// A served pupil's record.
+    /// A served pupil's record, under the given id.
     pupil: fn(&School, &g::Student, String) -> Person,
     /// Staff and contacts have their forename as preferred first name too.
-    adults_have_preferred_name: bool,
+    staff_and_contacts_have_preferred_name: bool,
     /// Only contacts of a served pupil are listed, not every live contact.
     only_contacts_of_served_pupils: bool,
     /// The groups it serves.
@@ -328,7 +329,7 @@ impl Default for MisExport {
             id: uid_id,
             serves: |_| true,
             pupil: mis_pupil,
-            adults_have_preferred_name: false,
+            staff_and_contacts_have_preferred_name: false,
             only_contacts_of_served_pupils: false,
             groups: |_| true,
             registration_tutors: true,
@@ -338,11 +339,14 @@ impl Default for MisExport {
 }
 
 impl MisExport {
+    /// Everything the provider serves for a school.
     fn records(&self, sch: &School) -> Vec<Record> {
         let id = self.id;
+        // Staff and contacts alike carry their title, and the forename as
+        // preferred first name where the provider gives them one.
         let adult = |mut p: Person, title: &str| {
             p.salutation = Some(title.to_string());
-            if self.adults_have_preferred_name {
+            if self.staff_and_contacts_have_preferred_name {
                 p.preferred_first_name.clone_from(&p.first_name);
             }
             Record::Person(p)
@@ -397,7 +401,7 @@ pub fn wonde(world: &World, school: usize) -> Vec<Record> {
     MisExport {
         id: wonde::id,
         pupil: mis_pupil_with_admission,
-        adults_have_preferred_name: true,
+        staff_and_contacts_have_preferred_name: true,
         relationships_last: true,
         ..MisExport::default()
     }
@@ -413,7 +417,7 @@ pub fn arbor(world: &World, school: usize) -> Vec<Record> {
             leaving_date: None,
             ..mis_pupil(sch, s, id)
         },
-        adults_have_preferred_name: true,
+        staff_and_contacts_have_preferred_name: true,
         only_contacts_of_served_pupils: true,
         groups: |g| matches!(g.kind, GroupKind::Class | GroupKind::Registration),
         // Arbor has no lead resource for registration forms.

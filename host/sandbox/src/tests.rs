@@ -34,6 +34,42 @@ async fn get_json(url: &str, token: &str) -> Value {
     r.json().await.unwrap()
 }
 
+/// Applies a mutation to school 0, the school every test here changes.
+fn mutate(sandbox: &SandboxHandle, mutation: Mutation) -> MutationOutcome {
+    sandbox.mutate(0, mutation).unwrap()
+}
+
+/// One school on the Wonde API: its `…/schools/{id}` root and its token.
+struct WondeSchool {
+    root: String,
+    token: String,
+}
+
+impl WondeSchool {
+    /// The sandbox's school `school` as Wonde serves it.
+    fn of(sandbox: &SandboxHandle, school: usize) -> Self {
+        let c = sandbox.credentials(school);
+        Self {
+            root: format!(
+                "{}/schools/{}",
+                sandbox.base_url(Provider::Wonde, school),
+                c.wonde_school_id
+            ),
+            token: c.wonde_token,
+        }
+    }
+
+    /// The URL of `path` (with its query) under the school.
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.root)
+    }
+
+    /// Every record of a listing under the school, over all its pages.
+    async fn list(&self, path: &str) -> Vec<Value> {
+        wonde_all(&self.url(path), &self.token).await.0
+    }
+}
+
 /// Follows Wonde's `meta.pagination.next` and returns every record.
 async fn wonde_all(url: &str, token: &str) -> (Vec<Value>, usize) {
     let (mut out, mut pages, mut next) = (vec![], 0, Some(url.to_string()));
@@ -70,6 +106,68 @@ async fn clever_all(sandbox: &SandboxHandle, path: &str, token: &str) -> (Vec<Va
             .map(|l| l["uri"].as_str().unwrap().to_string());
     }
     (out, pages)
+}
+
+/// GETs an Arbor URL with this school's HTTP basic credentials.
+async fn arbor_get(url: &str, c: &Credentials) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(url)
+        .basic_auth(&c.arbor_user, Some(&c.arbor_password))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The JSON body of [`arbor_get`].
+async fn arbor_json(url: &str, c: &Credentials) -> Value {
+    arbor_get(url, c).await.json().await.unwrap()
+}
+
+/// Asks Xporter's `oauth/GetToken` for a token for this school's estab and
+/// relying party with `password`.
+async fn xporter_get_token(base: &str, c: &Credentials, password: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/oauth/GetToken"))
+        .json(&serde_json::json!({"estab": c.xporter_estab, "relyingParty": c.xporter_relying_party, "password": password, "thirdpartyid": "XporterOnDemand"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `Authorization` value for this school's Xporter: `Idaas` and a token
+/// exchanged for the right secret.
+async fn xporter_auth(base: &str, c: &Credentials) -> String {
+    let token: Value = xporter_get_token(base, c, &c.xporter_secret)
+        .await
+        .json()
+        .await
+        .unwrap();
+    format!("Idaas {}", token["token"].as_str().unwrap())
+}
+
+/// GETs an Xporter URL with an `Authorization` value.
+async fn xporter_get(url: &str, auth: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(url)
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The JSON body of [`xporter_get`].
+async fn xporter_json(url: &str, auth: &str) -> Value {
+    xporter_get(url, auth).await.json().await.unwrap()
+}
+
+/// Writes a OneRoster drop of school 0 into `dir` and reads it back, file
+/// name to content.
+fn read_drop(
+    sandbox: &SandboxHandle,
+    dir: &std::path::Path,
+    kind: DropKind,
+) -> std::collections::BTreeMap<String, String> {
+    read_zip(&sandbox.write_oneroster_drop(dir, 0, kind).unwrap())
 }
 
 fn count_kind(records: &[Record], pred: impl Fn(&Record) -> bool) -> usize {
@@ -139,13 +237,10 @@ fn generated_data_has_the_mess_schools_have() {
 #[tokio::test]
 async fn wonde_pages_with_string_per_page_and_accepts_basic_or_bearer() {
     let sandbox = Sandbox::start(small()).await.unwrap();
-    let c = sandbox.credentials(0);
-    let base = sandbox.base_url(Provider::Wonde, 0);
-    let url = format!(
-        "{base}/schools/{}/students?per_page=10&include=contacts,contacts.contact_details,year,registration",
-        c.wonde_school_id
-    );
-    let first = get_json(&url, &c.wonde_token).await;
+    let wonde = WondeSchool::of(&sandbox, 0);
+    let url = wonde
+        .url("students?per_page=10&include=contacts,contacts.contact_details,year,registration");
+    let first = get_json(&url, &wonde.token).await;
     let p = &first["meta"]["pagination"];
     assert_eq!(p["per_page"], "10");
     assert_eq!(p["current_page"], 1);
@@ -159,7 +254,7 @@ async fn wonde_pages_with_string_per_page_and_accepts_basic_or_bearer() {
     );
     assert!(first["data"][0]["contacts"]["data"][0]["relationship"]["relationship"].is_string());
 
-    let (all, pages) = wonde_all(&url, &c.wonde_token).await;
+    let (all, pages) = wonde_all(&url, &wonde.token).await;
     let world = sandbox.world();
     let on_roll = world.schools[0]
         .live_students()
@@ -171,7 +266,7 @@ async fn wonde_pages_with_string_per_page_and_accepts_basic_or_bearer() {
     // Basic with the token as user and an empty password works too.
     let r = reqwest::Client::new()
         .get(&url)
-        .basic_auth(&c.wonde_token, Some(""))
+        .basic_auth(&wonde.token, Some(""))
         .send()
         .await
         .unwrap();
@@ -190,12 +285,7 @@ async fn wonde_pages_with_string_per_page_and_accepts_basic_or_bearer() {
 #[tokio::test]
 async fn wonde_reads_match_the_expected_records() {
     let sandbox = Sandbox::start(small()).await.unwrap();
-    let c = sandbox.credentials(0);
-    let school = format!(
-        "{}/schools/{}",
-        sandbox.base_url(Provider::Wonde, 0),
-        c.wonde_school_id
-    );
+    let wonde = WondeSchool::of(&sandbox, 0);
     let expected = expected::wonde(&sandbox.world(), 0);
     let mut people = 0;
     for path in [
@@ -205,23 +295,10 @@ async fn wonde_reads_match_the_expected_records() {
         "employees",
         "contacts",
     ] {
-        people += wonde_all(&format!("{school}/{path}?per_page=200"), &c.wonde_token)
-            .await
-            .0
-            .len();
+        people += wonde.list(&format!("{path}?per_page=200")).await.len();
     }
-    let classes = wonde_all(
-        &format!("{school}/classes?include=students,employees"),
-        &c.wonde_token,
-    )
-    .await
-    .0;
-    let groups = wonde_all(
-        &format!("{school}/groups?include=students,employees"),
-        &c.wonde_token,
-    )
-    .await
-    .0;
+    let classes = wonde.list("classes?include=students,employees").await;
+    let groups = wonde.list("groups?include=students,employees").await;
     let counts = expected::counts(&expected);
     assert_eq!(counts[&EntityKind::Person], people);
     assert_eq!(counts[&EntityKind::Group], classes.len() + groups.len());
@@ -239,8 +316,8 @@ async fn wonde_reads_match_the_expected_records() {
         panic!()
     };
     let api = get_json(
-        &format!("{school}/students/{}?include=contact_details", p.id),
-        &c.wonde_token,
+        &wonde.url(&format!("students/{}?include=contact_details", p.id)),
+        &wonde.token,
     )
     .await;
     assert_eq!(
@@ -258,61 +335,30 @@ async fn wonde_reads_match_the_expected_records() {
 #[tokio::test]
 async fn wonde_change_feed_shows_mutations_and_deletions() {
     let sandbox = Sandbox::start(small()).await.unwrap();
-    let c = sandbox.credentials(0);
-    let school = format!(
-        "{}/schools/{}",
-        sandbox.base_url(Provider::Wonde, 0),
-        c.wonde_school_id
-    );
+    let wonde = WondeSchool::of(&sandbox, 0);
     let since = sandbox.world().now.format("%Y-%m-%d %H:%M:%S").to_string();
     let q = provider_encode(&since);
-    assert!(
-        wonde_all(
-            &format!("{school}/students?updated_after={q}"),
-            &c.wonde_token
-        )
-        .await
-        .0
-        .is_empty()
-    );
+    let students_since = format!("students?updated_after={q}");
+    assert!(wonde.list(&students_since).await.is_empty());
 
-    let added = sandbox.mutate(0, Mutation::AddPupil).unwrap();
-    let edited = sandbox
-        .mutate(0, Mutation::EditPupil { pupil: None })
-        .unwrap();
-    let removed = sandbox
-        .mutate(0, Mutation::RemovePupil { pupil: None })
-        .unwrap();
-    let moved = sandbox
-        .mutate(0, Mutation::MovePupil { pupil: None })
-        .unwrap();
+    let added = mutate(&sandbox, Mutation::AddPupil);
+    let edited = mutate(&sandbox, Mutation::EditPupil { pupil: None });
+    let removed = mutate(&sandbox, Mutation::RemovePupil { pupil: None });
+    let moved = mutate(&sandbox, Mutation::MovePupil { pupil: None });
 
-    let changed = wonde_all(
-        &format!("{school}/students?updated_after={q}"),
-        &c.wonde_token,
-    )
-    .await
-    .0;
+    let changed = wonde.list(&students_since).await;
     let ids: Vec<&str> = changed.iter().map(|s| s["id"].as_str().unwrap()).collect();
     for uid in [added.pupil, edited.pupil, moved.pupil] {
         assert!(ids.contains(&providers::wonde::id(uid).as_str()));
     }
     assert!(!ids.contains(&providers::wonde::id(removed.pupil).as_str()));
-    let deletions = wonde_all(
-        &format!("{school}/deletions?type=student&updated_after={q}"),
-        &c.wonde_token,
-    )
-    .await
-    .0;
+    let deletions = wonde
+        .list(&format!("deletions?type=student&updated_after={q}"))
+        .await;
     assert_eq!(deletions.len(), 1);
     assert_eq!(deletions[0]["id"], providers::wonde::id(removed.pupil));
     assert!(deletions[0]["deleted_at"]["date"].is_string());
-    let classes = wonde_all(
-        &format!("{school}/classes?updated_after={q}"),
-        &c.wonde_token,
-    )
-    .await
-    .0;
+    let classes = wonde.list(&format!("classes?updated_after={q}")).await;
     assert!(classes.len() >= 2);
     sandbox.shutdown().await;
 }
@@ -385,10 +431,8 @@ async fn clever_events_follow_mutations() {
     let sandbox = Sandbox::start(small()).await.unwrap();
     let token = sandbox.credentials(0).clever_token;
     assert!(clever_all(&sandbox, "/events", &token).await.0.is_empty());
-    let added = sandbox.mutate(0, Mutation::AddPupil).unwrap();
-    let removed = sandbox
-        .mutate(0, Mutation::RemovePupil { pupil: None })
-        .unwrap();
+    let added = mutate(&sandbox, Mutation::AddPupil);
+    let removed = mutate(&sandbox, Mutation::RemovePupil { pupil: None });
     let (events, _) = clever_all(&sandbox, "/events?limit=2", &token).await;
     let find = |ty: &str, uid: u64| {
         events
@@ -400,9 +444,7 @@ async fn clever_events_follow_mutations() {
     assert!(events.iter().any(|e| e["type"] == "sections.updated"));
     // A connector resumes after the last event it saw.
     let last = events.last().unwrap()["id"].as_str().unwrap().to_string();
-    sandbox
-        .mutate(0, Mutation::EditPupil { pupil: None })
-        .unwrap();
+    mutate(&sandbox, Mutation::EditPupil { pupil: None });
     let (later, _) = clever_all(&sandbox, &format!("/events?starting_after={last}"), &token).await;
     assert_eq!(later.len(), 1);
     assert_eq!(later[0]["type"], "users.updated");
@@ -425,11 +467,7 @@ fn read_zip(path: &std::path::Path) -> std::collections::BTreeMap<String, String
 async fn oneroster_bulk_and_delta_drops() {
     let sandbox = Sandbox::start(small()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let bulk = read_zip(
-        &sandbox
-            .write_oneroster_drop(dir.path(), 0, DropKind::Bulk)
-            .unwrap(),
-    );
+    let bulk = read_drop(&sandbox, dir.path(), DropKind::Bulk);
     assert!(bulk["manifest.csv"].contains("file.users,bulk"));
     assert!(bulk["manifest.csv"].contains("oneroster.version,1.1"));
     let expected = expected::counts(&expected::oneroster(&sandbox.world(), 0));
@@ -447,22 +485,14 @@ async fn oneroster_bulk_and_delta_drops() {
     );
 
     let since = sandbox.world().revision;
-    let removed = sandbox
-        .mutate(0, Mutation::RemovePupil { pupil: None })
-        .unwrap();
-    let moved = sandbox
-        .mutate(0, Mutation::MovePupil { pupil: None })
-        .unwrap();
-    let delta = read_zip(
-        &sandbox
-            .write_oneroster_drop(
-                dir.path(),
-                0,
-                DropKind::Delta {
-                    since_revision: since,
-                },
-            )
-            .unwrap(),
+    let removed = mutate(&sandbox, Mutation::RemovePupil { pupil: None });
+    let moved = mutate(&sandbox, Mutation::MovePupil { pupil: None });
+    let delta = read_drop(
+        &sandbox,
+        dir.path(),
+        DropKind::Delta {
+            since_revision: since,
+        },
     );
     assert!(delta["manifest.csv"].contains("file.users,delta"));
     assert!(delta["manifest.csv"].contains("file.orgs,absent"));
@@ -491,16 +521,9 @@ async fn oneroster_bulk_and_delta_drops() {
 async fn faults_fire_per_endpoint_and_can_be_counted() {
     let sandbox = Sandbox::start(small()).await.unwrap();
     let c = sandbox.credentials(0);
-    let url = format!(
-        "{}/schools/{}/students",
-        sandbox.base_url(Provider::Wonde, 0),
-        c.wonde_school_id
-    );
-    let other = format!(
-        "{}/schools/{}/employees",
-        sandbox.base_url(Provider::Wonde, 0),
-        c.wonde_school_id
-    );
+    let wonde = WondeSchool::of(&sandbox, 0);
+    let (url, other) = (wonde.url("students"), wonde.url("employees"));
+    let clever_users = format!("{}/users", sandbox.base_url(Provider::Clever, 0));
 
     sandbox.inject_fault(
         Fault::new(
@@ -569,25 +592,9 @@ async fn faults_fire_per_endpoint_and_can_be_counted() {
         FaultKind::ServerError { status: 500 },
     ));
     assert_eq!(get(&url, &c.wonde_token).await.status(), 200);
-    assert_eq!(
-        get(
-            &format!("{}/users", sandbox.base_url(Provider::Clever, 0)),
-            &c.clever_token
-        )
-        .await
-        .status(),
-        500
-    );
+    assert_eq!(get(&clever_users, &c.clever_token).await.status(), 500);
     sandbox.clear_faults();
-    assert_eq!(
-        get(
-            &format!("{}/users", sandbox.base_url(Provider::Clever, 0)),
-            &c.clever_token
-        )
-        .await
-        .status(),
-        200
-    );
+    assert_eq!(get(&clever_users, &c.clever_token).await.status(), 200);
     sandbox.shutdown().await;
 }
 
@@ -596,13 +603,14 @@ async fn admin_path_sets_faults_and_mutates() {
     let sandbox = Sandbox::start(small()).await.unwrap();
     let c = sandbox.credentials(0);
     let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{}{path}", sandbox.admin_url()))
+            .json(&body)
+            .send()
+    };
     let fault = serde_json::json!({"provider": "clever", "path_contains": "/sections", "kind": {"kind": "rate_limited", "retry_after_secs": 2}, "times": 1});
-    let r = client
-        .post(format!("{}/faults", sandbox.admin_url()))
-        .json(&fault)
-        .send()
-        .await
-        .unwrap();
+    let r = post("/faults", fault).await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(
         get(
@@ -613,20 +621,11 @@ async fn admin_path_sets_faults_and_mutates() {
         .status(),
         429
     );
-    let r = client
-        .post(format!("{}/mutate/0", sandbox.admin_url()))
-        .json(&serde_json::json!({"op": "add_pupil"}))
-        .send()
-        .await
-        .unwrap();
+    let add_pupil = serde_json::json!({"op": "add_pupil"});
+    let r = post("/mutate/0", add_pupil.clone()).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(sandbox.world().revision, 2);
-    let r = client
-        .post(format!("{}/mutate/9", sandbox.admin_url()))
-        .json(&serde_json::json!({"op": "add_pupil"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post("/mutate/9", add_pupil).await.unwrap();
     assert_eq!(r.status(), 422);
     sandbox.shutdown().await;
 }
@@ -636,19 +635,9 @@ async fn arbor_pages_by_page_number_and_logs_changes() {
     let sandbox = Sandbox::start(small()).await.unwrap();
     let c = sandbox.credentials(0);
     let base = sandbox.base_url(Provider::Arbor, 0);
-    let client = reqwest::Client::new();
-    let fetch = |url: String| {
-        let client = client.clone();
-        let (u, p) = (c.arbor_user.clone(), c.arbor_password.clone());
-        async move { client.get(url).basic_auth(u, Some(p)).send().await.unwrap() }
-    };
     let mut students = vec![];
     for n in 1.. {
-        let page: Value = fetch(format!("{base}/students?page-number={n}&page-size=20"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page = arbor_json(&format!("{base}/students?page-number={n}&page-size=20"), &c).await;
         let rows = page["students"].as_array().unwrap().clone();
         let last = rows.len() < 20;
         students.extend(rows);
@@ -666,15 +655,11 @@ async fn arbor_pages_by_page_number_and_logs_changes() {
     );
     assert_eq!(students[0]["entityType"], "Student");
     assert!(students[0]["person"]["legalFirstName"].is_string());
-    let one: Value = fetch(format!("{base}/students/{}", students[0]["id"]))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let one = arbor_json(&format!("{base}/students/{}", students[0]["id"]), &c).await;
     assert_eq!(one["student"]["id"], students[0]["id"]);
 
     // Wrong password, and this school's credentials on another school's host.
-    let r = client
+    let r = reqwest::Client::new()
         .get(format!("{base}/students"))
         .basic_auth(&c.arbor_user, Some("x"))
         .send()
@@ -682,41 +667,34 @@ async fn arbor_pages_by_page_number_and_logs_changes() {
         .unwrap();
     assert_eq!(r.status(), 401);
     let other = sandbox.base_url(Provider::Arbor, 1);
-    assert_eq!(fetch(format!("{other}/students")).await.status(), 401);
+    assert_eq!(
+        arbor_get(&format!("{other}/students"), &c).await.status(),
+        401
+    );
 
     let from = world.revision;
-    let moved = sandbox
-        .mutate(0, Mutation::MovePupil { pupil: None })
-        .unwrap();
-    let removed = sandbox
-        .mutate(0, Mutation::RemovePupil { pupil: None })
-        .unwrap();
-    let log: Value = fetch(format!(
-        "{base}/academic-unit-enrolments/changelog?from-revision={from}"
-    ))
-    .await
-    .json()
-    .await
-    .unwrap();
-    let changes = log["changes"].as_array().unwrap();
-    let gone = providers::arbor::membership_id(moved.groups[0], moved.pupil);
-    assert!(
-        changes
-            .iter()
-            .any(|ch| ch["changeType"] == "DELETE" && ch["resource"]["id"] == gone)
-    );
-    let log: Value = fetch(format!("{base}/students/changelog?from-revision={from}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(
+    let moved = mutate(&sandbox, Mutation::MovePupil { pupil: None });
+    let removed = mutate(&sandbox, Mutation::RemovePupil { pupil: None });
+    let log = arbor_json(
+        &format!("{base}/academic-unit-enrolments/changelog?from-revision={from}"),
+        &c,
+    )
+    .await;
+    let logs_deletion = |log: &Value, id: Value| {
         log["changes"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|ch| ch["changeType"] == "DELETE" && ch["resource"]["id"] == removed.pupil)
-    );
+            .any(|ch| ch["changeType"] == "DELETE" && ch["resource"]["id"] == id)
+    };
+    let gone = providers::arbor::membership_id(moved.groups[0], moved.pupil);
+    assert!(logs_deletion(&log, gone.into()));
+    let log = arbor_json(
+        &format!("{base}/students/changelog?from-revision={from}"),
+        &c,
+    )
+    .await;
+    assert!(logs_deletion(&log, removed.pupil.into()));
     assert_eq!(log["currentRevision"], sandbox.world().revision);
     sandbox.shutdown().await;
 }
@@ -726,42 +704,12 @@ async fn xporter_exchanges_a_token_and_serves_changesets() {
     let sandbox = Sandbox::start(small()).await.unwrap();
     let c = sandbox.credentials(0);
     let base = sandbox.base_url(Provider::Xporter, 0);
-    let client = reqwest::Client::new();
-    let bad = client
-        .post(format!("{base}/oauth/GetToken"))
-        .json(&serde_json::json!({"estab": c.xporter_estab, "relyingParty": c.xporter_relying_party, "password": "wrong", "thirdpartyid": "XporterOnDemand"}))
-        .send()
-        .await
-        .unwrap();
+    let bad = xporter_get_token(&base, &c, "wrong").await;
     assert_eq!(bad.status(), 401);
     assert!(bad.json::<Value>().await.unwrap()["token"].is_null());
-    let token: Value = client
-        .post(format!("{base}/oauth/GetToken"))
-        .json(&serde_json::json!({"estab": c.xporter_estab, "relyingParty": c.xporter_relying_party, "password": c.xporter_secret, "thirdpartyid": "XporterOnDemand"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let auth = format!("Idaas {}", token["token"].as_str().unwrap());
-    let get = |url: String| {
-        let (client, auth) = (client.clone(), auth.clone());
-        async move {
-            client
-                .get(url)
-                .header("authorization", auth)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let auth = xporter_auth(&base, &c).await;
     let students = format!("{base}/v1/School/{}/Students", c.xporter_estab);
-    let first: Value = get(format!("{students}?changedRows=*&pageSize=10"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = xporter_json(&format!("{students}?changedRows=*&pageSize=10"), &auth).await;
     assert!(first.get("Students").is_some(), "{first}");
     assert_eq!(first["Students"].as_array().unwrap().len(), 10);
     assert_eq!(first["Pagination"]["PageNumber"], 1);
@@ -771,15 +719,9 @@ async fn xporter_exchanges_a_token_and_serves_changesets() {
         .unwrap()
         .to_string();
 
-    let added = sandbox.mutate(0, Mutation::AddPupil).unwrap();
-    let removed = sandbox
-        .mutate(0, Mutation::RemovePupil { pupil: None })
-        .unwrap();
-    let delta: Value = get(format!("{students}?changedRows={next}&pageSize=10"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let added = mutate(&sandbox, Mutation::AddPupil);
+    let removed = mutate(&sandbox, Mutation::RemovePupil { pupil: None });
+    let delta = xporter_json(&format!("{students}?changedRows={next}&pageSize=10"), &auth).await;
     let rows = delta["Students"].as_array().unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["Id"], added.pupil);
@@ -788,23 +730,22 @@ async fn xporter_exchanges_a_token_and_serves_changesets() {
         serde_json::json!([removed.pupil])
     );
 
-    let groups: Value = get(format!(
-        "{base}/v1/School/{}/Groups?Type=Class&options=includeMembersIds",
-        c.xporter_estab
-    ))
-    .await
-    .json()
-    .await
-    .unwrap();
+    let groups = xporter_json(
+        &format!(
+            "{base}/v1/School/{}/Groups?Type=Class&options=includeMembersIds",
+            c.xporter_estab
+        ),
+        &auth,
+    )
+    .await;
     assert!(groups["Group"][0]["StudentIds"].is_string());
-    assert_eq!(get(format!("{students}?x=1")).await.status(), 200);
-    let r = client
-        .get(&students)
-        .header("authorization", "Idaas nope")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(
+        xporter_get(&format!("{students}?x=1"), &auth)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(xporter_get(&students, "Idaas nope").await.status(), 401);
     sandbox.shutdown().await;
 }
 
@@ -812,10 +753,8 @@ async fn xporter_exchanges_a_token_and_serves_changesets() {
 async fn scholarpack_pages_with_has_next_and_next_uri() {
     let sandbox = Sandbox::start(small()).await.unwrap();
     let token = sandbox.credentials(1).scholarpack_token;
-    let mut url = Some(format!(
-        "{}/students/?per_page=25",
-        sandbox.base_url(Provider::Scholarpack, 1)
-    ));
+    let students = format!("{}/students/", sandbox.base_url(Provider::Scholarpack, 1));
+    let mut url = Some(format!("{students}?per_page=25"));
     let mut count = 0;
     while let Some(u) = url {
         let page = get_json(&u, &token).await;
@@ -824,15 +763,7 @@ async fn scholarpack_pages_with_has_next_and_next_uri() {
         assert_eq!(page["has_next"], url.is_some());
     }
     assert_eq!(count, sandbox.world().schools[1].live_students().count());
-    assert_eq!(
-        get(
-            &format!("{}/students/", sandbox.base_url(Provider::Scholarpack, 1)),
-            "bad"
-        )
-        .await
-        .status(),
-        401
-    );
+    assert_eq!(get(&students, "bad").await.status(), 401);
     sandbox.shutdown().await;
 }
 
@@ -841,21 +772,12 @@ async fn expected_counts_match_arbor_xporter_and_scholarpack() {
     let sandbox = Sandbox::start(small()).await.unwrap();
     let c = sandbox.credentials(0);
     let world = sandbox.world();
-    let client = reqwest::Client::new();
 
     // Arbor: one big page per resource.
     let arbor = sandbox.base_url(Provider::Arbor, 0);
     let mut n = std::collections::BTreeMap::new();
     for (resource, _) in providers::arbor::RESOURCES {
-        let v: Value = client
-            .get(format!("{arbor}/{resource}?page-size=1000"))
-            .basic_auth(&c.arbor_user, Some(&c.arbor_password))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = arbor_json(&format!("{arbor}/{resource}?page-size=1000"), &c).await;
         n.insert(*resource, v[*resource].as_array().unwrap().len());
     }
     let e = expected::counts(&expected::arbor(&world, 0));
@@ -880,11 +802,7 @@ async fn expected_counts_match_arbor_xporter_and_scholarpack() {
 
     // Xporter.
     let base = sandbox.base_url(Provider::Xporter, 0);
-    let token: Value = client
-        .post(format!("{base}/oauth/GetToken"))
-        .json(&serde_json::json!({"estab": c.xporter_estab, "relyingParty": c.xporter_relying_party, "password": c.xporter_secret}))
-        .send().await.unwrap().json().await.unwrap();
-    let auth = format!("Idaas {}", token["token"].as_str().unwrap());
+    let auth = xporter_auth(&base, &c).await;
     let school = format!("{base}/v1/School/{}", c.xporter_estab);
     let mut tables = std::collections::BTreeMap::new();
     for (endpoint, table, extra) in [
@@ -893,15 +811,7 @@ async fn expected_counts_match_arbor_xporter_and_scholarpack() {
         ("Contacts", "Contacts", ""),
         ("Groups", "Group", "&options=includeMembersIds"),
     ] {
-        let v: Value = client
-            .get(format!("{school}/{endpoint}?pageSize=1000{extra}"))
-            .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = xporter_json(&format!("{school}/{endpoint}?pageSize=1000{extra}"), &auth).await;
         tables.insert(table, v[table].as_array().unwrap().clone());
     }
     let e = expected::counts(&expected::xporter(&world, 0));
@@ -1004,16 +914,12 @@ async fn same_seed_serves_byte_identical_responses() {
 #[tokio::test]
 async fn wonde_cursor_mode_nulls_page_fields() {
     let sandbox = Sandbox::start(small()).await.unwrap();
-    let c = sandbox.credentials(0);
-    let url = format!(
-        "{}/schools/{}/contacts?cursor=true&per_page=25",
-        sandbox.base_url(Provider::Wonde, 0),
-        c.wonde_school_id
-    );
-    let first = get_json(&url, &c.wonde_token).await;
+    let wonde = WondeSchool::of(&sandbox, 0);
+    let url = wonde.url("contacts?cursor=true&per_page=25");
+    let first = get_json(&url, &wonde.token).await;
     assert!(first["meta"]["pagination"]["per_page"].is_null());
     assert!(first["meta"]["pagination"]["current_page"].is_null());
-    let (all, _) = wonde_all(&url, &c.wonde_token).await;
+    let (all, _) = wonde_all(&url, &wonde.token).await;
     assert_eq!(
         all.len(),
         sandbox.world().schools[0].live_contacts().count()
@@ -1025,6 +931,7 @@ async fn wonde_cursor_mode_nulls_page_fields() {
 async fn clever_sample_records_match_field_by_field() {
     let sandbox = Sandbox::start(small()).await.unwrap();
     let token = sandbox.credentials(0).clever_token;
+    let clever = sandbox.base_url(Provider::Clever, 0);
     let expected = expected::clever(&sandbox.world(), 0);
     let contact = expected
         .iter()
@@ -1033,15 +940,7 @@ async fn clever_sample_records_match_field_by_field() {
             _ => None,
         })
         .unwrap();
-    let api = get_json(
-        &format!(
-            "{}/users/{}",
-            sandbox.base_url(Provider::Clever, 0),
-            contact.id
-        ),
-        &token,
-    )
-    .await;
+    let api = get_json(&format!("{clever}/users/{}", contact.id), &token).await;
     assert_eq!(
         api["data"]["name"]["last"].as_str(),
         contact.last_name.as_deref()
@@ -1058,61 +957,11 @@ async fn clever_sample_records_match_field_by_field() {
             _ => None,
         })
         .unwrap();
-    let api = get_json(
-        &format!(
-            "{}/sections/{}",
-            sandbox.base_url(Provider::Clever, 0),
-            group.id
-        ),
-        &token,
-    )
-    .await;
+    let api = get_json(&format!("{clever}/sections/{}", group.id), &token).await;
     assert_eq!(api["data"]["subject"].as_str(), group.subject.as_deref());
     assert_eq!(
         api["data"]["section_number"].as_str(),
         group.code.as_deref()
     );
     sandbox.shutdown().await;
-}
-
-#[test]
-fn zz_golden_snapshot_tmp() {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    for seed in [1u64, 7, 11, 23] {
-        let mut w = World::generate(
-            seed,
-            Size {
-                schools: 2,
-                pupils_per_school: 120,
-            },
-        );
-        for round in 0..3 {
-            for school in 0..w.schools.len() {
-                for (name, f) in [
-                    ("wonde", expected::wonde as fn(&World, usize) -> Vec<Record>),
-                    ("clever", expected::clever),
-                    ("arbor", expected::arbor),
-                    ("xporter", expected::xporter),
-                    ("scholarpack", expected::scholarpack),
-                    ("oneroster", expected::oneroster),
-                ] {
-                    writeln!(out, "== seed {seed} round {round} school {school} {name}").unwrap();
-                    for r in f(&w, school) {
-                        writeln!(out, "{r:?}").unwrap();
-                    }
-                }
-                for m in [
-                    Mutation::AddPupil,
-                    Mutation::EditPupil { pupil: None },
-                    Mutation::RemovePupil { pupil: None },
-                    Mutation::RemovePupil { pupil: None },
-                    Mutation::MovePupil { pupil: None },
-                ] {
-                    w.mutate(school, &m).unwrap();
-                }
-            }
-        }
-    }
-    std::fs::write(std::env::var("GOLDEN_OUT").unwrap(), out).unwrap();
 }
