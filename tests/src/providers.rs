@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rostersync_core::entity::{EntityKey, identity, removal_identity};
 use rostersync_model::{EntityKind, Mode, Record, Settings, SyncError};
-use rostersync_runtime::{AllowedHost, Limits, Plugin, RunError, Sandbox};
+use rostersync_runtime::{AllowedHost, Limits, Plugin, RunError, Sandbox, Snapshot};
 use rostersync_sandbox::generator::{Student, World};
 use rostersync_sandbox::{Mutation, MutationOutcome, SandboxConfig, SandboxHandle, Size};
 
@@ -168,8 +168,8 @@ impl Bench {
         }
     }
 
-    /// Reads one snapshot to the end under default limits.
-    pub async fn read(&self, connection: &Connection, mode: Mode) -> Result<Read, RunError> {
+    /// Opens a snapshot under default limits, to pull batches by hand.
+    pub async fn open(&self, connection: &Connection, mode: Mode) -> Result<Snapshot, RunError> {
         let mut sandbox = Sandbox::for_connection(
             &self.plugin.info,
             &connection.settings,
@@ -180,10 +180,14 @@ impl Bench {
         if let Some(folder) = &connection.drop_folder {
             sandbox = sandbox.with_drop_folder(folder);
         }
-        let mut snapshot = self
-            .plugin
+        self.plugin
             .snapshot(&sandbox, &connection.settings, mode)
-            .await?;
+            .await
+    }
+
+    /// Reads one snapshot to the end under default limits.
+    pub async fn read(&self, connection: &Connection, mode: Mode) -> Result<Read, RunError> {
+        let mut snapshot = self.open(connection, mode).await?;
         let mut read = Read::default();
         while let Some(batch) = snapshot.next_batch().await? {
             read.records.extend(batch);

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use rostersync_core::entity::{EntityKey, identity};
 use rostersync_model::{EnrolmentStatus, EntityKind, GroupKind, Mode, Record, Role, SyncError};
-use rostersync_runtime::{Limits, RunError, Sandbox, Violation};
+use rostersync_runtime::{RunError, Violation};
 use rostersync_sandbox::{Fault, FaultKind, Mutation, Provider, expected};
 use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
 
@@ -331,18 +331,7 @@ async fn a_delta_with_nothing_changed_yields_no_records() {
 async fn a_change_made_during_a_full_read_is_in_the_next_delta() {
     let bench = bench("arbor").await;
     let connection = connection(&bench);
-    let sandbox = Sandbox::for_connection(
-        &bench.plugin.info,
-        &connection.settings,
-        &[],
-        Limits::default(),
-    )
-    .unwrap();
-    let mut snapshot = bench
-        .plugin
-        .snapshot(&sandbox, &connection.settings, Mode::Full)
-        .await
-        .unwrap();
+    let mut snapshot = bench.open(&connection, Mode::Full).await.unwrap();
     let pupil = |record: &Record| matches!(record, Record::Person(p) if p.role == Role::Student);
     // Read until the pupils are in, then change one already read.
     while !snapshot

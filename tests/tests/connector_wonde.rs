@@ -11,7 +11,7 @@ use rostersync_core::entity::identity;
 use rostersync_model::{
     ContactType, EnrolmentStatus, EntityKind, MemberRole, Mode, Person, Record, Role, SyncError,
 };
-use rostersync_runtime::{Limits, RunError, Sandbox, Violation};
+use rostersync_runtime::{RunError, Violation};
 use rostersync_sandbox::{Fault, FaultKind, Provider, expected};
 use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
 
@@ -433,18 +433,7 @@ async fn a_failure_on_a_later_page_fails_the_whole_read() {
         "/contacts",
         FaultKind::ServerError { status: 500 },
     ));
-    let sandbox = Sandbox::for_connection(
-        &bench.plugin.info,
-        &connection.settings,
-        &[],
-        Limits::default(),
-    )
-    .unwrap();
-    let mut snapshot = bench
-        .plugin
-        .snapshot(&sandbox, &connection.settings, Mode::Full)
-        .await
-        .unwrap();
+    let mut snapshot = bench.open(&connection, Mode::Full).await.unwrap();
     let mut contacts = 0;
     let error = loop {
         match snapshot.next_batch().await {

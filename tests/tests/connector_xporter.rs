@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rostersync_model::{
     EnrolmentStatus, EntityKind, MemberRole, Mode, Record, Role, Settings, SyncError,
 };
-use rostersync_runtime::{Limits, RunError, Sandbox, Violation};
+use rostersync_runtime::{RunError, Violation};
 use rostersync_sandbox::{Fault, FaultKind, Provider, expected};
 use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
 
@@ -371,18 +371,7 @@ async fn a_failure_on_a_later_page_fails_the_whole_read() {
         FaultKind::ServerError { status: 500 },
     ));
     let connection = connection(&bench, 0);
-    let sandbox = Sandbox::for_connection(
-        &bench.plugin.info,
-        &connection.settings,
-        &[],
-        Limits::default(),
-    )
-    .unwrap();
-    let mut snapshot = bench
-        .plugin
-        .snapshot(&sandbox, &connection.settings, Mode::Full)
-        .await
-        .unwrap();
+    let mut snapshot = bench.open(&connection, Mode::Full).await.unwrap();
     let first = snapshot
         .next_batch()
         .await
