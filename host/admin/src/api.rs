@@ -13,11 +13,12 @@ use rostersync_runtime::{PluginStatus, PluginSummary};
 use rostersync_service::{ConnectionView, ServiceError};
 use rostersync_store::{
     AccountRow, AuditEntry, Enqueued, HoldRow, IssueRow, NotificationDelivery, QueuedRun, RunMode,
-    RunSummary, StoreError,
+    RunSummary, Stamps, StoreError,
 };
 use rostersync_sync::{Progress, SyncError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::collections::HashMap;
 
 use crate::AppState;
 use crate::auth::{ApiCaller, Caller};
@@ -162,25 +163,66 @@ pub(crate) async fn connection_status(
         .await?
         .into_iter()
         .next();
-    let active = match store.active_run(&connection.id).await? {
+    let active = store.active_run(&connection.id).await?;
+    let open_hold = store.open_hold(&connection.id).await?.map(|h| h.id);
+    status_of(state, connection, stamps, last_run, active, open_hold).await
+}
+
+async fn status_of(
+    state: &AppState,
+    connection: ConnectionView,
+    stamps: Stamps,
+    last_run: Option<RunSummary>,
+    active: Option<QueuedRun>,
+    open_hold: Option<i64>,
+) -> ApiResult<ConnectionStatus> {
+    let active_run = match active {
         Some(run) => Some(active_run(state, run).await?),
         None => None,
     };
-    let open_hold = store.open_hold(&connection.id).await?.map(|h| h.id);
     Ok(ConnectionStatus {
         connection,
         last_changed: stamps.last_changed,
         last_checked: stamps.last_checked,
         last_run,
-        active_run: active,
+        active_run,
         open_hold,
     })
 }
 
+/// Every connection's status in a handful of queries, however many
+/// connections there are, so the overview stays quick for a whole trust
+/// while its runs write.
 pub(crate) async fn all_connections(state: &AppState) -> ApiResult<Vec<ConnectionStatus>> {
+    let store = state.service.store();
+    let mut stamps = store.all_stamps().await?;
+    let mut latest = store.latest_runs().await?;
+    let mut active: HashMap<String, QueuedRun> = store
+        .active_runs()
+        .await?
+        .into_iter()
+        .map(|run| (run.connection.clone(), run))
+        .collect();
+    let open_holds: HashMap<String, i64> = store
+        .holds(false)
+        .await?
+        .into_iter()
+        .map(|hold| (hold.connection, hold.id))
+        .collect();
     let mut statuses = Vec::new();
     for view in state.service.connections(Utc::now()) {
-        statuses.push(connection_status(state, view).await?);
+        let id = view.id.clone();
+        statuses.push(
+            status_of(
+                state,
+                view,
+                stamps.remove(&id).unwrap_or_default(),
+                latest.remove(&id),
+                active.remove(&id),
+                open_holds.get(&id).copied(),
+            )
+            .await?,
+        );
     }
     Ok(statuses)
 }

@@ -196,6 +196,34 @@ pub struct RunSummary {
     pub counts: Vec<Count>,
 }
 
+const RUN_COLUMNS: &str =
+    "id, mode, status, started_at, finished_at, dry_run, records_read, unreachable, message";
+
+/// A [`RUN_COLUMNS`] row, its counts still to come.
+fn run_summary<R: Row>(row: &R) -> Result<RunSummary, sqlx::Error>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<DateTime<Utc>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(RunSummary {
+        id: row.try_get("id")?,
+        mode: row.try_get("mode")?,
+        status: row.try_get("status")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        dry_run: row.try_get("dry_run")?,
+        records_read: row.try_get("records_read")?,
+        unreachable: row.try_get("unreachable")?,
+        message: row.try_get("message")?,
+        counts: Vec::new(),
+    })
+}
+
 /// An outbox event waiting for delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingEvent {
@@ -307,8 +335,11 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
+            // Readers (the dashboard, the API) work beside the runs'
+            // writers in WAL mode; a pool as small as the worker count
+            // would make every page wait for a run to finish.
             let pool = SqlitePoolOptions::new()
-                .max_connections(4)
+                .max_connections(16)
                 .connect_with(options)
                 .await
                 .map_err(open_error)?;
@@ -316,7 +347,7 @@ impl Store {
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
-                .max_connections(8)
+                .max_connections(16)
                 .connect(url)
                 .await
                 .map_err(open_error)?;
@@ -593,42 +624,63 @@ impl Store {
         connection: &str,
         limit: i64,
     ) -> Result<Vec<RunSummary>, StoreError> {
-        let mut runs = on_pool!(self, pool => {
-            sqlx::query(
-                "SELECT id, mode, status, started_at, finished_at, dry_run, records_read, unreachable, message \
-                 FROM sync_runs WHERE connection_id = $1 ORDER BY id DESC LIMIT $2",
-            )
+        let runs = on_pool!(self, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM sync_runs WHERE connection_id = $1 ORDER BY id DESC LIMIT $2"
+            )))
             .bind(connection)
             .bind(limit)
             .fetch_all(pool)
             .await?
             .iter()
-            .map(|row| {
-                Ok(RunSummary {
-                    id: row.try_get("id")?,
-                    mode: row.try_get("mode")?,
-                    status: row.try_get("status")?,
-                    started_at: row.try_get("started_at")?,
-                    finished_at: row.try_get("finished_at")?,
-                    dry_run: row.try_get("dry_run")?,
-                    records_read: row.try_get("records_read")?,
-                    unreachable: row.try_get("unreachable")?,
-                    message: row.try_get("message")?,
-                    counts: Vec::new(),
-                })
-            })
+            .map(run_summary)
             .collect::<Result<Vec<_>, sqlx::Error>>()?
         });
+        self.with_counts(runs).await
+    }
+
+    /// Every connection's newest run, with its counts, in two queries:
+    /// what the overview of a whole trust shows.
+    pub async fn latest_runs(&self) -> Result<HashMap<String, RunSummary>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT connection_id, {RUN_COLUMNS} FROM sync_runs \
+                 WHERE id IN (SELECT MAX(id) FROM sync_runs GROUP BY connection_id)"
+            )))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get::<String, _>("connection_id")?, run_summary(row)?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        let (connections, runs): (Vec<String>, Vec<RunSummary>) = rows.into_iter().unzip();
+        let runs = self.with_counts(runs).await?;
+        Ok(connections.into_iter().zip(runs).collect())
+    }
+
+    /// `runs` with their counts filled in, in one query.
+    async fn with_counts(&self, mut runs: Vec<RunSummary>) -> Result<Vec<RunSummary>, StoreError> {
+        if runs.is_empty() {
+            return Ok(runs);
+        }
+        let mut counts: HashMap<i64, Vec<Count>> = HashMap::new();
+        on_pool!(self, pool => {
+            let mut query = QueryBuilder::new("SELECT run_id, kind, action, count FROM run_counts WHERE run_id IN (");
+            let mut ids = query.separated(", ");
+            for run in &runs {
+                ids.push_bind(run.id);
+            }
+            ids.push_unseparated(") ORDER BY run_id, kind, action");
+            for row in query.build().fetch_all(pool).await? {
+                counts.entry(row.try_get("run_id")?).or_default().push(Count {
+                    kind: row.try_get("kind")?,
+                    action: row.try_get("action")?,
+                    count: row.try_get("count")?,
+                });
+            }
+        });
         for run in &mut runs {
-            run.counts = on_pool!(self, pool => {
-                sqlx::query("SELECT kind, action, count FROM run_counts WHERE run_id = $1 ORDER BY kind, action")
-                    .bind(run.id)
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(|row| Ok(Count { kind: row.try_get("kind")?, action: row.try_get("action")?, count: row.try_get("count")? }))
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?
-            });
+            run.counts = counts.remove(&run.id).unwrap_or_default();
         }
         Ok(runs)
     }
@@ -774,6 +826,24 @@ impl Store {
                 .collect::<Result<Vec<_>, sqlx::Error>>()?
         });
         Ok(entries)
+    }
+
+    /// Every connection's stamps, in one query.
+    pub async fn all_stamps(&self) -> Result<HashMap<String, Stamps>, StoreError> {
+        let stamps = on_pool!(self, pool => {
+            sqlx::query("SELECT id, last_changed_at, last_checked_at FROM connections")
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get("id")?,
+                        Stamps { last_changed: row.try_get("last_changed_at")?, last_checked: row.try_get("last_checked_at")? },
+                    ))
+                })
+                .collect::<Result<HashMap<String, Stamps>, sqlx::Error>>()?
+        });
+        Ok(stamps)
     }
 
     pub async fn stamps(&self, connection: &str) -> Result<Stamps, StoreError> {

@@ -365,3 +365,46 @@ async fn manual_actions_are_audited() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_overview_has_each_connections_newest_run_with_its_counts_and_stamps() {
+    on_both_backends(|store: Store, _| async move {
+        let run = |status: &str, created: i64| {
+            let mut writes = WriteSet::new(RunRecord::new(RunMode::Delta, status, Utc::now()));
+            writes.counts.push(Count {
+                kind: "person".into(),
+                action: "create".into(),
+                count: created,
+            });
+            writes
+        };
+        for (connection, status, created) in [
+            ("north", "succeeded", 5),
+            ("north", "failed", 0),
+            ("south", "held", 2),
+        ] {
+            store.ensure_connection(connection, "wonde").await.unwrap();
+            store
+                .apply(connection, &run(status, created))
+                .await
+                .unwrap();
+        }
+        let latest = store.latest_runs().await.unwrap();
+        assert_eq!(latest.len(), 2);
+        assert_eq!(
+            latest["north"],
+            store.run_history("north", 1).await.unwrap()[0]
+        );
+        assert_eq!(latest["north"].status, "failed");
+        assert_eq!(latest["south"].status, "held");
+        assert_eq!(latest["south"].counts[0].count, 2);
+        let stamps = store.all_stamps().await.unwrap();
+        assert_eq!(stamps["north"], store.stamps("north").await.unwrap());
+        assert!(
+            stamps.values().all(|s| s.last_checked.is_some()),
+            "{stamps:?}"
+        );
+        assert!(!stamps.contains_key("east"));
+    })
+    .await;
+}
