@@ -134,9 +134,15 @@ impl Mapper {
         person.middle_names = row.person.legal_middle_names;
         person.last_name = row.person.legal_last_name;
         person.email = row.email_address.and_then(|e| e.email_address);
-        person.date_of_birth = iso(resource, row.id, "dateOfBirth", row.person.date_of_birth)?;
+        person.date_of_birth = date::date_field(
+            resource.path(),
+            row.id,
+            "dateOfBirth",
+            row.person.date_of_birth,
+        )?;
         if role == Role::Student {
-            person.start_date = iso(resource, row.id, "startDate", row.start_date)?;
+            person.start_date =
+                date::date_field(resource.path(), row.id, "startDate", row.start_date)?;
             person.enrolment = Some(EnrolmentStatus::OnRoll);
             person.year_group = row.year_group;
             person.registration_group = row
@@ -238,23 +244,6 @@ struct MembershipJson {
     staff: Option<Reference>,
 }
 
-fn iso(
-    resource: Resource,
-    id: u64,
-    field: &str,
-    value: Option<String>,
-) -> Result<Option<String>, SyncError> {
-    match value.filter(|v| !v.trim().is_empty()) {
-        None => Ok(None),
-        Some(text) => date::iso_date(&text).map(Some).ok_or_else(|| {
-            SyncError::BadResponse(format!(
-                "{}: record {id} has {field} {text:?}, which is not a date",
-                resource.path()
-            ))
-        }),
-    }
-}
-
 fn contact_type(priority: Option<u32>) -> ContactType {
     match priority {
         Some(1) => ContactType::Primary,
@@ -277,8 +266,8 @@ mod tests {
 
     #[test]
     fn a_bad_date_names_the_resource_record_and_field() {
-        let Err(SyncError::BadResponse(message)) = iso(
-            Resource::Students,
+        let Err(SyncError::BadResponse(message)) = date::date_field(
+            Resource::Students.path(),
             12,
             "startDate",
             Some("next week".into()),

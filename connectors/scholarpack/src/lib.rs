@@ -147,23 +147,6 @@ struct GroupJson {
     staff_ids: Vec<u64>,
 }
 
-/// Where a date field goes wrong: the endpoint, the record and the field.
-fn date(
-    endpoint: &str,
-    id: u64,
-    field: &str,
-    value: Option<String>,
-) -> Result<Option<String>, SyncError> {
-    match value.filter(|v| !v.trim().is_empty()) {
-        None => Ok(None),
-        Some(text) => date::iso_date(&text).map(Some).ok_or_else(|| {
-            SyncError::BadResponse(format!(
-                "{endpoint}: record {id} has {field} {text:?}, which is not a date"
-            ))
-        }),
-    }
-}
-
 /// Contact type by priority: the first contact is the primary one.
 fn contact_type(priority: Option<u32>) -> ContactType {
     match priority {
@@ -182,9 +165,11 @@ fn student(json: StudentJson) -> Result<Vec<RosterRecord>, SyncError> {
     person.middle_names = json.middle_names;
     person.last_name = json.surname;
     person.email = json.email;
-    person.date_of_birth = date("students", json.id, "date_of_birth", json.date_of_birth)?;
-    person.start_date = date("students", json.id, "admission_date", json.admission_date)?;
-    person.leaving_date = date("students", json.id, "leaving_date", json.leaving_date)?;
+    person.date_of_birth =
+        date::date_field("students", json.id, "date_of_birth", json.date_of_birth)?;
+    person.start_date =
+        date::date_field("students", json.id, "admission_date", json.admission_date)?;
+    person.leaving_date = date::date_field("students", json.id, "leaving_date", json.leaving_date)?;
     person.year_group = json.year_group;
     person.registration_group = json.class;
     person.enrolment = match json.enrolment_status.as_deref() {
@@ -221,7 +206,8 @@ fn adult(endpoint: &str, role: Role, json: AdultJson) -> Result<RosterRecord, Sy
     person.first_name = json.forename;
     person.last_name = json.surname;
     person.email = json.email;
-    person.date_of_birth = date(endpoint, json.id, "date_of_birth", json.date_of_birth)?;
+    person.date_of_birth =
+        date::date_field(endpoint, json.id, "date_of_birth", json.date_of_birth)?;
     Ok(RosterRecord::Person(person))
 }
 

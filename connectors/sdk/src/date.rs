@@ -1,5 +1,7 @@
 //! Provider dates into the contract's `YYYY-MM-DD`.
 
+use crate::SyncError;
+
 /// The calendar date at the start of `text`, as `YYYY-MM-DD`: a bare ISO
 /// 8601 date, or one followed by a time (`2012-10-05T00:00:00`,
 /// `2012-10-05 08:30:00.000Z`), which providers send for date-only fields
@@ -27,6 +29,25 @@ pub fn iso_date(text: &str) -> Option<String> {
         _ => return None,
     };
     (1..=days_in_month).contains(&day).then(|| date.to_string())
+}
+
+/// An optional date field of record `id` from `endpoint`, as `YYYY-MM-DD`:
+/// blank is absent, and anything that is not a date is a bad response
+/// naming the endpoint, the record and the field.
+pub fn date_field(
+    endpoint: &str,
+    id: u64,
+    field: &str,
+    value: Option<String>,
+) -> Result<Option<String>, SyncError> {
+    match value.filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(text) => iso_date(&text).map(Some).ok_or_else(|| {
+            SyncError::BadResponse(format!(
+                "{endpoint}: record {id} has {field} {text:?}, which is not a date"
+            ))
+        }),
+    }
 }
 
 #[cfg(test)]
