@@ -8,7 +8,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use rostersync_store::DeliveryStatus;
+use rostersync_store::{DeliveryStatus, RunMode};
+use rostersync_sync::RunStatus;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -297,6 +298,25 @@ pub async fn connection(
     };
     let status = api::connection_status(&state, view).await?;
     let runs = state.service.store().run_history(&id, 50).await?;
+    let accounts = state
+        .service
+        .store()
+        .accounts_by_role()
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    let read = runs
+        .iter()
+        .find(|r| r.mode == RunMode::Full.as_str() && r.status != RunStatus::Failed.as_str());
+    let counted = |role: &str, action: &str| {
+        read.and_then(|r| {
+            r.counts
+                .iter()
+                .find(|c| c.kind == role && c.action == action)
+        })
+        .map_or(0, |c| c.count)
+    };
+    let standing = state.service.store().standing_issues(&id).await?;
     Ok(page(
         &id,
         &caller,
@@ -308,6 +328,26 @@ pub async fn connection(
             }
             p { (refresh_buttons(&caller, &id, status.active_run.is_some())) }
             @if let Some(hold) = status.open_hold { p.panel { a href={"/holds/" (hold)} { "Hold " (hold) " waits for an answer." } } }
+            h2 { "Accounts per role" }
+            table #roles {
+                tr { th { "Role" } th { "Active accounts" } th { "Read by the last full sync" } th { "Left out" } }
+                @for role in ["student", "staff", "contact"] {
+                    tr data-role=(role) {
+                        td { (role) }
+                        td.accounts { (accounts.get(role).copied().unwrap_or_default()) }
+                        td.read { (counted(role, "read")) }
+                        td { (counted(role, "left-out")) }
+                    }
+                }
+            }
+            h2 { "Standing issues (" (standing.len()) ")" }
+            p.muted { "What is wrong at the source now, after the latest runs, and how to fix it there." }
+            table #standing-issues {
+                tr { th { "Type" } th { "Name" } th { "MIS id" } th { "Problem" } th { "Policy" } th { "How to fix" } }
+                @for s in &standing {
+                    tr { td { (s.issue.entity_type) } td { (s.issue.entity_name) } td { (s.issue.mis_id) } td { (s.issue.message) } td { (s.issue.policy) } td { (s.issue.fix) } }
+                }
+            }
             h2 { "Sync history" }
             table #history {
                 tr { th { "Run" } th { "Started" } th { "Mode" } th { "Status" } th { "Read" } th { "Changes" } th { "Issues" } }

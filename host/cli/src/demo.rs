@@ -6,6 +6,7 @@
 //! dashboard over the same store and sandbox until Ctrl-C, so "Refresh
 //! now" really reads the sandbox again.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,7 +20,9 @@ use chrono::Local;
 use rostersync_runtime::Limits;
 use rostersync_sandbox::{DropKind, Mutation, Sandbox, SandboxConfig};
 use rostersync_store::{RunMode, Store};
-use rostersync_sync::{ConnectionConfig, PluginSource, RunReport, RunRequest, RunStatus};
+use rostersync_sync::{
+    ConnectionConfig, PluginSource, RunReport, RunRequest, RunStatus, role_name,
+};
 
 use crate::connector::install;
 use crate::plugins::open_runtime;
@@ -137,7 +140,7 @@ pub async fn run(plugin_dir: &Path, args: DemoArgs) -> anyhow::Result<ExitCode> 
     for (connection, source) in &connections {
         deltas.push(sync(&store, connection, source, RunMode::Delta).await?);
     }
-    summarise(&fulls, &deltas);
+    summarise(&fulls, &deltas, &store.accounts_by_role().await?);
     let all_synced = deltas
         .iter()
         .chain(&fulls)
@@ -211,7 +214,14 @@ async fn sync(
     Ok(report)
 }
 
-fn summarise(fulls: &[RunReport], deltas: &[RunReport]) {
+/// The runs, then each connection's active accounts per role (`accounts`,
+/// as the store counts them after every run and confirmation) beside the
+/// people of that role its full run read.
+fn summarise(
+    fulls: &[RunReport],
+    deltas: &[RunReport],
+    accounts: &HashMap<String, BTreeMap<String, i64>>,
+) {
     println!(
         "\n{:<18} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6} {:>8}",
         "connection", "run", "read", "created", "updated", "removed", "issues", "holds", "time"
@@ -236,7 +246,32 @@ fn summarise(fulls: &[RunReport], deltas: &[RunReport]) {
         );
     }
     println!(
+        "\nAccounts per role after both runs, beside the people the full run read:\n{:<18} {:>18} {:>18} {:>18}",
+        "connection", "students", "staff", "contacts"
+    );
+    for full in fulls {
+        let now = accounts.get(&full.connection);
+        let cells: Vec<String> = full
+            .roles
+            .iter()
+            .map(|read| {
+                let active = now
+                    .and_then(|by_role| by_role.get(role_name(read.role)))
+                    .copied()
+                    .unwrap_or_default();
+                format!("{active} of {}", read.read)
+            })
+            .collect();
+        println!(
+            "{:<18} {:>18} {:>18} {:>18}",
+            full.connection,
+            cells.first().map_or("-", String::as_str),
+            cells.get(1).map_or("-", String::as_str),
+            cells.get(2).map_or("-", String::as_str)
+        );
+    }
+    println!(
         "\nLook closer (with ROSTERSYNC_STORE set as above): rostersync history demo-wonde; \
-         rostersync issues demo-clever --csv; rostersync holds list --all"
+         rostersync issues demo-clever (what is wrong now) --csv; rostersync holds list --all"
     );
 }

@@ -53,20 +53,23 @@ enum Command {
     /// dashboard, until Ctrl-C.
     Serve(serve::ServeArgs),
     /// Every connection at a glance: last run, last changed and checked,
-    /// next scheduled run, running jobs, open holds. Exit status 1 when a
-    /// connection failed its last run or waits on a hold.
+    /// next scheduled run, running jobs, open holds, accounts per role and
+    /// standing issues. Exit status 1 when a connection failed its last run,
+    /// ended it incomplete or waits on a hold.
     Status(serve::StatusArgs),
     /// Check the configuration file without starting anything.
     #[command(subcommand)]
     Config(serve::ConfigCommand),
     /// Run one connection now. Exit status: 0 succeeded (or a clean dry
     /// run), 1 the run failed, 2 it could not start, 3 held (or would
-    /// hold), 4 a dry run found changes.
+    /// hold), 4 a dry run found changes, 5 incomplete (validation left out
+    /// too much of a role; nothing destructive applied).
     Sync(roster::SyncArgs),
     /// A connection's runs, newest first, with last changed and last
     /// checked times.
     History(roster::HistoryArgs),
-    /// The issues a run found, as text or CSV.
+    /// What is wrong at a connection's source now (its standing issues,
+    /// each with its policy and fix), or one run's issues, as text or CSV.
     Issues(roster::IssuesArgs),
     /// Runs held for an operator: list, show, export, confirm, reject.
     #[command(subcommand)]

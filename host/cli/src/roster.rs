@@ -10,9 +10,11 @@ use anyhow::Context as _;
 use chrono::{Local, Utc};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use rostersync_core::coverage::people_of;
+use rostersync_model::Role;
 use rostersync_schedule::Schedule;
 use rostersync_service::{DEFAULT_RUN_LEASE, run_ask, run_claimed};
-use rostersync_store::{Enqueued, QueuedRun, RunMode, Store};
+use rostersync_store::{Enqueued, QueuedRun, RunMode, Store, issues_csv};
 use rostersync_sync::{
     DryRunVerdict, Phase, Progress, RunReport, RunRequest, RunStatus, run_observed,
 };
@@ -25,6 +27,8 @@ pub mod status {
     pub const FAILED: u8 = 1;
     pub const HELD: u8 = 3;
     pub const CHANGES_PENDING: u8 = 4;
+    /// Validation left out too much of a role; nothing destructive applied.
+    pub const INCOMPLETE: u8 = 5;
 }
 
 #[derive(Args)]
@@ -140,6 +144,7 @@ async fn follow(store: &Store, run: QueuedRun, json: bool) -> anyhow::Result<Exi
         None => None,
     };
     let status = summary.as_ref().map_or("failed", |r| r.status.as_str());
+    let parsed = RunStatus::parse(status).unwrap_or(RunStatus::Failed);
     if json {
         println!(
             "{}",
@@ -155,9 +160,10 @@ async fn follow(store: &Store, run: QueuedRun, json: bool) -> anyhow::Result<Exi
             ended.message.map(|m| format!(": {m}")).unwrap_or_default()
         );
     }
-    Ok(ExitCode::from(match status {
-        "failed" => status::FAILED,
-        "held" => status::HELD,
+    Ok(ExitCode::from(match parsed {
+        RunStatus::Failed => status::FAILED,
+        RunStatus::Held => status::HELD,
+        RunStatus::Incomplete => status::INCOMPLETE,
         _ => status::SUCCEEDED,
     }))
 }
@@ -235,6 +241,7 @@ impl Reporter {
 pub fn exit_status(report: &RunReport) -> u8 {
     match (report.status, report.dry_run_verdict()) {
         (RunStatus::Failed, _) => status::FAILED,
+        (RunStatus::Incomplete, _) => status::INCOMPLETE,
         (RunStatus::Held, _) | (RunStatus::DryRun, DryRunVerdict::WouldHold) => status::HELD,
         (RunStatus::DryRun, DryRunVerdict::ChangesPending) => status::CHANGES_PENDING,
         _ => status::SUCCEEDED,
@@ -255,12 +262,41 @@ pub fn print_report(report: &RunReport) {
         report.removed,
         report.issues
     );
+    println!(
+        "  accounts per role: {}",
+        roles_line(report.roles.iter().map(|r| (
+            r.role,
+            r.accounts,
+            r.read as i64,
+            r.left_out as i64
+        )))
+    );
+    for line in &report.incomplete {
+        println!("  incomplete: {line}");
+    }
     for hold in &report.holds {
         println!("  held: {hold}");
     }
     if let Some(error) = &report.error {
         println!("  error: {error}");
     }
+}
+
+/// "students 110 (read 120, 10 left out) · staff 0 (read 333, 333 left
+/// out) · contacts 250 (read 250)": active accounts per role beside what
+/// was read, from (role, accounts, read, left out).
+pub fn roles_line(roles: impl Iterator<Item = (Role, i64, i64, i64)>) -> String {
+    roles
+        .map(|(role, accounts, read, left_out)| {
+            let left_out = if left_out > 0 {
+                format!(", {left_out} left out")
+            } else {
+                String::new()
+            };
+            format!("{} {accounts} (read {read}{left_out})", people_of(role))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 #[derive(Args)]
@@ -310,7 +346,8 @@ pub async fn history(context: &Context, args: HistoryArgs) -> anyhow::Result<Exi
 #[derive(Args)]
 pub struct IssuesArgs {
     connection: String,
-    /// A run id from `history`; the latest run by default.
+    /// One run's issues (a run id from `history`); by default the
+    /// connection's standing issues: what is wrong at the source now.
     #[arg(long)]
     run: Option<i64>,
     /// CSV with the columns schools know, for a spreadsheet.
@@ -320,24 +357,37 @@ pub struct IssuesArgs {
 
 pub async fn issues(context: &Context, args: IssuesArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let run = match args.run {
-        Some(run) => run,
-        None => store
-            .run_history(&args.connection, 1)
-            .await?
-            .first()
-            .map(|r| r.id)
-            .with_context(|| format!("connection {:?} has no runs yet", args.connection))?,
+    let issues = match args.run {
+        Some(run) => store.run_issues(run).await?,
+        None => {
+            if store.run_history(&args.connection, 1).await?.is_empty() {
+                anyhow::bail!("connection {:?} has no runs yet", args.connection);
+            }
+            let standing = store.standing_issues(&args.connection).await?;
+            standing.into_iter().map(|s| s.issue).collect()
+        }
     };
     if args.csv {
-        print!("{}", store.issues_csv(run).await?);
-    } else {
-        for issue in store.run_issues(run).await? {
-            println!(
-                "{} {} ({}): {}",
-                issue.entity_type, issue.source_id, issue.entity_name, issue.message
-            );
-        }
+        print!("{}", issues_csv(&issues));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.run.is_none() {
+        println!(
+            "{}: {} standing issue(s), what is wrong at the source now",
+            args.connection,
+            issues.len()
+        );
+    }
+    for issue in issues {
+        println!(
+            "{} {} ({}): {} [policy {}] Fix: {}",
+            issue.entity_type,
+            issue.source_id,
+            issue.entity_name,
+            issue.message,
+            issue.policy,
+            issue.fix
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

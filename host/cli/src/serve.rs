@@ -10,15 +10,17 @@ use anyhow::Context as _;
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use rostersync_admin::TokenConfig;
+use rostersync_model::Role;
 use rostersync_notify::Channel;
 use rostersync_runtime::Runtime;
 use rostersync_service::{Service, ServiceOptions};
-use rostersync_store::Store;
-use rostersync_sync::ConnectionConfig;
+use rostersync_store::{RunMode, Store};
+use rostersync_sync::{ConnectionConfig, RunStatus, role_name};
 use tokio::sync::watch;
 
 use crate::context::Context;
 use crate::plugins::open_runtime;
+use crate::roster::roles_line;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -118,6 +120,8 @@ pub async fn status(context: &Context, args: StatusArgs) -> anyhow::Result<ExitC
     let store = context.store().await?;
     let now = Utc::now();
     let mut healthy = true;
+    let mut accounts = store.accounts_by_role().await?;
+    let standing = store.standing_issue_counts().await?;
     for connection in &context.config.connections {
         let schedule = rostersync_schedule::Schedule::compile(&connection.id, &connection.schedule)
             .map_err(|e| anyhow::anyhow!("connection {:?}: schedule.{e}", connection.id))?;
@@ -130,7 +134,40 @@ pub async fn status(context: &Context, args: StatusArgs) -> anyhow::Result<ExitC
         let active = store.active_run(&connection.id).await?;
         let hold = store.open_hold(&connection.id).await?;
         let next = schedule.next_run_after(now);
-        healthy &= hold.is_none() && last.as_ref().is_none_or(|r| r.status != "failed");
+        let last_status = last.as_ref().and_then(|r| RunStatus::parse(&r.status));
+        healthy &= hold.is_none()
+            && !matches!(last_status, Some(RunStatus::Failed | RunStatus::Incomplete));
+        // Per role: active accounts now, beside what the latest full read read.
+        let full = store
+            .run_history(&connection.id, 20)
+            .await?
+            .into_iter()
+            .find(|r| r.mode == RunMode::Full.as_str() && r.status != RunStatus::Failed.as_str());
+        let counted = |role: Role, action: &str| {
+            full.as_ref()
+                .and_then(|r| {
+                    r.counts
+                        .iter()
+                        .find(|c| c.kind == role_name(role) && c.action == action)
+                })
+                .map_or(0, |c| c.count)
+        };
+        let role_accounts = accounts.remove(&connection.id).unwrap_or_default();
+        let roles: Vec<(Role, i64, i64, i64)> = [Role::Student, Role::Staff, Role::Contact]
+            .into_iter()
+            .map(|role| {
+                (
+                    role,
+                    role_accounts
+                        .get(role_name(role))
+                        .copied()
+                        .unwrap_or_default(),
+                    counted(role, "read"),
+                    counted(role, "left-out"),
+                )
+            })
+            .collect();
+        let standing_issues = standing.get(&connection.id).copied().unwrap_or_default();
         if args.json {
             println!(
                 "{}",
@@ -144,6 +181,10 @@ pub async fn status(context: &Context, args: StatusArgs) -> anyhow::Result<ExitC
                     "next_run": next,
                     "active_run": active,
                     "open_hold": hold.as_ref().map(|h| h.id),
+                    "roles": roles.iter().map(|(role, accounts, read, left_out)| serde_json::json!({
+                        "role": role, "accounts": accounts, "read": read, "left_out": left_out,
+                    })).collect::<Vec<_>>(),
+                    "standing_issues": standing_issues,
                 })
             );
             continue;
@@ -161,6 +202,12 @@ pub async fn status(context: &Context, args: StatusArgs) -> anyhow::Result<ExitC
             show(stamps.last_changed),
             show(stamps.last_checked),
             show(next),
+        );
+        println!(
+            "{:<20} accounts: {}; {} standing issue(s)",
+            "",
+            roles_line(roles.into_iter()),
+            standing_issues
         );
         if let Some(run) = active {
             println!(

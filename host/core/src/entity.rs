@@ -16,6 +16,11 @@ fn compound(a: &str, b: &str) -> EntityKey {
     format!("{a}{KEY_SEPARATOR}{b}")
 }
 
+/// The two ids a compound key (membership, relationship) joins, in order.
+pub fn split_compound(key: &str) -> Option<(&str, &str)> {
+    key.split_once(KEY_SEPARATOR)
+}
+
 /// The kind and key of a record that is an object (not a removal).
 pub fn identity(record: &Record) -> Option<(EntityKind, EntityKey)> {
     Some(match record {

@@ -5,21 +5,29 @@
 //!
 //! - [`entity`]: which kind of object a record is, its key, its content hash.
 //! - [`diff`]: the streaming diff and the change set it produces.
+//! - [`policy`]: the rules that can leave a record out, and how to fix each.
 //! - [`validate`]: which records a connection syncs, and the issues it reports.
-//! - [`matching`]: create mode and link mode.
+//! - [`integrity`]: memberships and relationships only between stored ends.
+//! - [`coverage`]: whether a run left out too much of a role to count as complete.
+//! - [`matching`]: create mode and link mode, within a role first.
 //! - [`holds`]: the safety checks that stop a dangerous change set.
 
+pub mod coverage;
 pub mod diff;
 pub mod entity;
 pub mod holds;
+pub mod integrity;
 pub mod matching;
+pub mod policy;
 pub mod synthetic;
 pub mod validate;
 
+pub use coverage::{Shortfall, shortfalls};
 pub use diff::{ChangeSet, Diff, FieldChange, PendingChanges, PriorHashes, Roster, Update};
 pub use entity::{ContentHash, EntityKey, EntityKind};
 pub use holds::{HoldPolicy, HoldReason, RunHistory, check_holds};
 pub use matching::{
     Account, MatchKey, MatchPolicy, Matching, Provision, ProvisionMode, RemovalAction, match_people,
 };
-pub use validate::{Checked, Issue, ValidationPolicy, Validator};
+pub use policy::Rule;
+pub use validate::{Checked, Issue, Tally, ValidationPolicy, Validator};

@@ -4,14 +4,19 @@
 //! never creates: it matches people to accounts that already exist (made by
 //! hand, imported, or by another connection) by MIS id, email or username,
 //! in the configured order, and reports every person it cannot match with
-//! certainty. A removal at the source unlinks in link mode and deprovisions
-//! in create mode.
+//! certainty. Matching is within the person's role first: real Wonde
+//! contacts can carry their pupil's `mis_id` (a recorded response in
+//! `rmcsharry/ep-richard:spec/webmocks/getStudentsFromWonde.json`), so a
+//! contact must find the contact account, not collide with the pupil's.
+//! Accounts of another role only explain why nobody matched. A removal at
+//! the source unlinks in link mode and deprovisions in create mode.
 
 use std::collections::HashMap;
 
 use rostersync_model::{Person, Role};
 use serde::{Deserialize, Serialize};
 
+use crate::policy::Rule;
 use crate::validate::{Issue, person_issue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +140,7 @@ pub fn match_people(people: &[Person], accounts: &[Account], policy: &MatchPolic
 
     let mut matching = Matching::default();
     for person in people {
-        let report = |message: String| person_issue(person, message);
+        let report = |message: String| person_issue(person, Rule::Matching, message);
         if let Some(account) = linked.get(person.id.as_str()) {
             matching.provisions.push(Provision::Linked {
                 person: person.id.clone(),
@@ -145,7 +150,9 @@ pub fn match_people(people: &[Person], accounts: &[Account], policy: &MatchPolic
         }
         let email = normalised(&person.email);
         if let Some(email) = &email {
-            if email_count[email] > 1 {
+            // A family email two pupils share makes a match by email
+            // ambiguous; a new account does not depend on it.
+            if policy.mode == ProvisionMode::Link && email_count[email] > 1 {
                 matching.issues.push(report(format!(
                     "Several people in the source share the email {email}"
                 )));
@@ -164,21 +171,32 @@ pub fn match_people(people: &[Person], accounts: &[Account], policy: &MatchPolic
                 continue;
             }
         }
-        let candidates = policy.match_on.iter().find_map(|key| {
-            let (index, value) = match key {
-                MatchKey::MisId => (&by_mis_id, normalised(&person.mis_id)),
-                MatchKey::Email => (&by_email, email.clone()),
-                MatchKey::Username => (&by_username, normalised(&person.username)),
-            };
-            index.get(&value?).filter(|found| !found.is_empty())
-        });
+        // The first key that finds anyone of the person's role decides;
+        // failing that, the first that finds anyone at all explains why.
+        let found = |same_role: bool| {
+            policy.match_on.iter().find_map(|key| {
+                let (index, value) = match key {
+                    MatchKey::MisId => (&by_mis_id, normalised(&person.mis_id)),
+                    MatchKey::Email => (&by_email, email.clone()),
+                    MatchKey::Username => (&by_username, normalised(&person.username)),
+                };
+                let found: Vec<&Account> = index
+                    .get(&value?)?
+                    .iter()
+                    .filter(|a| !same_role || a.role == person.role)
+                    .copied()
+                    .collect();
+                (!found.is_empty()).then_some(found)
+            })
+        };
+        let candidates = found(true).or_else(|| found(false));
         // A username held by an account this person would not become.
         let username_taken_by = |own: Option<&str>| {
             normalised(&person.username)
                 .and_then(|u| by_username.get(&u))
                 .and_then(|holders| holders.iter().find(|a| Some(a.id.as_str()) != own))
         };
-        match (policy.mode, candidates.map(Vec::as_slice)) {
+        match (policy.mode, candidates.as_deref()) {
             (ProvisionMode::Create, _) => match username_taken_by(None) {
                 Some(holder) => matching.issues.push(report(format!(
                     "The username {} is already in use by account {}",
@@ -217,6 +235,13 @@ pub fn match_people(people: &[Person], accounts: &[Account], policy: &MatchPolic
                         account: account.id.clone(),
                     });
                 }
+            }
+            (ProvisionMode::Link, Some(others)) if others.iter().all(|a| a.role != person.role) => {
+                matching.issues.push(report(format!(
+                    "No {:?} account matches; {} accounts of another role do",
+                    person.role,
+                    others.len()
+                )));
             }
             (ProvisionMode::Link, Some(_)) => {
                 matching.issues.push(report(
@@ -355,17 +380,50 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_email_in_the_source_is_reported_for_each_person() {
+    fn a_contact_sharing_a_pupils_mis_id_matches_within_their_role() {
+        let mut contact = person("C1", "9919", None, None);
+        contact.role = Role::Contact;
+        let pupil = person("S1", "9919", None, None);
+        let accounts = [
+            account("pupil-account", Role::Student, Some("9919"), None, None),
+            account("contact-account", Role::Contact, Some("9919"), None, None),
+        ];
+        let matching = match_people(&[pupil.clone(), contact.clone()], &accounts, &link_mode());
+        assert!(matching.issues.is_empty(), "{:?}", matching.issues);
+        assert_eq!(
+            matching.provisions,
+            vec![
+                Provision::Link {
+                    person: "S1".into(),
+                    account: "pupil-account".into()
+                },
+                Provision::Link {
+                    person: "C1".into(),
+                    account: "contact-account".into()
+                }
+            ]
+        );
+        let only_pupils = [accounts[0].clone(), accounts[0].clone()];
+        assert_eq!(
+            only_issue(&match_people(&[contact], &only_pupils, &link_mode())),
+            "No Contact account matches; 2 accounts of another role do"
+        );
+    }
+
+    #[test]
+    fn a_shared_email_in_the_source_is_reported_in_link_mode_only() {
         let people = [
             person("S1", "U1", Some("family@home.example"), None),
             person("S2", "U2", Some("FAMILY@home.example"), None),
         ];
-        let matching = match_people(&people, &[], &MatchPolicy::default());
+        let matching = match_people(&people, &[], &link_mode());
         assert!(matching.provisions.is_empty());
         assert_eq!(matching.issues.len(), 2);
         assert!(matching.issues.iter().all(
             |i| i.message == "Several people in the source share the email family@home.example"
         ));
+        let created = match_people(&people, &[], &MatchPolicy::default());
+        assert_eq!(created.provisions.len(), 2, "{:?}", created.issues);
     }
 
     #[test]

@@ -1,23 +1,35 @@
 //! Validation policies: which records a connection syncs. Each rule is a
-//! named, documented setting with a default. A record that fails is left
-//! out and reported as an issue, never silently dropped, and the version
-//! stored earlier is kept: bad data at the source never deletes an account.
-//! A record that is simply out of scope (a leaver past the window) becomes
-//! a removal.
+//! named, documented setting with a default (the README's "Validation
+//! policies" lists them, checked against [`ValidationPolicy`] by a test).
+//! A record that fails is left out and reported as an issue naming its
+//! [`Rule`], never silently dropped, and the version stored earlier is
+//! kept: bad data at the source never deletes an account. A record that
+//! is simply out of scope (a leaver past the window) becomes a removal.
+//!
+//! The defaults fit every provider the host reads: Clever, OneRoster and
+//! Xporter staff have no start date (Clever v3.0 `roles.teacher`, OneRoster
+//! 1.1 `users.csv`), so none is required unless a connection asks; Clever
+//! and OneRoster carry a pupil's year on the pupil (`grade`, `grades`), not
+//! as a year-group record, so the pupil's own year (or their registration
+//! group's) is enough; and Clever gives a contact's full name in one field
+//! (<https://dev.clever.com/docs/student-contacts>: "a contact's full name
+//! is stored in the last_name field").
 //!
 //! People are checked against the groups known so far (stored ones and
 //! those read in this run). A person whose group has not arrived yet waits
 //! until [`Validator::finish`], so the order a connector sends things in
 //! does not matter.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rostersync_model::{Date, EnrolmentStatus, Group, GroupKind, Person, Record, Removal, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::entity::{EntityKey, EntityKind};
+use crate::policy::Rule;
 
-/// A connection's validation settings.
+/// A connection's validation settings. Every field is documented, with
+/// its default and why, in the README's "Validation policies".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ValidationPolicy {
@@ -25,12 +37,29 @@ pub struct ValidationPolicy {
     pub require_salutation: bool,
     /// Roles that log in, and so must have an email address.
     pub require_email_for: Vec<Role>,
+    /// Students and staff must have a start date.
+    pub require_start_date: bool,
+    /// Pupils on roll must have a year: their own `year-group`, or their
+    /// registration group's year.
+    pub require_year_group: bool,
+    /// Pupils on roll must sit in an active registration group the
+    /// connection reads.
+    pub require_registration_group: bool,
+    /// A contact whose provider gives the whole name in one field (first
+    /// or last) is valid when that field holds a full name.
+    pub contact_name_in_one_field: bool,
     /// Use the preferred forename, when there is one, as the first name.
     pub use_preferred_first_name: bool,
     /// Admission statuses an applicant may have (compared ignoring case).
     pub allowed_admission_statuses: Vec<String>,
     /// Leavers are synced for this many months after their leaving date.
     pub leaver_window_months: u32,
+    /// A run that leaves out more than this share of one role's people
+    /// ends `incomplete`: nothing destructive is applied.
+    pub incomplete_share: f64,
+    /// ... but only once at least this many people of the role are left
+    /// out, so a tiny school's two bad records do not stop it.
+    pub incomplete_min_people: usize,
 }
 
 impl Default for ValidationPolicy {
@@ -38,14 +67,25 @@ impl Default for ValidationPolicy {
         Self {
             require_salutation: false,
             require_email_for: Vec::new(),
+            require_start_date: false,
+            require_year_group: true,
+            require_registration_group: false,
+            contact_name_in_one_field: true,
             use_preferred_first_name: true,
-            allowed_admission_statuses: vec!["Offer accepted".into(), "Admitted".into()],
+            allowed_admission_statuses: vec![
+                "Offer accepted".into(),
+                "Accepted".into(),
+                "Admitted".into(),
+            ],
             leaver_window_months: 12,
+            incomplete_share: 0.2,
+            incomplete_min_people: 10,
         }
     }
 }
 
-/// One record left out, in the columns schools know.
+/// One record left out, in the columns schools know, with the rule that
+/// left it out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Issue {
     pub source_id: String,
@@ -53,6 +93,36 @@ pub struct Issue {
     pub entity_name: String,
     pub mis_id: String,
     pub message: String,
+    pub rule: Rule,
+    /// The person's role, when the issue is about a person.
+    pub role: Option<Role>,
+}
+
+/// How many people of each role a read held, and how many of them each
+/// rule left out: what decides whether a run is complete.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub read: BTreeMap<Role, usize>,
+    pub left_out: BTreeMap<(Role, Rule), usize>,
+}
+
+impl Tally {
+    pub fn read(&mut self, role: Role) {
+        *self.read.entry(role).or_default() += 1;
+    }
+
+    pub fn leave_out(&mut self, role: Role, rule: Rule) {
+        *self.left_out.entry((role, rule)).or_default() += 1;
+    }
+
+    /// People of `role` left out, by any rule.
+    pub fn left_out_of(&self, role: Role) -> usize {
+        self.left_out
+            .iter()
+            .filter(|((r, _), _)| *r == role)
+            .map(|(_, n)| n)
+            .sum()
+    }
 }
 
 /// What a batch turned into.
@@ -89,6 +159,7 @@ pub struct Validator {
     /// group and year by name, not by id.
     group_names: HashMap<String, String>,
     waiting: Vec<Person>,
+    tally: Tally,
 }
 
 impl Validator {
@@ -105,6 +176,7 @@ impl Validator {
             groups: HashMap::new(),
             group_names: HashMap::new(),
             waiting: Vec::new(),
+            tally: Tally::default(),
         };
         for group in known_groups {
             validator.learn(&group);
@@ -145,7 +217,10 @@ impl Validator {
         let mut checked = Checked::default();
         for record in batch {
             let verdict = match record {
-                Record::Person(person) => self.check_person(person, false),
+                Record::Person(person) => {
+                    self.tally.read(person.role);
+                    self.check_person(person, false)
+                }
                 Record::Group(group) => self.check_group(group),
                 other => Verdict::Sync(other),
             };
@@ -154,14 +229,15 @@ impl Validator {
         checked
     }
 
-    /// Checks the people who waited for their groups.
-    pub fn finish(mut self) -> Checked {
+    /// Checks the people who waited for their groups; with them, how many
+    /// people of each role the read held and left out.
+    pub fn finish(mut self) -> (Checked, Tally) {
         let mut checked = Checked::default();
         for person in std::mem::take(&mut self.waiting) {
             let verdict = self.check_person(person, true);
             self.settle(verdict, &mut checked);
         }
-        checked
+        (checked, self.tally)
     }
 
     fn settle(&mut self, verdict: Verdict, checked: &mut Checked) {
@@ -169,6 +245,9 @@ impl Validator {
             Verdict::Sync(record) => checked.records.push(record),
             Verdict::OutOfScope(removal) => checked.records.push(Record::Removed(removal)),
             Verdict::Invalid(kind, issue) => {
+                if let Some(role) = issue.role {
+                    self.tally.leave_out(role, issue.rule);
+                }
                 checked.retained.push((kind, issue.source_id.clone()));
                 checked.issues.push(issue);
             }
@@ -188,6 +267,8 @@ impl Validator {
                     entity_name: group.code.clone().unwrap_or_default(),
                     mis_id: String::new(),
                     message: "Missing class name".into(),
+                    rule: Rule::ClassName,
+                    role: None,
                 },
             );
         }
@@ -203,91 +284,113 @@ impl Validator {
         {
             person.first_name = Some(preferred);
         }
-        let blank = |value: &Option<String>| value.as_deref().is_none_or(|v| v.trim().is_empty());
-        let missing = if blank(&person.first_name) {
-            Some("Missing first name")
-        } else if blank(&person.last_name) {
-            Some("Missing last name")
-        } else if person.role != Role::Contact && person.start_date.is_none() {
-            Some("Missing start date")
-        } else if self.policy.require_salutation && blank(&person.salutation) {
-            Some("Missing salutation, which this connection requires")
-        } else if self.policy.require_email_for.contains(&person.role) && blank(&person.email) {
-            Some("Missing email, which this connection needs for login")
-        } else {
-            None
-        };
-        if let Some(message) = missing {
-            return invalid_person(&person, message.into());
+        if let Some((rule, message)) = self.missing(&person) {
+            return invalid_person(&person, rule, message.into());
         }
         if person.role != Role::Student {
             return Verdict::Sync(Record::Person(person));
         }
         match person.enrolment {
-            None => invalid_person(&person, "Missing enrolment status".into()),
-            Some(EnrolmentStatus::OnRoll) => {
-                let group = person.registration_group.clone();
-                let link = self.check_group_link(
-                    group.as_deref(),
-                    GroupKind::Registration,
-                    "registration group",
-                    last_chance,
-                );
-                by_group_link(person, link)
-            }
+            None => invalid_person(
+                &person,
+                Rule::EnrolmentStatus,
+                "Missing enrolment status".into(),
+            ),
+            Some(EnrolmentStatus::OnRoll) => self.check_current_pupil(person, last_chance),
             Some(EnrolmentStatus::Prospective) => self.check_applicant(person, last_chance),
             Some(EnrolmentStatus::Left) => self.check_leaver(person),
         }
     }
 
-    /// Whether the group `id` is a usable group of `kind`: it exists, is
-    /// active and is linked to a synced year group.
-    fn check_group_link(
-        &self,
-        id: Option<&str>,
-        kind: GroupKind,
-        what: &str,
-        last_chance: bool,
-    ) -> GroupLink {
-        let Some(id) = id else {
-            return GroupLink::Unusable(format!("Not in a {what}"));
+    /// The first required field a person lacks, with the rule requiring it.
+    fn missing(&self, person: &Person) -> Option<(Rule, &'static str)> {
+        let has_first = !blank(&person.first_name);
+        let has_last = !blank(&person.last_name);
+        let full_name_in_one = |field: &Option<String>| {
+            field
+                .as_deref()
+                .is_some_and(|name| name.split_whitespace().count() >= 2)
         };
-        let Some(group) = self.group(id) else {
-            return if last_chance {
-                GroupLink::Unusable(format!("The {what} {id:?} is not synced"))
-            } else {
-                GroupLink::NotYetKnown
-            };
-        };
-        if group.kind != kind {
-            let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                "an"
-            } else {
-                "a"
-            };
-            return GroupLink::Unusable(format!("{id:?} is not {article} {what}"));
+        let one_field_will_do = person.role == Role::Contact
+            && self.policy.contact_name_in_one_field
+            && (full_name_in_one(&person.first_name) || full_name_in_one(&person.last_name));
+        if !has_first && !one_field_will_do {
+            Some((Rule::RequiredNames, "Missing first name"))
+        } else if !has_last && !one_field_will_do {
+            Some((Rule::RequiredNames, "Missing last name"))
+        } else if self.policy.require_start_date
+            && person.role != Role::Contact
+            && person.start_date.is_none()
+        {
+            Some((
+                Rule::RequireStartDate,
+                "Missing start date, which this connection requires",
+            ))
+        } else if self.policy.require_salutation && blank(&person.salutation) {
+            Some((
+                Rule::RequireSalutation,
+                "Missing salutation, which this connection requires",
+            ))
+        } else if self.policy.require_email_for.contains(&person.role) && blank(&person.email) {
+            Some((
+                Rule::RequireEmailFor,
+                "Missing email, which this connection needs for login",
+            ))
+        } else {
+            None
         }
-        if !group.active {
-            return GroupLink::Unusable(format!("The {what} {id:?} is not active"));
+    }
+
+    /// A pupil on roll: in a year (their own, or their registration
+    /// group's), and in an active registration group where the connection
+    /// requires one.
+    fn check_current_pupil(&self, person: Person, last_chance: bool) -> Verdict {
+        let registration = person.registration_group.as_deref();
+        let own_year = !blank(&person.year_group);
+        let group = registration.and_then(|id| self.group(id));
+        let group_matters =
+            self.policy.require_registration_group || (self.policy.require_year_group && !own_year);
+        if group_matters && registration.is_some() && group.is_none() && !last_chance {
+            return Verdict::Wait(person);
         }
-        let year = group.year_group.as_deref().or(group.parent.as_deref());
-        let linked = year
-            .and_then(|y| self.group(y))
-            .is_some_and(|y| y.kind == GroupKind::Year);
-        if !linked {
-            return GroupLink::Unusable(format!(
-                "The {what} {id:?} is not linked to a synced year group"
-            ));
+        if self.policy.require_registration_group
+            && let Err(problem) = usable_group(registration, group, GroupKind::Registration)
+        {
+            return invalid_person(&person, Rule::RequireRegistrationGroup, problem);
         }
-        GroupLink::Usable
+        if self.policy.require_year_group && !own_year {
+            let group_year = group.is_some_and(|g| {
+                g.year_group.is_some()
+                    || g.parent
+                        .as_deref()
+                        .and_then(|p| self.group(p))
+                        .is_some_and(|p| p.kind == GroupKind::Year)
+            });
+            if !group_year {
+                let problem = match (registration, group) {
+                    (None, _) => "Not in a year group or a registration group".to_string(),
+                    (Some(id), None) => format!(
+                        "Not in a year group, and the registration group {id:?} is not synced"
+                    ),
+                    (Some(id), Some(_)) => {
+                        format!(
+                            "Not in a year group, and the registration group {id:?} has no year"
+                        )
+                    }
+                };
+                return invalid_person(&person, Rule::RequireYearGroup, problem);
+            }
+        }
+        Verdict::Sync(Record::Person(person))
     }
 
     fn check_applicant(&self, person: Person, last_chance: bool) -> Verdict {
+        let rule = Rule::AllowedAdmissionStatuses;
         let Some(admission) = person.admission.clone() else {
-            return invalid_person(&person, "Applicant has no admission details".into());
+            return invalid_person(&person, rule, "Applicant has no admission details".into());
         };
         if !admission.application_active {
-            return invalid_person(&person, "Application is not active".into());
+            return invalid_person(&person, rule, "Application is not active".into());
         }
         if admission
             .admission_date
@@ -295,6 +398,7 @@ impl Validator {
         {
             return invalid_person(
                 &person,
+                rule,
                 "Admission date has passed but the pupil is not on roll".into(),
             );
         }
@@ -307,21 +411,32 @@ impl Validator {
         if !allowed {
             return invalid_person(
                 &person,
+                rule,
                 format!("Admission status {status:?} is not one this connection syncs"),
             );
         }
-        let link = self.check_group_link(
-            admission.intake_group.as_deref(),
-            GroupKind::Intake,
-            "intake group",
-            last_chance,
-        );
-        by_group_link(person, link)
+        // An intake group named by a provider that sends no intake group
+        // records is enough; one it does send must be an active intake group.
+        let intake = admission.intake_group.as_deref();
+        let group = intake.and_then(|id| self.group(id));
+        match (intake, group) {
+            (None, _) => invalid_person(&person, rule, "Not in an intake group".into()),
+            (Some(_), None) if !last_chance => Verdict::Wait(person),
+            (Some(_), None) => Verdict::Sync(Record::Person(person)),
+            (Some(_), Some(_)) => match usable_group(intake, group, GroupKind::Intake) {
+                Ok(()) => Verdict::Sync(Record::Person(person)),
+                Err(problem) => invalid_person(&person, rule, problem),
+            },
+        }
     }
 
     fn check_leaver(&self, person: Person) -> Verdict {
         let Some(left) = person.leaving_date else {
-            return invalid_person(&person, "Leaver has no leaving date".into());
+            return invalid_person(
+                &person,
+                Rule::LeaverWindowMonths,
+                "Leaver has no leaving date".into(),
+            );
         };
         let window_ends = left
             .checked_add_months(chrono::Months::new(self.policy.leaver_window_months))
@@ -334,44 +449,73 @@ impl Validator {
     }
 }
 
-/// A student whose group link decides what happens to them.
-fn by_group_link(person: Person, link: GroupLink) -> Verdict {
-    match link {
-        GroupLink::Usable => Verdict::Sync(Record::Person(person)),
-        GroupLink::NotYetKnown => Verdict::Wait(person),
-        GroupLink::Unusable(problem) => invalid_person(&person, problem),
+fn blank(value: &Option<String>) -> bool {
+    value.as_deref().is_none_or(|v| v.trim().is_empty())
+}
+
+/// Whether the group `id` names (found as `group`) is an active group of
+/// `kind`; else the problem in words.
+fn usable_group(
+    id: Option<&str>,
+    group: Option<&GroupFacts>,
+    kind: GroupKind,
+) -> Result<(), String> {
+    let what = match kind {
+        GroupKind::Intake => "intake group",
+        _ => "registration group",
+    };
+    let Some(id) = id else {
+        return Err(format!("Not in a {what}"));
+    };
+    let Some(group) = group else {
+        return Err(format!("The {what} {id:?} is not synced"));
+    };
+    if group.kind != kind {
+        let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        return Err(format!("{id:?} is not {article} {what}"));
     }
+    if !group.active {
+        return Err(format!("The {what} {id:?} is not active"));
+    }
+    Ok(())
 }
 
-enum GroupLink {
-    Usable,
-    /// The group may still arrive later in the read.
-    NotYetKnown,
-    Unusable(String),
+fn invalid_person(person: &Person, rule: Rule, message: String) -> Verdict {
+    Verdict::Invalid(EntityKind::Person, person_issue(person, rule, message))
 }
 
-fn invalid_person(person: &Person, message: String) -> Verdict {
-    Verdict::Invalid(EntityKind::Person, person_issue(person, message))
-}
-
-/// An issue about a person, in the columns schools know.
-pub(crate) fn person_issue(person: &Person, message: String) -> Issue {
-    let entity_type = match person.role {
+/// A person's role as the columns schools know name it.
+pub fn role_label(role: Role) -> &'static str {
+    match role {
         Role::Student => "Student",
         Role::Staff => "Staff",
         Role::Contact => "Contact",
-    };
-    let name = [person.first_name.as_deref(), person.last_name.as_deref()]
+    }
+}
+
+/// A person's name as an issue shows it.
+pub fn person_name(person: &Person) -> String {
+    [person.first_name.as_deref(), person.last_name.as_deref()]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" ")
+}
+
+/// An issue about a person, in the columns schools know.
+pub(crate) fn person_issue(person: &Person, rule: Rule, message: String) -> Issue {
     Issue {
         source_id: person.id.clone(),
-        entity_type: entity_type.into(),
-        entity_name: name,
+        entity_type: role_label(person.role).into(),
+        entity_name: person_name(person),
         mis_id: person.mis_id.clone().unwrap_or_default(),
         message,
+        rule,
+        role: Some(person.role),
     }
 }
 
@@ -423,7 +567,7 @@ mod tests {
     fn check(policy: ValidationPolicy, people: Vec<Person>) -> Checked {
         let mut validator = Validator::new(policy, today(), school());
         let mut checked = validator.check_batch(people.into_iter().map(Record::Person).collect());
-        let rest = validator.finish();
+        let (rest, _) = validator.finish();
         checked.records.extend(rest.records);
         checked.retained.extend(rest.retained);
         checked.issues.extend(rest.issues);
@@ -442,28 +586,21 @@ mod tests {
     }
 
     #[test]
-    fn names_and_start_dates_are_required_and_reported_in_school_columns() {
+    fn names_are_required_and_reported_in_school_columns() {
         let mut no_first = pupil("S1");
         no_first.first_name = Some("  ".into());
         let mut no_last = pupil("S2");
         no_last.last_name = None;
-        let mut no_start = Person::new("T1", Role::Staff);
-        no_start.first_name = Some("Grace".into());
-        no_start.last_name = Some("Hopper".into());
         let mut contact = Person::new("C1", Role::Contact);
         contact.first_name = Some("Bethany".into());
         contact.last_name = Some("Shields".into());
         let checked = check(
             ValidationPolicy::default(),
-            vec![no_first, no_last, no_start, contact],
+            vec![no_first, no_last, contact],
         );
         assert_eq!(
             messages(&checked),
-            vec![
-                "Missing first name",
-                "Missing last name",
-                "Missing start date"
-            ]
+            vec!["Missing first name", "Missing last name"]
         );
         assert_eq!(
             checked.issues[1],
@@ -473,10 +610,71 @@ mod tests {
                 entity_name: "Siobhán".into(),
                 mis_id: "UPN-S2".into(),
                 message: "Missing last name".into(),
+                rule: Rule::RequiredNames,
+                role: Some(Role::Student),
             }
         );
-        assert_eq!(checked.records.len(), 1, "a contact needs no start date");
-        assert_eq!(checked.retained.len(), 3);
+        assert_eq!(checked.records.len(), 1);
+        assert_eq!(checked.retained.len(), 2);
+    }
+
+    fn staff_member(id: &str) -> Person {
+        let mut person = Person::new(id, Role::Staff);
+        person.first_name = Some("Grace".into());
+        person.last_name = Some("Hopper".into());
+        person
+    }
+
+    #[test]
+    fn a_start_date_is_required_only_where_the_connection_asks() {
+        let mut no_start = pupil("S1");
+        no_start.start_date = None;
+        let people = vec![no_start, staff_member("T1")];
+        let relaxed = check(ValidationPolicy::default(), people.clone());
+        assert!(relaxed.issues.is_empty(), "{:?}", relaxed.issues);
+        assert_eq!(relaxed.records.len(), 2);
+        let strict = ValidationPolicy {
+            require_start_date: true,
+            ..ValidationPolicy::default()
+        };
+        let checked = check(strict, people);
+        assert_eq!(checked.issues.len(), 2);
+        assert!(
+            checked
+                .issues
+                .iter()
+                .all(|i| i.rule == Rule::RequireStartDate
+                    && i.message == "Missing start date, which this connection requires")
+        );
+    }
+
+    #[test]
+    fn a_contact_with_the_full_name_in_one_field_is_valid() {
+        // Clever v3.0 gives a contact's full name in `name.last` only.
+        let mut clever = Person::new("C1", Role::Contact);
+        clever.last_name = Some("Mary Ó Súilleabháin".into());
+        let mut one_word = Person::new("C2", Role::Contact);
+        one_word.last_name = Some("Mary".into());
+        let mut pupil_one_field = pupil("S1");
+        pupil_one_field.first_name = None;
+        pupil_one_field.last_name = Some("Siobhán O'Brien".into());
+        let checked = check(
+            ValidationPolicy::default(),
+            vec![clever.clone(), one_word, pupil_one_field],
+        );
+        assert_eq!(checked.records, vec![Record::Person(clever.clone())]);
+        assert_eq!(
+            messages(&checked),
+            vec!["Missing first name", "Missing first name"]
+        );
+        let strict = ValidationPolicy {
+            contact_name_in_one_field: false,
+            ..ValidationPolicy::default()
+        };
+        assert_eq!(
+            messages(&check(strict, vec![clever])),
+            vec!["Missing first name"]
+        );
     }
 
     #[test]
@@ -541,42 +739,113 @@ mod tests {
     }
 
     #[test]
-    fn current_pupils_need_an_active_registration_group_linked_to_a_year() {
-        let with = |group: Option<&str>, status: Option<EnrolmentStatus>| {
+    fn a_pupils_own_year_or_their_registration_groups_year_will_do() {
+        let with = |group: Option<&str>, year: Option<&str>| {
             let mut p = pupil("S1");
             p.registration_group = group.map(Into::into);
-            p.enrolment = status;
+            p.year_group = year.map(Into::into);
             p
         };
-        let cases = [
-            (
-                with(None, Some(EnrolmentStatus::OnRoll)),
-                "Not in a registration group",
-            ),
-            (
-                with(Some("7B"), Some(EnrolmentStatus::OnRoll)),
-                "The registration group \"7B\" is not active",
-            ),
-            (
-                with(Some("7Z"), Some(EnrolmentStatus::OnRoll)),
-                "The registration group \"7Z\" is not linked to a synced year group",
-            ),
-            (
-                with(Some("Y7"), Some(EnrolmentStatus::OnRoll)),
-                "\"Y7\" is not a registration group",
-            ),
-            (
-                with(Some("9Q"), Some(EnrolmentStatus::OnRoll)),
-                "The registration group \"9Q\" is not synced",
-            ),
-            (with(Some("7A"), None), "Missing enrolment status"),
-        ];
-        for (person, message) in cases {
-            assert_eq!(
-                messages(&check(ValidationPolicy::default(), vec![person])),
-                vec![message]
+        // Clever and OneRoster: the year on the pupil, no year-group records.
+        let mut validator = Validator::new(ValidationPolicy::default(), today(), Vec::new());
+        let checked = validator.check_batch(vec![Record::Person(with(None, Some("7")))]);
+        assert_eq!(checked.records.len(), 1, "{:?}", checked.issues);
+        for good in [
+            with(Some("7A"), None),
+            with(Some("7Z"), Some("Year 7")),
+            with(Some("9Q"), Some("Year 9")),
+        ] {
+            assert!(
+                check(ValidationPolicy::default(), vec![good.clone()])
+                    .issues
+                    .is_empty(),
+                "{good:?}"
             );
         }
+        let cases = [
+            (
+                with(None, None),
+                "Not in a year group or a registration group",
+            ),
+            (
+                with(Some("7Z"), None),
+                "Not in a year group, and the registration group \"7Z\" has no year",
+            ),
+            (
+                with(Some("9Q"), None),
+                "Not in a year group, and the registration group \"9Q\" is not synced",
+            ),
+        ];
+        for (person, message) in cases {
+            let checked = check(ValidationPolicy::default(), vec![person]);
+            assert_eq!(messages(&checked), vec![message]);
+            assert_eq!(checked.issues[0].rule, Rule::RequireYearGroup);
+        }
+        let mut no_status = pupil("S1");
+        no_status.enrolment = None;
+        assert_eq!(
+            messages(&check(ValidationPolicy::default(), vec![no_status])),
+            vec!["Missing enrolment status"]
+        );
+    }
+
+    #[test]
+    fn an_active_registration_group_is_required_where_the_connection_asks() {
+        let policy = ValidationPolicy {
+            require_registration_group: true,
+            ..ValidationPolicy::default()
+        };
+        let with = |group: Option<&str>| {
+            let mut p = pupil("S1");
+            p.registration_group = group.map(Into::into);
+            p.year_group = Some("Year 7".into());
+            p
+        };
+        assert!(
+            check(policy.clone(), vec![with(Some("7A"))])
+                .issues
+                .is_empty()
+        );
+        let cases = [
+            (with(None), "Not in a registration group"),
+            (
+                with(Some("7B")),
+                "The registration group \"7B\" is not active",
+            ),
+            (with(Some("Y7")), "\"Y7\" is not a registration group"),
+            (
+                with(Some("9Q")),
+                "The registration group \"9Q\" is not synced",
+            ),
+        ];
+        for (person, message) in cases {
+            let checked = check(policy.clone(), vec![person]);
+            assert_eq!(messages(&checked), vec![message]);
+            assert_eq!(checked.issues[0].rule, Rule::RequireRegistrationGroup);
+        }
+    }
+
+    #[test]
+    fn the_tally_counts_people_read_and_left_out_per_role_and_rule() {
+        let mut no_year = pupil("S2");
+        no_year.registration_group = None;
+        let mut validator = Validator::new(ValidationPolicy::default(), today(), school());
+        validator.check_batch(vec![
+            Record::Person(pupil("S1")),
+            Record::Person(no_year),
+            Record::Person(staff_member("T1")),
+        ]);
+        let (_, tally) = validator.finish();
+        assert_eq!(
+            tally.read,
+            BTreeMap::from([(Role::Student, 2), (Role::Staff, 1)])
+        );
+        assert_eq!(
+            tally.left_out,
+            BTreeMap::from([((Role::Student, Rule::RequireYearGroup), 1)])
+        );
+        assert_eq!(tally.left_out_of(Role::Student), 1);
+        assert_eq!(tally.left_out_of(Role::Staff), 0);
     }
 
     #[test]
@@ -597,7 +866,7 @@ mod tests {
             true,
         ))]);
         assert_eq!(second.records.len(), 1);
-        let last = validator.finish();
+        let (last, _) = validator.finish();
         assert_eq!(last.records.len(), 1, "the pupil, once the group arrived");
         assert!(last.issues.is_empty());
     }
@@ -664,12 +933,28 @@ mod tests {
         }
         let undated = Admission {
             admission_date: None,
-            ..good
+            ..good.clone()
+        };
+        // An intake group by name only, as Wonde's application details give it.
+        let named_only = Admission {
+            intake_group: Some("Year 7 Sept 2027".into()),
+            ..good.clone()
         };
         assert!(
-            check(ValidationPolicy::default(), vec![applicant(undated)])
-                .issues
-                .is_empty()
+            check(
+                ValidationPolicy::default(),
+                vec![applicant(undated), applicant(named_only)]
+            )
+            .issues
+            .is_empty()
+        );
+        let none = Admission {
+            intake_group: None,
+            ..good
+        };
+        assert_eq!(
+            messages(&check(ValidationPolicy::default(), vec![applicant(none)])),
+            vec!["Not in an intake group"]
         );
     }
 

@@ -23,6 +23,8 @@ pub enum NotificationEvent {
     RunHeld,
     #[serde(rename = "run.failed")]
     RunFailed,
+    #[serde(rename = "run.incomplete")]
+    RunIncomplete,
     #[serde(rename = "connection.disconnected")]
     ConnectionDisconnected,
     #[serde(rename = "connection.recovered")]
@@ -30,9 +32,10 @@ pub enum NotificationEvent {
 }
 
 impl NotificationEvent {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::RunHeld,
         Self::RunFailed,
+        Self::RunIncomplete,
         Self::ConnectionDisconnected,
         Self::ConnectionRecovered,
     ];
@@ -42,6 +45,7 @@ impl NotificationEvent {
         match self {
             Self::RunHeld => "run.held",
             Self::RunFailed => "run.failed",
+            Self::RunIncomplete => "run.incomplete",
             Self::ConnectionDisconnected => "connection.disconnected",
             Self::ConnectionRecovered => "connection.recovered",
         }

@@ -79,6 +79,7 @@ impl Notification {
         let headline = match self.event.as_str() {
             "run.held" => "sync held",
             "run.failed" => "sync failed",
+            "run.incomplete" => "sync incomplete",
             "connection.disconnected" => "connection lost",
             "connection.recovered" => "connection recovered",
             other => other,
@@ -99,10 +100,15 @@ impl Notification {
                 .filter(|text| !text.trim().is_empty())
         };
         let summary = match self.event.as_str() {
-            "run.held" => {
+            event @ ("run.held" | "run.incomplete") => {
+                let list = if event == "run.held" {
+                    "reasons"
+                } else {
+                    "shortfalls"
+                };
                 let reasons: Vec<&str> = self
                     .detail
-                    .get("reasons")
+                    .get(list)
                     .and_then(Value::as_array)
                     .map(|reasons| reasons.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();
@@ -139,6 +145,9 @@ impl Notification {
             ),
             "run.failed" => format!(
                 "See the run and its message on the dashboard or with `rostersync history {connection}`; the next scheduled run tries again."
+            ),
+            "run.incomplete" => format!(
+                "See what is wrong with `rostersync issues {connection}` or on the dashboard, and fix it at the source or relax the named policy; nothing was removed meanwhile."
             ),
             "connection.disconnected" => format!(
                 "Check {connection}'s credentials and the provider's status, then answer the hold with `rostersync holds list` or on the dashboard."

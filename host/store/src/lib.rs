@@ -109,7 +109,8 @@ pub struct Count {
     pub count: i64,
 }
 
-/// One issue a run found, in the columns schools know.
+/// One issue a run found, in the columns schools know, with the policy
+/// that raised it and how to fix it at the source.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct IssueRow {
     pub source_id: String,
@@ -117,6 +118,25 @@ pub struct IssueRow {
     pub entity_name: String,
     pub mis_id: String,
     pub message: String,
+    pub policy: String,
+    pub fix: String,
+}
+
+/// An issue row (`run_issues` or `standing_issues`) as read back.
+fn issue_row<R: Row>(row: &R) -> Result<IssueRow, sqlx::Error>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(IssueRow {
+        source_id: row.try_get("source_id")?,
+        entity_type: row.try_get("entity_type")?,
+        entity_name: row.try_get("entity_name")?,
+        mis_id: row.try_get("mis_id")?,
+        message: row.try_get("message")?,
+        policy: row.try_get("policy")?,
+        fix: row.try_get("fix")?,
+    })
 }
 
 /// One applied change to one object; `fields` is JSON
@@ -155,6 +175,9 @@ pub struct WriteSet {
     pub hold: Option<HoldWrite>,
     /// What an operator did that caused this write (confirming a hold).
     pub audit: Vec<AuditEntry>,
+    /// How the run's issues change the connection's standing issues; none
+    /// for a run that did not read the source (failed, dry, a confirm).
+    pub standing: Option<StandingWrite>,
 }
 
 impl WriteSet {
@@ -173,6 +196,7 @@ impl WriteSet {
             kept_change_set: None,
             hold: None,
             audit: Vec::new(),
+            standing: None,
         }
     }
 
@@ -252,13 +276,43 @@ pub struct Stamps {
 }
 
 /// The header of an issues export.
-pub const ISSUES_CSV_HEADER: [&str; 5] = [
+pub const ISSUES_CSV_HEADER: [&str; 7] = [
     "Integration source id",
     "Entity type",
     "Entity name",
     "MIS id",
     "Error message",
+    "Policy",
+    "How to fix",
 ];
+
+/// Issues as CSV, with the columns schools know and the policy and fix.
+pub fn issues_csv(issues: &[IssueRow]) -> String {
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let write = |csv: &mut csv::Writer<Vec<u8>>, row: [&str; 7]| {
+        csv.write_record(row)
+            .expect("writing CSV to memory cannot fail");
+    };
+    write(&mut csv, ISSUES_CSV_HEADER);
+    for issue in issues {
+        write(
+            &mut csv,
+            [
+                &issue.source_id,
+                &issue.entity_type,
+                &issue.entity_name,
+                &issue.mis_id,
+                &issue.message,
+                &issue.policy,
+                &issue.fix,
+            ],
+        );
+    }
+    let bytes = csv
+        .into_inner()
+        .expect("flushing CSV to memory cannot fail");
+    String::from_utf8(bytes).expect("CSV of strings is UTF-8")
+}
 
 enum Backend {
     Sqlite(SqlitePool),
@@ -301,6 +355,8 @@ mod holds;
 mod metrics;
 mod notifications;
 mod queue;
+#[macro_use]
+mod standing;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -308,9 +364,10 @@ pub use accounts::{AccountRow, AccountStatus, AccountWrite, LinkWrite};
 pub use holds::{HoldRow, HoldStatus, HoldWrite};
 pub use metrics::StoreMetrics;
 pub use notifications::{
-    DeliveryStatus, DueNotification, NOTIFICATION_EVENTS, NotificationDelivery,
+    DeliveryStatus, DueNotification, NOTIFICATION_EVENTS, Notification, NotificationDelivery,
 };
 pub use queue::{Enqueued, QueueState, QueuedRun, RunAsk};
+pub use standing::{StandingIssue, StandingWrite};
 
 pub struct Store {
     backend: Backend,
@@ -526,7 +583,7 @@ impl Store {
             let numbered_issues: Vec<(i64, &IssueRow)> = (0..).zip(&writes.issues).collect();
             for chunk in numbered_issues.chunks(ROWS_PER_STATEMENT) {
                 let mut query = QueryBuilder::new(
-                    "INSERT INTO run_issues (run_id, position, source_id, entity_type, entity_name, mis_id, message) ",
+                    "INSERT INTO run_issues (run_id, position, source_id, entity_type, entity_name, mis_id, message, policy, fix) ",
                 );
                 query.push_values(chunk, |mut row, (position, issue)| {
                     row.push_bind(id)
@@ -535,10 +592,13 @@ impl Store {
                         .push_bind(&issue.entity_type)
                         .push_bind(&issue.entity_name)
                         .push_bind(&issue.mis_id)
-                        .push_bind(&issue.message);
+                        .push_bind(&issue.message)
+                        .push_bind(&issue.policy)
+                        .push_bind(&issue.fix);
                 });
                 query.build().execute(&mut *tx).await?;
             }
+            write_standing!(tx, connection, id, writes);
             let numbered_changes: Vec<(i64, &ChangeRow)> = (0..).zip(&writes.changes).collect();
             for chunk in numbered_changes.chunks(ROWS_PER_STATEMENT) {
                 let mut query = QueryBuilder::new("INSERT INTO change_log (run_id, position, kind, key, action, fields) ");
@@ -689,22 +749,14 @@ impl Store {
     pub async fn run_issues(&self, run_id: i64) -> Result<Vec<IssueRow>, StoreError> {
         let issues = on_pool!(self, pool => {
             sqlx::query(
-                "SELECT source_id, entity_type, entity_name, mis_id, message FROM run_issues \
+                "SELECT source_id, entity_type, entity_name, mis_id, message, policy, fix FROM run_issues \
                  WHERE run_id = $1 ORDER BY position",
             )
             .bind(run_id)
             .fetch_all(pool)
             .await?
             .iter()
-            .map(|row| {
-                Ok(IssueRow {
-                    source_id: row.try_get("source_id")?,
-                    entity_type: row.try_get("entity_type")?,
-                    entity_name: row.try_get("entity_name")?,
-                    mis_id: row.try_get("mis_id")?,
-                    message: row.try_get("message")?,
-                })
-            })
+            .map(issue_row)
             .collect::<Result<Vec<_>, sqlx::Error>>()?
         });
         Ok(issues)
@@ -712,28 +764,7 @@ impl Store {
 
     /// A run's issues as CSV, with the columns schools know.
     pub async fn issues_csv(&self, run_id: i64) -> Result<String, StoreError> {
-        let mut csv = csv::Writer::from_writer(Vec::new());
-        let write = |csv: &mut csv::Writer<Vec<u8>>, row: [&str; 5]| {
-            csv.write_record(row)
-                .expect("writing CSV to memory cannot fail");
-        };
-        write(&mut csv, ISSUES_CSV_HEADER);
-        for issue in self.run_issues(run_id).await? {
-            write(
-                &mut csv,
-                [
-                    &issue.source_id,
-                    &issue.entity_type,
-                    &issue.entity_name,
-                    &issue.mis_id,
-                    &issue.message,
-                ],
-            );
-        }
-        let bytes = csv
-            .into_inner()
-            .expect("flushing CSV to memory cannot fail");
-        Ok(String::from_utf8(bytes).expect("CSV of strings is UTF-8"))
+        Ok(issues_csv(&self.run_issues(run_id).await?))
     }
 
     /// Every applied change to one object, oldest first, with its run:

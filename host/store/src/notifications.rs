@@ -11,12 +11,45 @@ use sqlx::{QueryBuilder, Row};
 
 use crate::{Store, StoreError};
 
+/// An outbox event that is an operator notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Notification {
+    RunHeld,
+    RunFailed,
+    /// Validation left out too much of a role: nothing destructive applied.
+    RunIncomplete,
+    ConnectionDisconnected,
+    ConnectionRecovered,
+}
+
+impl Notification {
+    pub const ALL: [Self; 5] = [
+        Self::RunHeld,
+        Self::RunFailed,
+        Self::RunIncomplete,
+        Self::ConnectionDisconnected,
+        Self::ConnectionRecovered,
+    ];
+
+    /// The event's name in the outbox.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::RunHeld => "run.held",
+            Self::RunFailed => "run.failed",
+            Self::RunIncomplete => "run.incomplete",
+            Self::ConnectionDisconnected => "connection.disconnected",
+            Self::ConnectionRecovered => "connection.recovered",
+        }
+    }
+}
+
 /// The outbox events that are operator notifications.
-pub const NOTIFICATION_EVENTS: [&str; 4] = [
-    "run.held",
-    "run.failed",
-    "connection.disconnected",
-    "connection.recovered",
+pub const NOTIFICATION_EVENTS: [&str; 5] = [
+    Notification::RunHeld.as_str(),
+    Notification::RunFailed.as_str(),
+    Notification::RunIncomplete.as_str(),
+    Notification::ConnectionDisconnected.as_str(),
+    Notification::ConnectionRecovered.as_str(),
 ];
 
 /// A notification event a channel owes, with what the channel has tried.

@@ -6,8 +6,8 @@
 use chrono::Utc;
 use rostersync_store::testing::on_both_backends;
 use rostersync_store::{
-    AuditEntry, ChangeRow, Count, EntityKind, IssueRow, OutboxEvent, RunMode, RunRecord, Store,
-    StoreError, StoredRecord, WriteSet,
+    AuditEntry, ChangeRow, Count, EntityKind, IssueRow, OutboxEvent, RunMode, RunRecord,
+    StandingWrite, Store, StoreError, StoredRecord, WriteSet,
 };
 use sqlx::Connection;
 
@@ -277,6 +277,8 @@ async fn history_issues_changes_and_outbox_commit_with_the_run() {
             entity_name: "Manuel Shields".into(),
             mis_id: "9919".into(),
             message: "Missing email, which this connection needs for login".into(),
+            policy: "require_email_for".into(),
+            fix: "Enter the email address in the MIS.".into(),
         }];
         first.changes = vec![ChangeRow {
             kind: EntityKind::Person,
@@ -303,8 +305,8 @@ async fn history_issues_changes_and_outbox_commit_with_the_run() {
 
         assert_eq!(
             store.issues_csv(run_id).await.unwrap(),
-            "Integration source id,Entity type,Entity name,MIS id,Error message\n\
-             A1039521228,Student,Manuel Shields,9919,\"Missing email, which this connection needs for login\"\n"
+            "Integration source id,Entity type,Entity name,MIS id,Error message,Policy,How to fix\n\
+             A1039521228,Student,Manuel Shields,9919,\"Missing email, which this connection needs for login\",require_email_for,Enter the email address in the MIS.\n"
         );
         let changes = store.changes_to(EntityKind::Person, "P00001").await.unwrap();
         assert_eq!(changes.len(), 1);
@@ -405,6 +407,75 @@ async fn the_overview_has_each_connections_newest_run_with_its_counts_and_stamps
             "{stamps:?}"
         );
         assert!(!stamps.contains_key("east"));
+    })
+    .await;
+}
+
+fn issue(source_id: &str, message: &str) -> IssueRow {
+    IssueRow {
+        source_id: source_id.into(),
+        entity_type: "Staff".into(),
+        entity_name: format!("Siobhán {source_id}"),
+        mis_id: String::new(),
+        message: message.into(),
+        policy: "required_names".into(),
+        fix: "Enter the first and last name in the MIS.".into(),
+    }
+}
+
+async fn standing(store: &Store) -> Vec<(String, String)> {
+    store
+        .standing_issues("north")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.issue.source_id, s.issue.message))
+        .collect()
+}
+
+#[tokio::test]
+async fn standing_issues_are_replaced_by_a_full_read_and_amended_by_a_delta() {
+    on_both_backends(|store, _| async move {
+        store.ensure_connection("north", "wonde").await.unwrap();
+        let mut full = WriteSet::new(run(None));
+        full.issues = vec![
+            issue("T1", "Missing last name"),
+            issue("T2", "Missing first name"),
+        ];
+        full.standing = Some(StandingWrite::Replace);
+        store.apply("north", &full).await.unwrap();
+        assert_eq!(
+            standing(&store).await,
+            vec![
+                ("T1".to_string(), "Missing last name".to_string()),
+                ("T2".to_string(), "Missing first name".to_string())
+            ]
+        );
+        // A delta read T1 (now fixed) and T3 (now broken); T2 stands.
+        let mut delta = WriteSet::new(run(None));
+        delta.issues = vec![issue("T3", "Missing last name")];
+        delta.standing = Some(StandingWrite::Amend {
+            settled: vec!["T1".into(), "T3".into()],
+        });
+        store.apply("north", &delta).await.unwrap();
+        assert_eq!(
+            standing(&store).await,
+            vec![
+                ("T2".to_string(), "Missing first name".to_string()),
+                ("T3".to_string(), "Missing last name".to_string())
+            ]
+        );
+        // A run that did not read (a failed one) leaves them standing.
+        store
+            .apply("north", &WriteSet::new(run(None)))
+            .await
+            .unwrap();
+        assert_eq!(standing(&store).await.len(), 2);
+        assert_eq!(store.standing_issue_counts().await.unwrap()["north"], 2);
+        let mut clean = WriteSet::new(run(None));
+        clean.standing = Some(StandingWrite::Replace);
+        store.apply("north", &clean).await.unwrap();
+        assert!(standing(&store).await.is_empty());
     })
     .await;
 }

@@ -20,7 +20,8 @@ pub use accounts::{delete_account, unlink_account};
 pub use connection::{ConnectionConfig, LimitsConfig};
 pub use holds::{confirm_hold, export_hold_csv, reject_hold};
 pub use progress::{Observer, Phase, Progress};
-pub use run::{DryRunVerdict, RunReport, RunRequest, RunStatus, run, run_observed};
+pub use provision::role_name;
+pub use run::{DryRunVerdict, RoleCount, RunReport, RunRequest, RunStatus, run, run_observed};
 pub use source::{OpenSource, PluginSource, RecordSource};
 
 use rostersync_store::StoreError;

@@ -45,7 +45,11 @@ pub(crate) struct Counts(BTreeMap<(String, String), i64>);
 
 impl Counts {
     pub fn add(&mut self, kind: &str, action: &str) {
-        *self.0.entry((kind.into(), action.into())).or_default() += 1;
+        self.add_n(kind, action, 1);
+    }
+
+    pub fn add_n(&mut self, kind: &str, action: &str, n: i64) {
+        *self.0.entry((kind.into(), action.into())).or_default() += n;
     }
 
     pub fn rows(&self) -> Vec<Count> {
@@ -319,7 +323,8 @@ pub(crate) fn account_id(connection: &str, person: &str) -> String {
     format!("acc_{}", hex::encode(&digest[..12]))
 }
 
-pub(crate) fn role_name(role: Role) -> &'static str {
+/// A role as accounts store it.
+pub fn role_name(role: Role) -> &'static str {
     match role {
         Role::Student => "student",
         Role::Staff => "staff",
@@ -353,6 +358,8 @@ pub(crate) fn issue_row(issue: &Issue) -> IssueRow {
         entity_name: issue.entity_name.clone(),
         mis_id: issue.mis_id.clone(),
         message: issue.message.clone(),
+        policy: issue.rule.name().into(),
+        fix: issue.rule.fix().into(),
     }
 }
 

@@ -1,23 +1,30 @@
-//! One run of one connection: read, validate, diff, provision, check the
-//! holds, then apply, hold or only report, with its history row, issues,
-//! change log and outbox events in the same transaction.
+//! One run of one connection: read, validate, diff, keep links to stored
+//! ends only, provision, check the holds and whether validation left out
+//! too much of a role, then apply, hold, apply only what is not
+//! destructive (an incomplete run) or only report, with its history row,
+//! issues, standing issues, change log and outbox events in the same
+//! transaction.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
-use rostersync_core::entity::identity;
+use rostersync_core::entity::{identity, removal_identity};
+use rostersync_core::integrity::{self, shown_key};
 use rostersync_core::{
     ChangeSet, ContentHash, Diff, EntityKey, EntityKind, HoldReason, Issue, PriorHashes,
-    RunHistory, Validator, check_holds,
+    RunHistory, Tally, Validator, check_holds, shortfalls,
 };
-use rostersync_model::{Mode, Person, Record};
+use rostersync_model::{Mode, Person, Record, Role};
 use rostersync_runtime::RunError;
-use rostersync_store::{HoldWrite, OutboxEvent, RunMode, RunRecord, Store, StoredRecord, WriteSet};
+use rostersync_store::{
+    HoldWrite, Notification, OutboxEvent, RunMode, RunRecord, StandingWrite, Store, StoredRecord,
+    WriteSet,
+};
 use serde_json::json;
 
 use crate::progress::{Observer, Phase, Progress};
-use crate::provision::{self, Context, Counts, issue_row};
+use crate::provision::{self, Context, Counts, issue_row, role_name};
 use crate::source::{OpenSource, RecordSource, is_unreachable};
 use crate::{ConnectionConfig, SyncError};
 
@@ -57,21 +64,49 @@ impl RunRequest {
 pub enum RunStatus {
     Succeeded,
     SucceededWithIssues,
+    /// Validation left out more than the connection allows of a role: what
+    /// is valid was created and updated, nothing was removed.
+    Incomplete,
     Held,
     Failed,
     DryRun,
 }
 
 impl RunStatus {
+    const ALL: [Self; 6] = [
+        Self::Succeeded,
+        Self::SucceededWithIssues,
+        Self::Incomplete,
+        Self::Held,
+        Self::Failed,
+        Self::DryRun,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Succeeded => "succeeded",
             Self::SucceededWithIssues => "succeeded-with-issues",
+            Self::Incomplete => "incomplete",
             Self::Held => "held",
             Self::Failed => "failed",
             Self::DryRun => "dry-run",
         }
     }
+
+    /// A status as the history stores it.
+    pub fn parse(status: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == status)
+    }
+}
+
+/// One role's people: how many the run read, how many validation left
+/// out, and how many active accounts the connection links after the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RoleCount {
+    pub role: Role,
+    pub read: usize,
+    pub left_out: usize,
+    pub accounts: i64,
 }
 
 /// What a dry run found, as a script reads it from the exit status.
@@ -94,6 +129,10 @@ pub struct RunReport {
     pub updated: usize,
     pub removed: usize,
     pub issues: usize,
+    /// Per role: read, left out, active accounts.
+    pub roles: Vec<RoleCount>,
+    /// Why the run is (or would be) incomplete, one line per rule.
+    pub incomplete: Vec<String>,
     /// Why the run was (or would be) held.
     pub holds: Vec<String>,
     /// Why the run failed.
@@ -128,6 +167,10 @@ struct Read {
     changes: ChangeSet,
     prior: PriorHashes,
     issues: Vec<Issue>,
+    tally: Tally,
+    /// A delta's records, as issues name them: whose standing issues this
+    /// run settles. `None` for a full read, which settles them all.
+    settled: Option<Vec<String>>,
     records_read: u64,
     cursor: Option<String>,
 }
@@ -179,6 +222,8 @@ pub async fn run_observed<S: OpenSource>(
         updated: 0,
         removed: 0,
         issues: 0,
+        roles: Vec::new(),
+        incomplete: Vec::new(),
         holds: Vec::new(),
         error: None,
         elapsed: Duration::ZERO,
@@ -227,6 +272,10 @@ pub async fn run_observed<S: OpenSource>(
     report.created = read.changes.creates.len();
     report.updated = read.changes.updates.len();
     report.removed = read.changes.removals.len();
+    report.incomplete = shortfalls(&read.tally, &connection.validation)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
 
     progress.phase = Phase::Checking;
     observer(&progress);
@@ -273,6 +322,10 @@ pub async fn run_observed<S: OpenSource>(
 
     let mut writes;
     let mut issues = read.issues;
+    let standing = match read.settled {
+        None => StandingWrite::Replace,
+        Some(settled) => StandingWrite::Amend { settled },
+    };
     if request.dry_run {
         let plan = provision::plan(&context, &read.changes, &reconsider);
         issues.extend(plan.issues);
@@ -288,7 +341,16 @@ pub async fn run_observed<S: OpenSource>(
                 .push(format!("hold {} is still waiting for an answer", hold.id));
         }
     } else if reasons.is_empty() && open_hold.is_none() {
-        let plan = provision::plan(&context, &read.changes, &reconsider);
+        // An incomplete run applies nothing destructive: no removals, and
+        // no cursor, so the next delta reads the same changes again.
+        let incomplete = !report.incomplete.is_empty();
+        let applied = if incomplete {
+            report.removed = 0;
+            read.changes.without_removals()
+        } else {
+            read.changes
+        };
+        let plan = provision::plan(&context, &applied, &reconsider);
         issues.extend(plan.issues);
         writes = WriteSet::new(run);
         writes.upserts = plan.upserts;
@@ -298,19 +360,30 @@ pub async fn run_observed<S: OpenSource>(
         writes.changes = plan.changes;
         writes.outbox = plan.outbox;
         writes.counts = plan.counts.rows();
-        writes.run.cursor = read.cursor;
         if recovered {
             writes.outbox.push(notification(
                 &run_token,
-                "connection.recovered",
+                Notification::ConnectionRecovered.as_str(),
                 id,
                 json!({}),
             ));
         }
-        report.status = if issues.is_empty() {
-            RunStatus::Succeeded
+        report.status = if incomplete {
+            writes.run.message = Some(report.incomplete.join("; "));
+            writes.outbox.push(notification(
+                &run_token,
+                Notification::RunIncomplete.as_str(),
+                id,
+                json!({"shortfalls": report.incomplete}),
+            ));
+            RunStatus::Incomplete
         } else {
-            RunStatus::SucceededWithIssues
+            writes.run.cursor = read.cursor;
+            if issues.is_empty() {
+                RunStatus::Succeeded
+            } else {
+                RunStatus::SucceededWithIssues
+            }
         };
         writes.run.status = report.status.as_str().into();
     } else {
@@ -373,15 +446,34 @@ pub async fn run_observed<S: OpenSource>(
     }
     report.issues = issues.len();
     writes.issues = issues.iter().map(issue_row).collect();
+    if !request.dry_run {
+        writes.standing = Some(standing);
+    }
+    writes.counts.extend(role_counts(&read.tally));
     writes.run.finished_at = Utc::now();
     progress.phase = Phase::Applying;
     observer(&progress);
     report.run_id = store.apply(id, &writes).await?;
+    let accounts = store
+        .accounts_by_role()
+        .await?
+        .remove(id)
+        .unwrap_or_default();
+    report.roles = [Role::Student, Role::Staff, Role::Contact]
+        .into_iter()
+        .map(|role| RoleCount {
+            role,
+            read: read.tally.read.get(&role).copied().unwrap_or_default(),
+            left_out: read.tally.left_out_of(role),
+            accounts: accounts.get(role_name(role)).copied().unwrap_or_default(),
+        })
+        .collect();
     report.elapsed = clock.elapsed();
     tracing::info!(
         connection = id,
         status = report.status.as_str(),
         read = report.records_read,
+        incomplete = report.incomplete.join("; "),
         created = report.created,
         updated = report.updated,
         removed = report.removed,
@@ -422,6 +514,7 @@ async fn read<S: OpenSource>(
     };
     let mut issues = Vec::new();
     let mut records_read = 0u64;
+    let mut settled = matches!(mode, Mode::Delta(_)).then(Vec::new);
     let mut take = |checked: rostersync_core::Checked, diff: &mut Diff| {
         for (kind, key) in checked.retained {
             diff.retain(kind, key);
@@ -442,6 +535,15 @@ async fn read<S: OpenSource>(
                 progress.pages_total = total;
             }
             observer(progress);
+            if let Some(settled) = &mut settled {
+                settled.extend(batch.iter().map(|record| {
+                    let (_, key) = match record {
+                        Record::Removed(removal) => removal_identity(removal),
+                        other => identity(other).expect("objects have an identity"),
+                    };
+                    shown_key(&key)
+                }));
+            }
             take(validator.check_batch(batch), &mut diff);
         }
         snapshot.cursor().await
@@ -453,7 +555,8 @@ async fn read<S: OpenSource>(
         // half a roster is not a roster.
         Err(error) => return Ok(Err((error, records_read))),
     };
-    take(validator.finish(), &mut diff);
+    let (rest, tally) = validator.finish();
+    take(rest, &mut diff);
     let mut pending = diff.complete();
     let prior = pending.take_prior();
     let mut wanted: HashMap<EntityKind, Vec<EntityKey>> = HashMap::new();
@@ -467,10 +570,14 @@ async fn read<S: OpenSource>(
             previous.insert((kind, stored.key), record);
         }
     }
+    let (changes, dangling) = integrity::check(pending.with_previous(&previous), &prior, &issues);
+    issues.extend(dangling);
     Ok(Ok(Read {
-        changes: pending.with_previous(&previous),
+        changes,
         prior,
         issues,
+        tally,
+        settled,
         records_read,
         cursor,
     }))
@@ -540,6 +647,20 @@ fn hold_messages(writes: &WriteSet) -> Vec<String> {
             .unwrap_or_default(),
         _ => Vec::new(),
     }
+}
+
+/// The run's people per role as history counts: `student read`,
+/// `student left-out`, ...
+fn role_counts(tally: &Tally) -> Vec<rostersync_store::Count> {
+    let mut counts = Counts::default();
+    for (&role, &read) in &tally.read {
+        counts.add_n(role_name(role), "read", read as i64);
+        let left_out = tally.left_out_of(role);
+        if left_out > 0 {
+            counts.add_n(role_name(role), "left-out", left_out as i64);
+        }
+    }
+    counts.rows()
 }
 
 pub(crate) fn notification(

@@ -5,13 +5,16 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
-use rostersync_core::{MatchPolicy, ProvisionMode};
+use rostersync_core::{MatchKey, MatchPolicy, ProvisionMode};
 use rostersync_model::{
-    ContactType, Mode, Person, Record, Relationship, Role, Settings, SyncError as ConnectorError,
+    ContactType, EnrolmentStatus, Group, GroupKind, MemberRole, Membership, Mode, Person, Record,
+    Relationship, Role, Settings, SyncError as ConnectorError,
 };
 use rostersync_runtime::RunError;
 use rostersync_store::testing::on_both_backends;
-use rostersync_store::{AccountRow, AccountStatus, EntityKind, HoldStatus, RunMode, Store};
+use rostersync_store::{
+    AccountRow, AccountStatus, EntityKind, HoldStatus, Notification, RunMode, Store,
+};
 use rostersync_sync::{
     ConnectionConfig, DryRunVerdict, OpenSource, Phase, Progress, RecordSource, RunReport,
     RunRequest, RunStatus, SyncError, confirm_hold, delete_account, export_hold_csv, reject_hold,
@@ -347,6 +350,13 @@ async fn creates_go_ahead_while_removals_wait_when_the_connection_says_so() {
     .await;
 }
 
+fn contact(n: usize) -> Record {
+    let mut person = Person::new(format!("C{n}"), Role::Contact);
+    person.first_name = Some("Mary".into());
+    person.last_name = Some(format!("Ó Súilleabháin {n}"));
+    Record::Person(person)
+}
+
 fn contact_of(student: &str, contact: usize, contact_type: ContactType) -> Record {
     Record::Relationship(Relationship {
         student: student.into(),
@@ -363,6 +373,7 @@ async fn too_many_contacts_and_unaccepted_types_are_held_and_confirming_accepts_
     on_both_backends(|store, _| async move {
         let source = Memory::default();
         let mut roster = staff_range(0..2);
+        roster.extend((1..=6).map(contact));
         roster.extend((1..=6).map(|c| contact_of("T000", c, ContactType::Primary)));
         roster.push(contact_of("T001", 1, ContactType::Emergency));
         source.serve(roster);
@@ -719,6 +730,306 @@ async fn in_an_additions_only_blackout_creates_apply_and_removals_wait_for_an_op
             9,
             "confirmed, the removals apply"
         );
+    })
+    .await;
+}
+
+fn staff_without_start_date(n: usize) -> Record {
+    let Record::Person(mut person) = staff(n) else {
+        unreachable!("staff are people")
+    };
+    person.start_date = None;
+    Record::Person(person)
+}
+
+async fn active_accounts(store: &Store) -> usize {
+    store
+        .accounts()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|a| a.status == AccountStatus::Active)
+        .count()
+}
+
+#[tokio::test]
+async fn a_run_dropping_most_of_a_role_ends_incomplete_and_removes_nothing() {
+    on_both_backends(|store, _| async move {
+        let mut connection = connection();
+        connection.validation.require_start_date = true;
+        let source = Memory::default();
+        source.serve(staff_range(0..20));
+        assert_eq!(
+            sync(&store, &connection, &source).await.status,
+            RunStatus::Succeeded
+        );
+        let cursor = store.last_cursor("north").await.unwrap();
+
+        // The export loses 15 start dates and 2 people (too few to hold);
+        // one joins.
+        let mut roster: Vec<Record> = (0..15).map(staff_without_start_date).collect();
+        roster.extend(staff_range(15..18));
+        roster.push(staff(20));
+        source.serve(roster);
+        let report = sync(&store, &connection, &source).await;
+        assert_eq!(report.status, RunStatus::Incomplete);
+        assert_eq!(
+            report.incomplete,
+            vec!["4 of 19 staff provisioned: 15 have no start date (policy require_start_date)"]
+        );
+        assert_eq!((report.created, report.removed), (1, 0));
+        assert_eq!(
+            stored_people(&store).await,
+            21,
+            "nobody removed, the joiner added"
+        );
+        assert_eq!(active_accounts(&store).await, 21, "nobody deprovisioned");
+        assert_eq!(
+            store.last_cursor("north").await.unwrap(),
+            cursor,
+            "the next delta reads the same changes again"
+        );
+        let staff_count = report
+            .roles
+            .iter()
+            .find(|r| r.role == Role::Staff)
+            .copied()
+            .unwrap();
+        assert_eq!(
+            (staff_count.read, staff_count.left_out, staff_count.accounts),
+            (19, 15, 21)
+        );
+        let events = store.pending_events(1000).await.unwrap();
+        let incomplete: Vec<_> = events
+            .iter()
+            .filter(|e| e.event.event == Notification::RunIncomplete.as_str())
+            .collect();
+        assert_eq!(incomplete.len(), 1);
+        assert!(
+            incomplete[0]
+                .event
+                .payload
+                .contains("15 have no start date")
+        );
+        let history = store.run_history("north", 1).await.unwrap();
+        assert_eq!(history[0].status, "incomplete");
+        assert!(
+            history[0]
+                .counts
+                .iter()
+                .any(|c| c.kind == "staff" && c.action == "left-out" && c.count == 15)
+        );
+
+        // Fixed at the source: the next run completes and reconciles.
+        source.serve(staff_range(0..18).into_iter().chain([staff(20)]).collect());
+        let fixed = sync(&store, &connection, &source).await;
+        assert_eq!((fixed.status, fixed.removed), (RunStatus::Succeeded, 2));
+        assert_eq!(active_accounts(&store).await, 19);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_few_left_out_of_a_tiny_school_is_not_incomplete() {
+    on_both_backends(|store, _| async move {
+        let mut connection = connection();
+        connection.validation.require_start_date = true;
+        let source = Memory::default();
+        source.serve((0..4).map(staff_without_start_date).collect());
+        let report = sync(&store, &connection, &source).await;
+        assert_eq!(report.status, RunStatus::SucceededWithIssues);
+        assert!(report.incomplete.is_empty());
+    })
+    .await;
+}
+
+fn named_contact(id: &str, last_name: Option<&str>) -> Record {
+    let mut person = Person::new(id, Role::Contact);
+    person.first_name = Some("Mary".into());
+    person.last_name = last_name.map(Into::into);
+    Record::Person(person)
+}
+
+fn class(id: &str) -> Record {
+    Record::Group(Group {
+        id: id.into(),
+        kind: GroupKind::Class,
+        name: Some(format!("Class {id}")),
+        code: None,
+        subject: None,
+        year_group: None,
+        active: true,
+        parent: None,
+    })
+}
+
+fn member(group: &str, person: &str) -> Record {
+    Record::Membership(Membership {
+        group: group.into(),
+        person: person.into(),
+        role: MemberRole::Teacher,
+        start_date: None,
+        end_date: None,
+    })
+}
+
+/// Every stored membership and relationship names two stored ends.
+async fn assert_no_dangling_rows(store: &Store) {
+    let keys = |kind| async move {
+        store
+            .content_hashes("north", kind)
+            .await
+            .unwrap()
+            .into_keys()
+            .collect::<std::collections::HashSet<String>>()
+    };
+    let people = keys(EntityKind::Person).await;
+    let groups = keys(EntityKind::Group).await;
+    for key in keys(EntityKind::Membership).await {
+        let (group, person) = key.split_once('\u{1f}').unwrap();
+        assert!(
+            groups.contains(group) && people.contains(person),
+            "membership {key:?} dangles"
+        );
+    }
+    for key in keys(EntityKind::Relationship).await {
+        let (student, contact) = key.split_once('\u{1f}').unwrap();
+        assert!(
+            people.contains(student) && people.contains(contact),
+            "relationship {key:?} dangles"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_dangling_membership_or_relationship_is_ever_stored() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        let roster = vec![
+            staff(0),
+            named_contact("C1", None),
+            named_contact("C2", Some("Ó Súilleabháin")),
+            class("G2"),
+            contact_of("T000", 1, ContactType::Primary),
+            contact_of("T000", 2, ContactType::Primary),
+            contact_of("T000", 9, ContactType::Primary),
+            member("G1", "T000"),
+            member("G2", "T000"),
+        ];
+        source.serve(roster.clone());
+        let report = sync(&store, &connection(), &source).await;
+        assert_no_dangling_rows(&store).await;
+        let relationships = store
+            .content_hashes("north", EntityKind::Relationship)
+            .await
+            .unwrap();
+        assert_eq!(relationships.len(), 1, "only T000 and C2 are both stored");
+        let issues = store.run_issues(report.run_id).await.unwrap();
+        let dangling: Vec<(&str, &str, &str)> = issues
+            .iter()
+            .filter(|i| i.policy == "referential_integrity")
+            .map(|i| {
+                (
+                    i.source_id.as_str(),
+                    i.entity_name.as_str(),
+                    i.message.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            dangling,
+            vec![
+                (
+                    "G1 / T000",
+                    "Siobhán O'Brien-Smith 0 (T000) in G1",
+                    "Not stored: the group G1 is not stored and the source did not send it"
+                ),
+                (
+                    "T000 / C1",
+                    "Mary (C1), contact of Siobhán O'Brien-Smith 0 (T000)",
+                    "Not stored: the contact Mary (C1) was left out (Missing last name)"
+                ),
+                (
+                    "T000 / C9",
+                    "C9, contact of Siobhán O'Brien-Smith 0 (T000)",
+                    "Not stored: the contact C9 is not stored and the source did not send it"
+                ),
+            ]
+        );
+        let standing = store.standing_issues("north").await.unwrap();
+        assert_eq!(standing.len(), 4, "C1's own issue and three links");
+
+        // C1 gets a name at the source: the link follows; T000 leaves and
+        // takes their links along.
+        let mut fixed = roster.clone();
+        fixed[1] = named_contact("C1", Some("Nguyễn"));
+        source.serve(fixed);
+        sync(&store, &connection(), &source).await;
+        assert_eq!(
+            store
+                .content_hashes("north", EntityKind::Relationship)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            store.standing_issues("north").await.unwrap().len(),
+            2,
+            "C9 and G1 still dangle"
+        );
+        source.serve(roster[1..4].to_vec());
+        sync(&store, &connection(), &source).await;
+        assert_no_dangling_rows(&store).await;
+        assert!(
+            store
+                .content_hashes("north", EntityKind::Membership)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn link_mode_matches_contacts_sharing_a_pupils_mis_id_within_their_role() {
+    on_both_backends(|store, _| async move {
+        let with_mis_id = |id: &str, role: &str| AccountRow {
+            mis_id: Some("9919".into()),
+            ..account(id, &format!("{id}@school.org"), role)
+        };
+        store
+            .put_accounts(&[
+                with_mis_id("hand-pupil", "student"),
+                with_mis_id("hand-mother", "contact"),
+            ])
+            .await
+            .unwrap();
+        let mut connection = connection();
+        connection.provisioning = MatchPolicy {
+            mode: ProvisionMode::Link,
+            match_on: vec![MatchKey::MisId],
+            ..MatchPolicy::default()
+        };
+        // A real Wonde contact carries the pupil's mis_id.
+        let mut pupil = Person::new("S1", Role::Student);
+        pupil.first_name = Some("Manuel".into());
+        pupil.last_name = Some("Shields".into());
+        pupil.mis_id = Some("9919".into());
+        pupil.enrolment = Some(EnrolmentStatus::OnRoll);
+        pupil.year_group = Some("Year 7".into());
+        let mut mother = Person::new("C1", Role::Contact);
+        mother.first_name = Some("Bethany".into());
+        mother.last_name = Some("Shields".into());
+        mother.mis_id = Some("9919".into());
+        let source = Memory::default();
+        source.serve(vec![Record::Person(pupil), Record::Person(mother)]);
+        let report = sync(&store, &connection, &source).await;
+        assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+        let links = store.links("north").await.unwrap();
+        assert_eq!(links["S1"], "hand-pupil");
+        assert_eq!(links["C1"], "hand-mother");
     })
     .await;
 }
