@@ -434,7 +434,7 @@ fn school(pupils: usize, contacts_per_pupil: usize, staff_count: usize) -> Vec<R
         group("7A", GroupKind::Registration, Some("Y7")),
     ];
     for n in 0..pupils {
-        records.push(Record::Person(pupil(n, "Ó Súilleabháin")));
+        records.push(pupil(n, "Ó Súilleabháin"));
         for c in 0..contacts_per_pupil {
             let mut contact = Person::new(format!("C{n:03}-{c}"), Role::Contact);
             contact.first_name = Some("Mary".into());
@@ -447,7 +447,7 @@ fn school(pupils: usize, contacts_per_pupil: usize, staff_count: usize) -> Vec<R
     records
 }
 
-fn pupil(n: usize, surname: &str) -> Person {
+fn pupil(n: usize, surname: &str) -> Record {
     let mut person = Person::new(format!("P{n:03}"), Role::Student);
     person.first_name = Some("Ana".into());
     person.last_name = Some(format!("{surname} {n}"));
