@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
-use rostersync_model::{ContactType, GroupKind, Person, Record, Role};
+use rostersync_model::{ContactType, GroupKind, Record, Role};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -177,10 +177,11 @@ pub struct Named {
 }
 
 impl Named {
-    fn of(id: &str, names: &HashMap<&str, String>) -> Self {
+    /// Someone to name once the caller has looked them up.
+    fn unnamed(id: &str) -> Self {
         Self {
             id: id.to_string(),
-            name: names.get(id).cloned(),
+            name: None,
         }
     }
 }
@@ -192,20 +193,6 @@ impl fmt::Display for Named {
             _ => write!(f, "{:?}", self.id),
         }
     }
-}
-
-/// A person's name as a hold or its evidence shows it: preferred or legal
-/// first name, then last name.
-pub fn person_name(person: &Person) -> String {
-    let first = person
-        .preferred_first_name
-        .as_deref()
-        .or(person.first_name.as_deref());
-    [first, person.last_name.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A contact whose type the connection does not accept.
@@ -307,8 +294,8 @@ impl HoldReason {
         }
     }
 
-    /// The people this hold names in its sentence whose names the change
-    /// set did not carry, for the caller to look up.
+    /// The people this hold names in its sentence and who have no name
+    /// yet, for the caller to look up in the change set and the store.
     pub fn unnamed(&self) -> Vec<&str> {
         let named: Vec<&Named> = match self {
             HoldReason::TooManyContacts { students, .. } => {
@@ -504,7 +491,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -615,16 +602,6 @@ fn check_contacts(
     policy: &HoldPolicy,
     reasons: &mut Vec<HoldReason>,
 ) {
-    let names: HashMap<&str, String> = changes
-        .creates
-        .iter()
-        .map(|(r, _)| r)
-        .chain(changes.updates.iter().map(|u| &u.record))
-        .filter_map(|r| match r {
-            Record::Person(p) => Some((p.id.as_str(), person_name(p))),
-            _ => None,
-        })
-        .collect();
     let split = |key: &str| -> (String, String) {
         let (student, contact) = key.split_once('\u{1f}').unwrap_or((key, ""));
         (student.to_string(), contact.to_string())
@@ -668,8 +645,8 @@ fn check_contacts(
             && !accepted.contains(&key)
         {
             unaccepted.push(HeldContact {
-                student: Named::of(student, &names),
-                contact: Named::of(contact, &names),
+                student: Named::unnamed(student),
+                contact: Named::unnamed(contact),
                 relationship: relationship.relationship.clone(),
                 contact_type: relationship.contact_type,
             });
@@ -686,7 +663,7 @@ fn check_contacts(
         let contact_set = contact_set_digest(&set.iter().map(String::as_str).collect());
         if !accepted.contains(&contact_count_key(&student, &contact_set)) {
             crowded.push(HeldStudent {
-                student: Named::of(&student, &names),
+                student: Named::unnamed(&student),
                 contacts: set.len(),
                 contact_set,
             });
@@ -712,7 +689,7 @@ mod tests {
     use super::*;
     use crate::diff::Roster;
     use crate::entity::identity;
-    use rostersync_model::{Group, Relationship};
+    use rostersync_model::{Group, Person, Relationship};
 
     fn pupil(n: usize) -> Person {
         let mut p = Person::new(format!("S{n}"), Role::Student);
@@ -926,13 +903,21 @@ mod tests {
             "five is fine"
         );
         after.push(contact("S1", "C6", ContactType::Primary));
-        after.push(Record::Person(pupil(1)));
-        let reasons = holds(&before, after, &HoldPolicy::default());
+        let mut reasons = holds(&before, after, &HoldPolicy::default());
         assert!(
             matches!(&reasons[..], [HoldReason::TooManyContacts { limit: 5, students }]
                 if students.len() == 1 && students[0].contacts == 6),
             "{reasons:?}"
         );
+        assert_eq!(
+            reasons[0].to_string(),
+            "\"S1\" would have 6 contacts, more than the 5 this connection allows"
+        );
+        assert_eq!(reasons[0].unnamed(), ["S1"]);
+        reasons[0].name(&HashMap::from([(
+            "S1".into(),
+            "Ana Ó Súilleabháin 1".into(),
+        )]));
         assert_eq!(
             reasons[0].to_string(),
             "Ana Ó Súilleabháin 1 would have 6 contacts, more than the 5 this connection allows"
@@ -985,7 +970,7 @@ mod tests {
 
     #[test]
     fn many_unaccepted_contacts_are_counted_and_a_few_named() {
-        let mut after: Vec<Record> = (0..132)
+        let after: Vec<Record> = (0..132)
             .map(|n| {
                 let t = if n < 40 {
                     ContactType::Secondary
@@ -995,16 +980,17 @@ mod tests {
                 contact(&format!("S{n:03}"), &format!("C{n:03}"), t)
             })
             .collect();
-        let mut mary = Person::new("C000", Role::Contact);
-        mary.first_name = Some("Mary".into());
-        mary.last_name = Some("Ó Súilleabháin".into());
-        after.push(Record::Person(mary));
-        let mut ana = pupil(0);
-        ana.id = "S000".into();
-        ana.last_name = Some("Ó Súilleabháin".into());
-        after.push(Record::Person(ana));
-        let reasons = holds(&Roster::default(), after, &HoldPolicy::default());
+        let mut reasons = holds(&Roster::default(), after, &HoldPolicy::default());
         assert_eq!(reasons.len(), 1);
+        assert_eq!(
+            reasons[0].unnamed(),
+            ["S000", "C000", "S001", "C001", "S002", "C002"],
+            "only the people the sentence names are looked up"
+        );
+        reasons[0].name(&HashMap::from([
+            ("S000".into(), "Ana Ó Súilleabháin".into()),
+            ("C000".into(), "Mary Ó Súilleabháin".into()),
+        ]));
         assert_eq!(
             reasons[0].to_string(),
             "132 secondary or emergency contacts (40 secondary, 92 emergency), which this \

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use rostersync_core::holds::{Census, person_name};
+use rostersync_core::holds::Census;
 use rostersync_core::{ChangeSet, EntityKind, HoldReason, PriorHashes, RunHistory, check_holds};
 use rostersync_model::{GroupKind, Record, Role};
 use rostersync_store::{
@@ -15,7 +15,7 @@ use rostersync_store::{
     StoreError, WriteSet,
 };
 
-use crate::provision::{self, Context, issue_row};
+use crate::provision::{self, Context, display_name, issue_row};
 use crate::run::{RunStatus, notification, parse_stored};
 use crate::{ConnectionConfig, SyncError};
 
@@ -34,18 +34,33 @@ pub(crate) async fn check(
     };
     let census = census(store, id, changes).await?;
     let mut reasons = check_holds(changes, prior, &census, &history, &connection.holds);
-    let unnamed: Vec<String> = reasons
+    let unnamed: HashSet<String> = reasons
         .iter()
         .flat_map(HoldReason::unnamed)
         .map(str::to_string)
-        .collect::<HashSet<_>>()
-        .into_iter()
         .collect();
     if !unnamed.is_empty() {
-        let names = stored_names(store, id, EntityKind::Person, unnamed).await?;
+        let mut names: HashMap<String, String> = changed_records(changes)
+            .filter_map(name_of)
+            .filter(|(id, _)| unnamed.contains(id))
+            .collect();
+        let stored: Vec<String> = unnamed
+            .into_iter()
+            .filter(|id| !names.contains_key(id))
+            .collect();
+        names.extend(stored_names(store, id, EntityKind::Person, stored).await?);
         reasons.iter_mut().for_each(|r| r.name(&names));
     }
     Ok(reasons)
+}
+
+/// The records a change set creates or updates.
+fn changed_records(changes: &ChangeSet) -> impl Iterator<Item = &Record> {
+    changes
+        .creates
+        .iter()
+        .map(|(r, _)| r)
+        .chain(changes.updates.iter().map(|u| &u.record))
 }
 
 /// The headcounts the removed and updated people and groups are weighed
@@ -95,7 +110,7 @@ async fn stored_names(
 /// A person's or group's source id and name.
 fn name_of(record: &Record) -> Option<(String, String)> {
     match record {
-        Record::Person(p) => Some((p.id.clone(), person_name(p))),
+        Record::Person(p) => Some((p.id.clone(), display_name(p))),
         Record::Group(g) => Some((g.id.clone(), g.name.clone().unwrap_or_default())),
         _ => None,
     }
@@ -385,13 +400,7 @@ async fn evidence_names(
     changes: &ChangeSet,
     removed: &HashMap<(EntityKind, String), Record>,
 ) -> Result<HashMap<String, String>, SyncError> {
-    let records: Vec<&Record> = changes
-        .creates
-        .iter()
-        .map(|(r, _)| r)
-        .chain(changes.updates.iter().map(|u| &u.record))
-        .chain(removed.values())
-        .collect();
+    let records: Vec<&Record> = changed_records(changes).chain(removed.values()).collect();
     let mut names: HashMap<String, String> = records.iter().filter_map(|r| name_of(r)).collect();
     let mut wanted: HashMap<EntityKind, HashSet<String>> = HashMap::new();
     for record in &records {
@@ -429,7 +438,7 @@ fn described(
         Record::Person(p) => (
             "person",
             p.id.clone(),
-            person_name(p),
+            display_name(p),
             p.mis_id.clone().unwrap_or_default(),
         ),
         Record::Group(g) => (

@@ -469,6 +469,15 @@ fn relationship(pupil: usize, contact: usize, contact_type: ContactType, priorit
     })
 }
 
+/// A source serving `roster`, after a first run applied all of it.
+async fn synced(store: &Store, roster: Vec<Record>) -> Memory {
+    let source = Memory::default();
+    source.serve(roster);
+    let first = sync(store, &connection(), &source).await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.holds);
+    source
+}
+
 async fn stored(store: &Store, kind: EntityKind) -> usize {
     store.content_hashes("north", kind).await.unwrap().len()
 }
@@ -597,11 +606,8 @@ async fn confirming_a_revision_a_later_run_replaced_is_refused_and_applies_nothi
 #[tokio::test]
 async fn every_pupils_surname_changing_at_once_is_held() {
     on_both_backends(|store, _| async move {
-        let source = Memory::default();
         // 30 pupils among 95 people: renaming them all is 32 % of everyone.
-        source.serve(school(30, 2, 5));
-        let first = sync(&store, &connection(), &source).await;
-        assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.holds);
+        let source = synced(&store, school(30, 2, 5)).await;
         let renamed: Vec<Record> = school(30, 2, 5)
             .into_iter()
             .map(|record| match record {
@@ -634,12 +640,9 @@ async fn every_pupils_surname_changing_at_once_is_held() {
 #[tokio::test]
 async fn every_pupil_vanishing_is_held_whatever_the_number_of_contacts_and_staff() {
     on_both_backends(|store, _| async move {
-        let source = Memory::default();
         // 20 pupils among 270 people (7 %, under the 10 % removal share
         // over everyone), each with five contacts, and 150 staff.
-        source.serve(school(20, 5, 150));
-        let first = sync(&store, &connection(), &source).await;
-        assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.holds);
+        let source = synced(&store, school(20, 5, 150)).await;
         assert_eq!(stored_people(&store).await, 270);
         let without_pupils: Vec<Record> = school(20, 5, 150)
             .into_iter()
