@@ -76,7 +76,10 @@ async fn no_token_or_a_wrong_one_is_refused_and_a_read_only_token_cannot_change_
 
     for (path, body) in [
         ("/api/v1/connections/north/runs", json!({"mode": "delta"})),
-        ("/api/v1/holds/1/confirm", json!({})),
+        (
+            "/api/v1/holds/1/confirm",
+            json!({"revision": "0000000000000000"}),
+        ),
         ("/api/v1/holds/1/reject", json!({})),
         (
             "/api/v1/accounts/acc_x/delete",
@@ -182,11 +185,27 @@ async fn a_mass_removal_is_held_exported_and_confirmed_over_the_api() {
         "one evidence row per affected record: {csv}"
     );
 
+    let revision = holds[0]["digest"].as_str().unwrap();
+    assert!(csv.starts_with(&format!(
+        "# hold {hold} on north revision 1 digest {revision}"
+    )));
+    let (status, stale) = post(
+        &host,
+        &format!("/api/v1/holds/{hold}/confirm"),
+        ADMIN_TOKEN,
+        json!({"revision": "0000000000000000"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "not the revision shown: {stale}"
+    );
     let (status, confirmed) = post(
         &host,
         &format!("/api/v1/holds/{hold}/confirm"),
         ADMIN_TOKEN,
-        json!({}),
+        json!({"revision": revision}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{confirmed}");
@@ -195,7 +214,7 @@ async fn a_mass_removal_is_held_exported_and_confirmed_over_the_api() {
         &host,
         &format!("/api/v1/holds/{hold}/confirm"),
         ADMIN_TOKEN,
-        json!({}),
+        json!({"revision": revision}),
     )
     .await;
     assert_eq!(

@@ -68,10 +68,12 @@ impl From<StoreError> for ApiError {
 impl From<SyncError> for ApiError {
     fn from(error: SyncError) -> Self {
         let status = match &error {
-            SyncError::NoSuchHold(_) | SyncError::NoSuchAccount(_) => StatusCode::NOT_FOUND,
-            SyncError::HoldAnswered(_) | SyncError::NotThisConnections { .. } => {
-                StatusCode::CONFLICT
-            }
+            SyncError::NoSuchHold(_)
+            | SyncError::NoSuchAccount(_)
+            | SyncError::NoSuchRevision { .. } => StatusCode::NOT_FOUND,
+            SyncError::HoldAnswered(_)
+            | SyncError::RevisionNotCurrent { .. }
+            | SyncError::NotThisConnections { .. } => StatusCode::CONFLICT,
             SyncError::Store(StoreError::HoldNotOpen(_)) => StatusCode::CONFLICT,
             SyncError::Store(_) | SyncError::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -415,12 +417,24 @@ pub async fn hold_csv(
     _: ApiCaller,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    let body = rostersync_sync::export_hold_csv(state.service.store(), id).await?;
+    let body = rostersync_sync::export_hold_csv(state.service.store(), id, None).await?;
     Ok(csv_download(&format!("hold-{id}.csv"), body))
 }
 
-/// Confirms a hold: applies its kept change set as a run of its own.
-pub(crate) async fn confirm(state: &AppState, caller: &Caller, id: i64) -> ApiResult<i64> {
+/// Which revision of a hold an operator confirms: the digest they reviewed.
+#[derive(Deserialize)]
+pub struct Reviewed {
+    pub revision: String,
+}
+
+/// Confirms a hold: applies the kept change set of the revision reviewed
+/// as a run of its own.
+pub(crate) async fn confirm(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    revision: &str,
+) -> ApiResult<i64> {
     require_admin(caller)?;
     let hold = find_hold(state, id).await?;
     let connection = state
@@ -435,7 +449,14 @@ pub(crate) async fn confirm(state: &AppState, caller: &Caller, id: i64) -> ApiRe
                 ),
             )
         })?;
-    Ok(rostersync_sync::confirm_hold(state.service.store(), connection, id, &caller.name).await?)
+    Ok(rostersync_sync::confirm_hold(
+        state.service.store(),
+        connection,
+        id,
+        revision,
+        &caller.name,
+    )
+    .await?)
 }
 
 pub(crate) async fn reject(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
@@ -447,10 +468,11 @@ pub async fn confirm_hold(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     Path(id): Path<i64>,
+    Json(reviewed): Json<Reviewed>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let run_id = confirm(&state, &caller, id).await?;
+    let run_id = confirm(&state, &caller, id, &reviewed.revision).await?;
     Ok(Json(
-        json!({ "hold": id, "status": "confirmed", "run_id": run_id }),
+        json!({ "hold": id, "revision": reviewed.revision, "status": "confirmed", "run_id": run_id }),
     ))
 }
 

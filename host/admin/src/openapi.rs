@@ -64,19 +64,19 @@ pub const OPERATIONS: &[(&str, &str, &str, bool)] = &[
     (
         "get",
         "/api/v1/holds/{id}",
-        "One hold with its reasons in words.",
+        "One hold with its reasons in words and its current revision and digest.",
         false,
     ),
     (
         "get",
         "/api/v1/holds/{id}/export.csv",
-        "The records a held run would change, as CSV evidence.",
+        "The records the hold's current revision would change, as CSV evidence under a line naming its digest.",
         false,
     ),
     (
         "post",
         "/api/v1/holds/{id}/confirm",
-        "Apply the held change set.",
+        "Apply the held change set reviewed: body `{\"revision\": DIGEST}`; 409 if a later run replaced it.",
         true,
     ),
     (

@@ -439,11 +439,12 @@ pub async fn hold(
                 p { strong { "Why this run was held:" } }
                 ul #reasons { @for why in &hold.why { li { (why) } } }
                 p { a #evidence href={"/api/v1/holds/" (id) "/export.csv"} download { "Download the affected records (CSV)" } }
-                p.muted { "Opened " (ago(Some(hold.hold.opened_at))) " by run " (hold.hold.run_id) "." }
+                p.muted { "Opened " (ago(Some(hold.hold.opened_at))) "; revision " (hold.hold.revision) " from run " (hold.hold.run_id) ", digest " code #revision { (hold.hold.digest) } "." }
             }
             @if open {
                 p { "Confirming applies everything the held run would have changed, removals included. Rejecting applies nothing; the next run decides afresh." }
                 form.inline method="post" action={"/holds/" (id) "/confirm"} {
+                    input type="hidden" name="revision" value=(hold.hold.digest);
                     button.primary #confirm type="submit" disabled[disabled] { "Confirm removals" }
                 }
                 " "
@@ -546,8 +547,9 @@ pub async fn confirm(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
     Path(id): Path<i64>,
+    Form(reviewed): Form<api::Reviewed>,
 ) -> PageResult {
-    api::confirm(&state, &caller, id).await?;
+    api::confirm(&state, &caller, id, &reviewed.revision).await?;
     Ok(Redirect::to(&format!("/holds/{id}")).into_response())
 }
 

@@ -205,7 +205,8 @@ async fn sync(
     if report.status == RunStatus::Held
         && let Some(hold) = store.open_hold(&connection.id).await?
     {
-        let run = rostersync_sync::confirm_hold(store, connection, hold.id, "demo").await?;
+        let run =
+            rostersync_sync::confirm_hold(store, connection, hold.id, &hold.digest, "demo").await?;
         println!(
             "  the demo confirms hold {} as an operator would: applied as run {run}",
             hold.id

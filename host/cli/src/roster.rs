@@ -399,13 +399,25 @@ pub enum HoldsCommand {
         #[arg(long)]
         all: bool,
     },
-    /// One hold's reasons.
+    /// One hold: its current revision (the digest confirm names), why it
+    /// was held, what its change set would do, and every revision shown.
     Show { hold: i64 },
-    /// The records the hold would change, as CSV.
-    Export { hold: i64 },
-    /// Apply the held change set.
+    /// The records the hold's current revision would change, as CSV, under
+    /// a first line naming the revision's digest.
+    Export {
+        hold: i64,
+        /// An earlier, superseded revision's digest, to see its evidence.
+        #[arg(long)]
+        revision: Option<String>,
+    },
+    /// Apply the held change set the operator reviewed; refused if a later
+    /// run has replaced it since.
     Confirm {
         hold: i64,
+        /// The digest of the revision reviewed (`holds show`, the export's
+        /// first line).
+        #[arg(long)]
+        revision: String,
         /// Who answers, for the audit log.
         #[arg(long, env = "USER", default_value = "operator")]
         by: String,
@@ -424,43 +436,66 @@ pub async fn holds(context: &Context, command: HoldsCommand) -> anyhow::Result<E
         HoldsCommand::List { all } => {
             for hold in store.holds(all).await? {
                 println!(
-                    "hold {:>4}  {}  {:<9}  run {}  opened {}",
+                    "hold {:>4}  {}  {:<9}  revision {} ({})  run {}  opened {}",
                     hold.id,
                     hold.connection,
                     hold.status.as_str(),
+                    hold.revision,
+                    hold.digest,
                     hold.run_id,
                     hold.opened_at.format("%Y-%m-%d %H:%M UTC")
                 );
             }
         }
         HoldsCommand::Show { hold } => {
-            let row = store
-                .hold(hold)
-                .await?
-                .with_context(|| format!("there is no hold {hold}"))?;
-            let reasons: Vec<rostersync_core::HoldReason> =
-                serde_json::from_str(&row.reasons).unwrap_or_default();
+            let shown = rostersync_sync::hold_summary(&store, hold).await?;
+            let row = &shown.hold;
             println!(
-                "hold {} on {} ({})",
+                "hold {} on {} ({}), revision {}, digest {}",
                 row.id,
                 row.connection,
-                row.status.as_str()
+                row.status.as_str(),
+                row.revision,
+                row.digest
             );
-            for reason in reasons {
-                println!("  {reason}");
+            println!(
+                "  would create {}, update {}, remove {} (held run {})",
+                shown.creates, shown.updates, shown.removals, row.run_id
+            );
+            if shown.why.is_empty() {
+                println!(
+                    "  this revision trips no hold itself: it waits because the hold was open"
+                );
+            }
+            for why in &shown.why {
+                println!("  {why}");
+            }
+            for revision in shown.revisions.iter().filter(|r| r.superseded_at.is_some()) {
+                println!(
+                    "  revision {} ({}, run {}) was superseded; its evidence: rostersync holds export {hold} --revision {}",
+                    revision.revision, revision.digest, revision.run_id, revision.digest
+                );
+            }
+            if row.status == rostersync_store::HoldStatus::Open {
+                println!(
+                    "  confirm: rostersync holds confirm {hold} --revision {}",
+                    row.digest
+                );
             }
         }
-        HoldsCommand::Export { hold } => {
-            print!("{}", rostersync_sync::export_hold_csv(&store, hold).await?)
-        }
-        HoldsCommand::Confirm { hold, by } => {
+        HoldsCommand::Export { hold, revision } => print!(
+            "{}",
+            rostersync_sync::export_hold_csv(&store, hold, revision.as_deref()).await?
+        ),
+        HoldsCommand::Confirm { hold, revision, by } => {
             let row = store
                 .hold(hold)
                 .await?
                 .with_context(|| format!("there is no hold {hold}"))?;
             let connection = context.connection(&row.connection)?;
-            let run = rostersync_sync::confirm_hold(&store, connection, hold, &by).await?;
-            println!("hold {hold} confirmed: its change set was applied as run {run}");
+            let run =
+                rostersync_sync::confirm_hold(&store, connection, hold, &revision, &by).await?;
+            println!("hold {hold} confirmed: revision {revision} was applied as run {run}");
         }
         HoldsCommand::Reject { hold, by } => {
             rostersync_sync::reject_hold(&store, hold, &by).await?;

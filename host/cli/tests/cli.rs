@@ -266,21 +266,39 @@ fn sync_holds_and_history_work_from_the_command_line_on_the_store_the_environmen
         report["holds"][0]
             .as_str()
             .unwrap()
-            .contains("remove 30 of 40 person")
+            .contains("remove 30 of 40 students")
     );
 
     let list = text(&run(10, &["holds", "list"]));
     assert!(list.contains("hold    1  probe-school  open"), "{list}");
     let csv = run(10, &["holds", "export", "1"]);
+    let csv = String::from_utf8_lossy(&csv.stdout).to_string();
     assert_eq!(
-        String::from_utf8_lossy(&csv.stdout).lines().count(),
-        31,
-        "{}",
-        text(&csv)
+        csv.lines().count(),
+        32,
+        "the revision line, header, 30 rows: {csv}"
     );
-    let confirm = run(10, &["holds", "confirm", "1", "--by", "tester"]);
+    let show = text(&run(10, &["holds", "show", "1"]));
+    let digest = show
+        .split("digest ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("holds show names the digest: {show}"));
+    assert!(csv.lines().next().unwrap().ends_with(digest), "{csv}");
+    let confirm = run(
+        10,
+        &[
+            "holds",
+            "confirm",
+            "1",
+            "--revision",
+            digest,
+            "--by",
+            "tester",
+        ],
+    );
     assert!(confirm.status.success(), "{}", text(&confirm));
-    let again = run(10, &["holds", "confirm", "1"]);
+    let again = run(10, &["holds", "confirm", "1", "--revision", digest]);
     assert_eq!(again.status.code(), Some(2));
     assert!(
         text(&again).contains("hold 1 was already answered"),

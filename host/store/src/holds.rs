@@ -1,11 +1,27 @@
 //! Held runs: the change set a run did not apply because it looked
 //! dangerous, kept until an operator confirms or rejects it; and the change
 //! sets dry runs report.
+//!
+//! A hold shows one change set at a time, its current revision, named by a
+//! digest of the change set. A later held run with a different change set
+//! opens a new revision and supersedes the old one, whose change set stays
+//! kept as evidence; confirming names the revision reviewed and is refused
+//! once it is no longer current. What operators accepted by confirming is
+//! remembered per connection as opaque keys the core defines. And the
+//! headcounts the holds weigh shares against: people by role, groups by
+//! kind, read from the stored records' `class` column.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use rostersync_model::{GroupKind, Role};
+use serde::de::DeserializeOwned;
+use serde::de::value::{Error as ValueError, StrDeserializer};
+use sha2::{Digest, Sha256};
+use sqlx::{QueryBuilder, Row};
 
-use crate::{Store, StoreError};
+use crate::{EntityKind, ROWS_PER_STATEMENT, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -40,13 +56,39 @@ pub enum HoldWrite {
         reasons: String,
         cursor: Option<String>,
     },
-    /// Answers an open hold; fails (and rolls the run back) if it was
-    /// already answered, so a change set is never applied twice.
+    /// Answers an open hold's current revision, named by its digest, and
+    /// remembers what the answer accepts. Fails (and rolls the run back)
+    /// if the hold was already answered, so a change set is never applied
+    /// twice, or if a later run replaced the revision reviewed.
     Answer {
         hold: i64,
         status: HoldStatus,
         by: String,
+        digest: String,
+        accepts: Vec<String>,
     },
+}
+
+/// The digest that names a kept change set: 16 hex digits of SHA-256 over
+/// its JSON.
+pub(crate) fn change_set_digest(body: &str) -> String {
+    Sha256::digest(body.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// One change set a hold has shown.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HoldRevision {
+    pub revision: i64,
+    pub run_id: i64,
+    pub digest: String,
+    /// JSON: the reasons this revision's run was held.
+    pub reasons: String,
+    pub opened_at: DateTime<Utc>,
+    /// When a later run replaced it; `None` for the current revision.
+    pub superseded_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -63,6 +105,10 @@ pub struct HoldRow {
     pub opened_at: DateTime<Utc>,
     pub answered_at: Option<DateTime<Utc>>,
     pub answered_by: Option<String>,
+    /// The current revision's number (1, 2, ...) and digest: what an
+    /// operator reviews and names when confirming.
+    pub revision: i64,
+    pub digest: String,
 }
 
 /// Writes a [`crate::WriteSet`]'s kept change set and hold inside the
@@ -79,23 +125,67 @@ macro_rules! write_hold {
         match &$writes.hold {
             None => {}
             Some($crate::HoldWrite::Open { reasons, cursor }) => {
-                let moved = sqlx::query(
-                    "UPDATE holds SET run_id = $2, reasons = $3, cursor = $4 \
-                     WHERE connection_id = $1 AND status = 'open'",
+                let digest = $crate::holds::change_set_digest(
+                    $writes.kept_change_set.as_deref().unwrap_or_default(),
+                );
+                let open: Option<(i64, i64, String)> = sqlx::query_as(
+                    "SELECT id, revision, digest FROM holds WHERE connection_id = $1 AND status = 'open'",
                 )
                 .bind($connection)
-                .bind($run)
-                .bind(reasons)
-                .bind(cursor)
-                .execute(&mut *$tx)
+                .fetch_optional(&mut *$tx)
                 .await?;
-                if moved.rows_affected() == 0 {
+                // The same change set again keeps the revision an operator
+                // may be reviewing; a different one supersedes it.
+                let revision = match open {
+                    Some((_, _, current)) if current == digest => None,
+                    Some((hold, revision, _)) => {
+                        sqlx::query(
+                            "UPDATE hold_revisions SET superseded_at = $3 WHERE hold_id = $1 AND revision = $2",
+                        )
+                        .bind(hold)
+                        .bind(revision)
+                        .bind($now)
+                        .execute(&mut *$tx)
+                        .await?;
+                        sqlx::query(
+                            "UPDATE holds SET run_id = $2, reasons = $3, cursor = $4, revision = $5, digest = $6 \
+                             WHERE id = $1",
+                        )
+                        .bind(hold)
+                        .bind($run)
+                        .bind(reasons)
+                        .bind(cursor)
+                        .bind(revision + 1)
+                        .bind(&digest)
+                        .execute(&mut *$tx)
+                        .await?;
+                        Some((hold, revision + 1))
+                    }
+                    None => {
+                        let hold: i64 = sqlx::query_scalar(
+                            "INSERT INTO holds (connection_id, run_id, reasons, cursor, status, opened_at, revision, digest) \
+                             VALUES ($1, $2, $3, $4, 'open', $5, 1, $6) RETURNING id",
+                        )
+                        .bind($connection)
+                        .bind($run)
+                        .bind(reasons)
+                        .bind(cursor)
+                        .bind($now)
+                        .bind(&digest)
+                        .fetch_one(&mut *$tx)
+                        .await?;
+                        Some((hold, 1))
+                    }
+                };
+                if let Some((hold, revision)) = revision {
                     sqlx::query(
-                        "INSERT INTO holds (connection_id, run_id, reasons, cursor, status, opened_at) \
-                         VALUES ($1, $2, $3, $4, 'open', $5)",
+                        "INSERT INTO hold_revisions (hold_id, revision, run_id, digest, reasons, cursor, opened_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
-                    .bind($connection)
+                    .bind(hold)
+                    .bind(revision)
                     .bind($run)
+                    .bind(&digest)
                     .bind(reasons)
                     .bind(cursor)
                     .bind($now)
@@ -103,19 +193,44 @@ macro_rules! write_hold {
                     .await?;
                 }
             }
-            Some($crate::HoldWrite::Answer { hold, status, by }) => {
+            Some($crate::HoldWrite::Answer { hold, status, by, digest, accepts }) => {
                 let answered = sqlx::query(
                     "UPDATE holds SET status = $2, answered_at = $3, answered_by = $4 \
-                     WHERE id = $1 AND status = 'open'",
+                     WHERE id = $1 AND status = 'open' AND digest = $5",
                 )
                 .bind(hold)
                 .bind(status.as_str())
                 .bind($now)
                 .bind(by)
+                .bind(digest)
                 .execute(&mut *$tx)
                 .await?;
                 if answered.rows_affected() == 0 {
-                    return Err($crate::StoreError::HoldNotOpen(*hold));
+                    let found: Option<(String, String)> =
+                        sqlx::query_as("SELECT status, digest FROM holds WHERE id = $1")
+                            .bind(hold)
+                            .fetch_optional(&mut *$tx)
+                            .await?;
+                    return Err(match found {
+                        Some((status, current)) if status == "open" => {
+                            $crate::StoreError::RevisionNotCurrent {
+                                hold: *hold,
+                                reviewed: digest.clone(),
+                                current,
+                            }
+                        }
+                        _ => $crate::StoreError::HoldNotOpen(*hold),
+                    });
+                }
+                for chunk in accepts.chunks($crate::ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::new(
+                        "INSERT INTO hold_acceptances (connection_id, key, hold_id, accepted_at) ",
+                    );
+                    query.push_values(chunk, |mut row, key| {
+                        row.push_bind($connection).push_bind(key).push_bind(*hold).push_bind($now);
+                    });
+                    query.push(" ON CONFLICT (connection_id, key) DO NOTHING");
+                    query.build().execute(&mut *$tx).await?;
                 }
             }
         }
@@ -143,11 +258,38 @@ where
         opened_at: row.try_get("opened_at")?,
         answered_at: row.try_get("answered_at")?,
         answered_by: row.try_get("answered_by")?,
+        revision: row.try_get("revision")?,
+        digest: row.try_get("digest")?,
     })
 }
 
-const HOLD_COLUMNS: &str =
-    "id, connection_id, run_id, reasons, cursor, status, opened_at, answered_at, answered_by";
+const HOLD_COLUMNS: &str = "id, connection_id, run_id, reasons, cursor, status, opened_at, \
+     answered_at, answered_by, revision, digest";
+
+/// A stored record's class: a person's role or a group's kind, as the
+/// `class` column reads it from the record's JSON.
+pub trait Classified: DeserializeOwned + Eq + Hash {
+    const KIND: EntityKind;
+
+    fn parse(class: &str) -> Option<Self> {
+        <Self as serde::Deserialize>::deserialize(StrDeserializer::<ValueError>::new(class)).ok()
+    }
+}
+
+impl Classified for Role {
+    const KIND: EntityKind = EntityKind::Person;
+}
+
+impl Classified for GroupKind {
+    const KIND: EntityKind = EntityKind::Group;
+}
+
+fn classified<T: Classified>(class: Option<String>) -> Result<T, sqlx::Error> {
+    class
+        .as_deref()
+        .and_then(T::parse)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown {} class {class:?}", T::KIND).into()))
+}
 
 impl Store {
     /// Holds, newest first: the open ones only, or all of them.
@@ -221,6 +363,89 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Every change set the hold has shown, oldest first.
+    pub async fn hold_revisions(&self, hold: i64) -> Result<Vec<HoldRevision>, StoreError> {
+        let revisions = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT revision, run_id, digest, reasons, opened_at, superseded_at FROM hold_revisions \
+                 WHERE hold_id = $1 ORDER BY revision",
+            )
+            .bind(hold)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(HoldRevision {
+                    revision: row.try_get("revision")?,
+                    run_id: row.try_get("run_id")?,
+                    digest: row.try_get("digest")?,
+                    reasons: row.try_get("reasons")?,
+                    opened_at: row.try_get("opened_at")?,
+                    superseded_at: row.try_get("superseded_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        Ok(revisions)
+    }
+
+    /// What operators accepted on this connection by confirming holds.
+    pub async fn acceptances(&self, connection: &str) -> Result<HashSet<String>, StoreError> {
+        let keys: Vec<String> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT key FROM hold_acceptances WHERE connection_id = $1")
+                .bind(connection)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(keys.into_iter().collect())
+    }
+
+    /// How many people of each role, or groups of each kind, the
+    /// connection holds.
+    pub async fn headcount<T: Classified>(
+        &self,
+        connection: &str,
+    ) -> Result<HashMap<T, usize>, StoreError> {
+        let counts = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT class, COUNT(*) AS n FROM roster_records \
+                 WHERE connection_id = $1 AND kind = $2 GROUP BY class",
+            )
+            .bind(connection)
+            .bind(T::KIND.as_str())
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| Ok((classified(row.try_get("class")?)?, row.try_get::<i64, _>("n")? as usize)))
+            .collect::<Result<HashMap<T, usize>, sqlx::Error>>()?
+        });
+        Ok(counts)
+    }
+
+    /// The role or group kind of the stored records with these keys.
+    pub async fn classes<T: Classified>(
+        &self,
+        connection: &str,
+        keys: &[&str],
+    ) -> Result<HashMap<String, T>, StoreError> {
+        let mut classes = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            on_pool!(self, pool => {
+                let mut query = QueryBuilder::new("SELECT key, class FROM roster_records WHERE connection_id = ");
+                query.push_bind(connection).push(" AND kind = ").push_bind(T::KIND.as_str()).push(" AND key IN (");
+                let mut list = query.separated(", ");
+                for key in chunk {
+                    list.push_bind(*key);
+                }
+                list.push_unseparated(")");
+                for row in query.build().fetch_all(pool).await? {
+                    classes.insert(row.try_get("key")?, classified(row.try_get("class")?)?);
+                }
+            });
+        }
+        Ok(classes)
     }
 
     /// The change set a held or dry run kept, as JSON.

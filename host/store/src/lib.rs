@@ -39,6 +39,14 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("hold {0} is not open: it was already answered")]
     HoldNotOpen(i64),
+    #[error(
+        "hold {hold} changed after revision {reviewed} was reviewed: revision {current} replaced it; review that one and confirm it by name"
+    )]
+    RevisionNotCurrent {
+        hold: i64,
+        reviewed: String,
+        current: String,
+    },
 }
 
 /// One stored record: its key within its kind, the hash of its content,
@@ -361,7 +369,7 @@ mod standing;
 pub mod testing;
 
 pub use accounts::{AccountRow, AccountStatus, AccountWrite, LinkWrite};
-pub use holds::{HoldRow, HoldStatus, HoldWrite};
+pub use holds::{Classified, HoldRevision, HoldRow, HoldStatus, HoldWrite};
 pub use metrics::StoreMetrics;
 pub use notifications::{
     DeliveryStatus, DueNotification, NOTIFICATION_EVENTS, Notification, NotificationDelivery,

@@ -18,7 +18,9 @@ mod source;
 
 pub use accounts::{delete_account, unlink_account};
 pub use connection::{ConnectionConfig, LimitsConfig};
-pub use holds::{confirm_hold, export_hold_csv, reject_hold};
+pub use holds::{
+    HoldSummary, confirm_hold, export_hold_csv, hold_reasons, hold_summary, reject_hold,
+};
 pub use progress::{Observer, Phase, Progress};
 pub use provision::role_name;
 pub use run::{DryRunVerdict, RoleCount, RunReport, RunRequest, RunStatus, run, run_observed};
@@ -34,6 +36,16 @@ pub enum SyncError {
     NoSuchHold(i64),
     #[error("hold {0} was already answered")]
     HoldAnswered(i64),
+    #[error(
+        "hold {hold} changed after revision {reviewed} was reviewed: revision {current} replaced it, so nothing was applied; review that one and confirm it by name"
+    )]
+    RevisionNotCurrent {
+        hold: i64,
+        reviewed: String,
+        current: String,
+    },
+    #[error("hold {hold} never showed a revision {revision}")]
+    NoSuchRevision { hold: i64, revision: String },
     #[error("account {0} does not exist")]
     NoSuchAccount(String),
     #[error("account {account} was not provisioned by connection {connection}")]

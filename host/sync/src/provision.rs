@@ -338,7 +338,7 @@ fn parse_role(role: &str) -> Option<Role> {
         .find(|r| role_name(*r) == role)
 }
 
-fn display_name(person: &Person) -> String {
+pub(crate) fn display_name(person: &Person) -> String {
     let first = person
         .preferred_first_name
         .as_deref()

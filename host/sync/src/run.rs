@@ -12,7 +12,7 @@ use chrono::{NaiveDate, Utc};
 use rostersync_core::entity::{identity, removal_identity};
 use rostersync_core::integrity::{self, shown_key};
 use rostersync_core::{
-    ChangeSet, ContentHash, Diff, EntityKey, EntityKind, HoldReason, Issue, PriorHashes,
+    Census, ChangeSet, ContentHash, Diff, EntityKey, EntityKind, HoldReason, Issue, PriorHashes,
     RunHistory, Tally, Validator, check_holds, shortfalls,
 };
 use rostersync_model::{Mode, Person, Record, Role};
@@ -23,6 +23,7 @@ use rostersync_store::{
 };
 use serde_json::json;
 
+use crate::holds;
 use crate::progress::{Observer, Phase, Progress};
 use crate::provision::{self, Context, Counts, issue_row, role_name};
 use crate::source::{OpenSource, RecordSource, is_unreachable};
@@ -256,11 +257,11 @@ pub async fn run_observed<S: OpenSource>(
     {
         Ok(read) => read,
         Err((error, records_read)) => {
-            let writes =
+            let (writes, holds) =
                 failed_run(store, connection, run, &run_token, &error, records_read).await?;
             report.records_read = records_read;
             report.error = writes.run.message.clone();
-            report.holds = hold_messages(&writes);
+            report.holds = holds;
             report.run_id = store.apply(id, &writes).await?;
             report.elapsed = clock.elapsed();
             tracing::warn!(connection = id, %error, "run failed");
@@ -279,12 +280,7 @@ pub async fn run_observed<S: OpenSource>(
 
     progress.phase = Phase::Checking;
     observer(&progress);
-    let mut reasons = check_holds(
-        &read.changes,
-        &read.prior,
-        RunHistory::default(),
-        &connection.holds,
-    );
+    let mut reasons = holds::check(store, connection, &read.changes, &read.prior).await?;
     if request.additions_only && !read.changes.removals.is_empty() {
         reasons.push(HoldReason::RemovalsInBlackout {
             removals: read.changes.removals.len(),
@@ -422,10 +418,9 @@ pub async fn run_observed<S: OpenSource>(
                 hold.opened_at.format("%Y-%m-%d %H:%M UTC")
             ));
         }
-        let reasons_json = match (&open_hold, reasons.is_empty()) {
-            (Some(hold), true) => hold.reasons.clone(),
-            _ => to_json(&reasons),
-        };
+        // This run's own reasons, even when it waits only on the open
+        // hold: a revision shows what its own change set tripped.
+        let reasons_json = to_json(&reasons);
         writes.run.status = RunStatus::Held.as_str().into();
         writes.run.message = Some(why.join("; "));
         writes.kept_change_set = Some(to_json(&kept));
@@ -583,8 +578,9 @@ async fn read<S: OpenSource>(
     }))
 }
 
-/// The run row of a failed read, and the disconnected hold once the
-/// provider has been unreachable on enough runs in a row.
+/// The run row of a failed read, and the disconnected hold (with its
+/// reasons in words) once the provider has been unreachable on enough runs
+/// in a row.
 async fn failed_run(
     store: &Store,
     connection: &ConnectionConfig,
@@ -592,7 +588,7 @@ async fn failed_run(
     run_token: &str,
     error: &RunError,
     records_read: u64,
-) -> Result<WriteSet, SyncError> {
+) -> Result<(WriteSet, Vec<String>), SyncError> {
     let id = connection.id.as_str();
     run.unreachable = is_unreachable(error);
     run.records_read = records_read as i64;
@@ -604,8 +600,9 @@ async fn failed_run(
     let mut writes = WriteSet::new(run);
     writes.counts = counts.rows();
     if dry_run {
-        return Ok(writes);
+        return Ok((writes, Vec::new()));
     }
+    let mut held = Vec::new();
     writes.outbox.push(notification(
         run_token,
         "run.failed",
@@ -617,13 +614,16 @@ async fn failed_run(
         let reasons = check_holds(
             &ChangeSet::default(),
             &PriorHashes::default(),
-            RunHistory {
+            &Census::default(),
+            &RunHistory {
                 consecutive_connection_failures: failures,
+                ..RunHistory::default()
             },
             &connection.holds,
         );
         // Notify on the run that crosses the line, not on every one after.
         if failures == connection.holds.disconnected_after && store.open_hold(id).await?.is_none() {
+            held = reasons.iter().map(ToString::to_string).collect();
             writes.kept_change_set = Some(to_json(&ChangeSet::default()));
             writes.hold = Some(HoldWrite::Open {
                 reasons: to_json(&reasons),
@@ -637,16 +637,7 @@ async fn failed_run(
             ));
         }
     }
-    Ok(writes)
-}
-
-fn hold_messages(writes: &WriteSet) -> Vec<String> {
-    match &writes.hold {
-        Some(HoldWrite::Open { reasons, .. }) => serde_json::from_str::<Vec<HoldReason>>(reasons)
-            .map(|reasons| reasons.iter().map(ToString::to_string).collect())
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    }
+    Ok((writes, held))
 }
 
 /// The run's people per role as history counts: `student read`,

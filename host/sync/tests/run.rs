@@ -1,6 +1,7 @@
 //! The run pipeline on both store backends, fed by an in-memory source:
 //! apply, resync, holds (trip, export, confirm, reject, kept until
-//! answered), disconnected, dry runs, link mode and the manual actions.
+//! answered; weighed per role; answered once; confirmed by revision),
+//! disconnected, dry runs, link mode and the manual actions.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,8 +18,8 @@ use rostersync_store::{
 };
 use rostersync_sync::{
     ConnectionConfig, DryRunVerdict, OpenSource, Phase, Progress, RecordSource, RunReport,
-    RunRequest, RunStatus, SyncError, confirm_hold, delete_account, export_hold_csv, reject_hold,
-    run, run_observed, unlink_account,
+    RunRequest, RunStatus, SyncError, confirm_hold, delete_account, export_hold_csv, hold_summary,
+    reject_hold, run, run_observed, unlink_account,
 };
 
 /// A source that serves whatever roster the test sets, in batches of
@@ -234,10 +235,10 @@ async fn mass_removal_is_held_exported_and_applied_only_on_confirmation() {
         source.serve(staff_range(0..10));
         let held = sync(&store, &connection(), &source).await;
         assert_eq!(held.status, RunStatus::Held);
-        assert!(
-            held.holds[0].contains("remove 30 of 40 person records"),
-            "{:?}",
-            held.holds
+        assert_eq!(
+            held.holds,
+            ["this run would remove 30 of 40 staff (75 %)"],
+            "weighed over the staff, in words"
         );
         assert_eq!(stored_people(&store).await, 40, "nothing was applied");
         let hold = store
@@ -248,25 +249,37 @@ async fn mass_removal_is_held_exported_and_applied_only_on_confirmation() {
         let events = store.pending_events(10_000).await.unwrap();
         assert!(events.iter().any(|e| e.event.event == "run.held"));
 
-        let csv = export_hold_csv(&store, hold.id).await.unwrap();
+        let csv = export_hold_csv(&store, hold.id, None).await.unwrap();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines[0],
+            format!(
+                "# hold {} on north revision 1 digest {}",
+                hold.id, hold.digest
+            )
+        );
+        assert_eq!(
+            lines[1],
             "Action,Entity type,Integration source id,Entity name,MIS id,Changed fields"
         );
-        assert_eq!(lines.len(), 31);
+        assert_eq!(lines.len(), 32);
         assert!(
-            lines[1].starts_with("remove,person,T010,Siobhán O'Brien-Smith 10"),
+            lines[2].starts_with("remove,person,T010,Siobhán O'Brien-Smith 10"),
             "{}",
-            lines[1]
+            lines[2]
         );
 
         // Later runs keep the hold until it is answered.
         let again = sync(&store, &connection(), &source).await;
         assert_eq!(again.status, RunStatus::Held);
-        assert_eq!(store.open_hold("north").await.unwrap().unwrap().id, hold.id);
+        let still = store.open_hold("north").await.unwrap().unwrap();
+        assert_eq!(
+            (still.id, still.revision, &still.digest),
+            (hold.id, 1, &hold.digest),
+            "the same change set again is the same revision"
+        );
 
-        confirm_hold(&store, &connection(), hold.id, "admin@trust")
+        confirm_hold(&store, &connection(), hold.id, &hold.digest, "admin@trust")
             .await
             .unwrap();
         assert_eq!(stored_people(&store).await, 10);
@@ -283,7 +296,7 @@ async fn mass_removal_is_held_exported_and_applied_only_on_confirmation() {
             HoldStatus::Confirmed
         );
         assert!(matches!(
-            confirm_hold(&store, &connection(), hold.id, "admin@trust").await,
+            confirm_hold(&store, &connection(), hold.id, &hold.digest, "admin@trust").await,
             Err(SyncError::HoldAnswered(_))
         ));
         let audit = store.audit_log().await.unwrap();
@@ -340,9 +353,9 @@ async fn creates_go_ahead_while_removals_wait_when_the_connection_says_so() {
             "the new person is in, no one is out"
         );
         let hold = store.open_hold("north").await.unwrap().unwrap();
-        let csv = export_hold_csv(&store, hold.id).await.unwrap();
-        assert_eq!(csv.lines().count(), 31, "only the removals wait");
-        confirm_hold(&store, &connection, hold.id, "admin")
+        let csv = export_hold_csv(&store, hold.id, None).await.unwrap();
+        assert_eq!(csv.lines().count(), 32, "only the removals wait");
+        confirm_hold(&store, &connection, hold.id, &hold.digest, "admin")
             .await
             .unwrap();
         assert_eq!(stored_people(&store).await, 11);
@@ -379,12 +392,14 @@ async fn too_many_contacts_and_unaccepted_types_are_held_and_confirming_accepts_
         source.serve(roster);
         let report = sync(&store, &connection(), &source).await;
         assert_eq!(report.status, RunStatus::Held);
-        let joined = report.holds.join("\n");
-        assert!(
-            joined.contains("\"T000\" would have 6 contacts"),
-            "{joined}"
+        assert_eq!(
+            report.holds,
+            [
+                "Siobhán O'Brien-Smith 0 would have 6 contacts, more than the 5 this connection allows",
+                "an emergency contact, which this connection does not accept: \
+                 Siobhán O'Brien-Smith 1's parent \"C1\"",
+            ]
         );
-        assert!(joined.contains("Emergency contact"), "{joined}");
         assert!(
             store
                 .content_hashes("north", EntityKind::Relationship)
@@ -393,7 +408,7 @@ async fn too_many_contacts_and_unaccepted_types_are_held_and_confirming_accepts_
                 .is_empty()
         );
         let hold = store.open_hold("north").await.unwrap().unwrap();
-        confirm_hold(&store, &connection(), hold.id, "admin")
+        confirm_hold(&store, &connection(), hold.id, &hold.digest, "admin")
             .await
             .unwrap();
         assert_eq!(
@@ -404,6 +419,257 @@ async fn too_many_contacts_and_unaccepted_types_are_held_and_confirming_accepts_
                 .len(),
             7
         );
+    })
+    .await;
+}
+
+/// A school as a register-based MIS exports it: a year group, a
+/// registration group in it, on-roll pupils with start dates, and contacts
+/// with both names (the fields every validation policy asks of them).
+fn school(pupils: usize, contacts_per_pupil: usize, staff_count: usize) -> Vec<Record> {
+    let group = |id: &str, kind: GroupKind, year: Option<&str>| {
+        Record::Group(Group {
+            id: id.into(),
+            kind,
+            name: Some(id.into()),
+            code: None,
+            subject: None,
+            year_group: year.map(Into::into),
+            active: true,
+            parent: None,
+        })
+    };
+    let mut records = vec![
+        group("Y7", GroupKind::Year, None),
+        group("7A", GroupKind::Registration, Some("Y7")),
+    ];
+    for n in 0..pupils {
+        records.push(pupil(n, "Ó Súilleabháin"));
+        for c in 0..contacts_per_pupil {
+            let mut contact = Person::new(format!("C{n:03}-{c}"), Role::Contact);
+            contact.first_name = Some("Mary".into());
+            contact.last_name = Some(format!("Ó Súilleabháin {n}"));
+            records.push(Record::Person(contact));
+            records.push(relationship(n, c, ContactType::Primary, 1));
+        }
+    }
+    records.extend(staff_range(0..staff_count));
+    records
+}
+
+fn pupil(n: usize, surname: &str) -> Record {
+    let mut person = Person::new(format!("P{n:03}"), Role::Student);
+    person.first_name = Some("Ana".into());
+    person.last_name = Some(format!("{surname} {n}"));
+    person.start_date = NaiveDate::from_ymd_opt(2025, 9, 1);
+    person.enrolment = Some(EnrolmentStatus::OnRoll);
+    person.year_group = Some("Y7".into());
+    person.registration_group = Some("7A".into());
+    Record::Person(person)
+}
+
+fn relationship(pupil: usize, contact: usize, contact_type: ContactType, priority: u32) -> Record {
+    Record::Relationship(Relationship {
+        student: format!("P{pupil:03}"),
+        contact: format!("C{pupil:03}-{contact}"),
+        contact_type,
+        relationship: Some("Guardian".into()),
+        priority: Some(priority),
+        parental_responsibility: true,
+    })
+}
+
+/// A source serving `roster`, after a first run applied all of it.
+async fn synced(store: &Store, roster: Vec<Record>) -> Memory {
+    let source = Memory::default();
+    source.serve(roster);
+    let first = sync(store, &connection(), &source).await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.holds);
+    source
+}
+
+async fn stored(store: &Store, kind: EntityKind) -> usize {
+    store.content_hashes("north", kind).await.unwrap().len()
+}
+
+#[tokio::test]
+async fn an_accepted_contact_type_hold_does_not_come_back_on_the_next_run() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        let mut roster = school(1, 1, 0);
+        let emergency = |priority| relationship(0, 0, ContactType::Emergency, priority);
+        roster[4] = emergency(1);
+        source.serve(roster.clone());
+        let held = sync(&store, &connection(), &source).await;
+        assert_eq!(
+            held.holds,
+            [
+                "an emergency contact, which this connection does not accept: \
+              Ana Ó Súilleabháin 0's guardian Mary Ó Súilleabháin 0"
+            ]
+        );
+        let hold = store.open_hold("north").await.unwrap().unwrap();
+        confirm_hold(&store, &connection(), hold.id, &hold.digest, "office")
+            .await
+            .unwrap();
+        assert_eq!(stored(&store, EntityKind::Relationship).await, 1);
+
+        let next = sync(&store, &connection(), &source).await;
+        assert_eq!((next.status, next.holds.len()), (RunStatus::Succeeded, 0));
+        // The provider re-sends the accepted contact with a new priority:
+        // the school's answer still stands.
+        roster[4] = emergency(2);
+        source.serve(roster.clone());
+        let reprioritised = sync(&store, &connection(), &source).await;
+        assert_eq!(
+            (reprioritised.status, reprioritised.updated),
+            (RunStatus::Succeeded, 1),
+            "{:?}",
+            reprioritised.holds
+        );
+        assert!(store.open_hold("north").await.unwrap().is_none());
+        // A different type is a different question.
+        roster[4] = relationship(0, 0, ContactType::Secondary, 2);
+        source.serve(roster);
+        let secondary = sync(&store, &connection(), &source).await;
+        assert_eq!(secondary.status, RunStatus::Held);
+        assert!(
+            secondary.holds[0].starts_with("a secondary contact"),
+            "{:?}",
+            secondary.holds
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn confirming_a_revision_a_later_run_replaced_is_refused_and_applies_nothing() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        source.serve(staff_range(0..40));
+        sync(&store, &connection(), &source).await;
+        // Reviewed: 10 of 40 staff missing.
+        source.serve(staff_range(0..30));
+        sync(&store, &connection(), &source).await;
+        let reviewed = store.open_hold("north").await.unwrap().unwrap();
+        let evidence = export_hold_csv(&store, reviewed.id, None).await.unwrap();
+        assert_eq!(evidence.lines().count(), 12, "{evidence}");
+        assert!(evidence.lines().next().unwrap().ends_with(&reviewed.digest));
+
+        // Before the answer, a worse export arrives: 30 of 40 missing.
+        source.serve(staff_range(0..10));
+        sync(&store, &connection(), &source).await;
+        let current = store.open_hold("north").await.unwrap().unwrap();
+        assert_eq!((current.id, current.revision), (reviewed.id, 2));
+        assert_ne!(current.digest, reviewed.digest);
+        let shown = hold_summary(&store, current.id).await.unwrap();
+        assert_eq!(shown.why, ["this run would remove 30 of 40 staff (75 %)"]);
+        assert_eq!((shown.creates, shown.updates, shown.removals), (0, 0, 30));
+        let exported = export_hold_csv(&store, current.id, None).await.unwrap();
+        assert_eq!(exported.lines().count(), 32, "show and export agree");
+
+        let refused = confirm_hold(&store, &connection(), reviewed.id, &reviewed.digest, "ops").await;
+        assert!(
+            matches!(&refused, Err(SyncError::RevisionNotCurrent { current: c, .. }) if *c == current.digest),
+            "{refused:?}"
+        );
+        assert_eq!(stored_people(&store).await, 40, "nothing was applied");
+        let active = store
+            .accounts()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|a| a.status == AccountStatus::Active)
+            .count();
+        assert_eq!(active, 40, "no account was deprovisioned");
+        assert_eq!(
+            store.hold(reviewed.id).await.unwrap().unwrap().status,
+            HoldStatus::Open
+        );
+        // The superseded revision's evidence is kept.
+        let revisions = store.hold_revisions(reviewed.id).await.unwrap();
+        assert_eq!(revisions.len(), 2);
+        assert!(revisions[0].superseded_at.is_some() && revisions[1].superseded_at.is_none());
+        let old = export_hold_csv(&store, reviewed.id, Some(&reviewed.digest))
+            .await
+            .unwrap();
+        assert_eq!(old, evidence);
+
+        // The export is fixed at the source: the hold's new revision
+        // changes nothing, and says so in both places.
+        source.serve(staff_range(0..40));
+        sync(&store, &connection(), &source).await;
+        let fixed = hold_summary(&store, reviewed.id).await.unwrap();
+        assert_eq!(fixed.hold.revision, 3);
+        assert!(fixed.why.is_empty(), "{:?}", fixed.why);
+        assert_eq!((fixed.creates, fixed.updates, fixed.removals), (0, 0, 0));
+        let empty = export_hold_csv(&store, reviewed.id, None).await.unwrap();
+        assert_eq!(empty.lines().count(), 2, "{empty}");
+        confirm_hold(&store, &connection(), reviewed.id, &fixed.hold.digest, "ops")
+            .await
+            .unwrap();
+        assert_eq!(stored_people(&store).await, 40);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_pupils_surname_changing_at_once_is_held() {
+    on_both_backends(|store, _| async move {
+        // 30 pupils among 95 people: renaming them all is 32 % of everyone.
+        let source = synced(&store, school(30, 2, 5)).await;
+        let renamed: Vec<Record> = school(30, 2, 5)
+            .into_iter()
+            .map(|record| match record {
+                Record::Person(p) if p.role == Role::Student => {
+                    let n: usize = p.id[1..].parse().unwrap();
+                    pupil(n, "Renamed")
+                }
+                other => other,
+            })
+            .collect();
+        source.serve(renamed);
+        let held = sync(&store, &connection(), &source).await;
+        assert_eq!(held.status, RunStatus::Held);
+        assert_eq!(
+            held.holds,
+            ["this run would change 30 of 30 students (100 %)"]
+        );
+        let pupil = store
+            .load("north", EntityKind::Person, &["P000".into()])
+            .await
+            .unwrap();
+        assert!(
+            pupil[0].body.contains("Ó Súilleabháin 0"),
+            "nothing was applied"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_pupil_vanishing_is_held_whatever_the_number_of_contacts_and_staff() {
+    on_both_backends(|store, _| async move {
+        // 20 pupils among 270 people (7 %, under the 10 % removal share
+        // over everyone), each with five contacts, and 150 staff.
+        let source = synced(&store, school(20, 5, 150)).await;
+        assert_eq!(stored_people(&store).await, 270);
+        let without_pupils: Vec<Record> = school(20, 5, 150)
+            .into_iter()
+            .filter(|r| {
+                !matches!(r, Record::Person(p) if p.role == Role::Student)
+                    && !matches!(r, Record::Relationship(_))
+            })
+            .collect();
+        source.serve(without_pupils);
+        let held = sync(&store, &connection(), &source).await;
+        assert_eq!(held.status, RunStatus::Held);
+        assert_eq!(
+            held.holds[0], "this run would remove 20 of 20 students (100 %)",
+            "{:?}",
+            held.holds
+        );
+        assert_eq!(stored_people(&store).await, 270, "nothing was applied");
     })
     .await;
 }
@@ -722,7 +988,7 @@ async fn in_an_additions_only_blackout_creates_apply_and_removals_wait_for_an_op
             "the new one is in, the leavers stay"
         );
         let hold = store.open_hold("north").await.unwrap().unwrap();
-        confirm_hold(&store, &connection(), hold.id, "ops")
+        confirm_hold(&store, &connection(), hold.id, &hold.digest, "ops")
             .await
             .unwrap();
         assert_eq!(
