@@ -320,7 +320,7 @@ pub(crate) fn route(shared: &Shared, school: usize, req: &Req) -> Response {
         let next = changeset_token(shared.world.revision);
         out.insert(
             "__changedRows__".into(),
-            json!([{"SnapshotDate": shared.world.now.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string(),
+            json!([{"SnapshotDate": shared.world.now.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
                 "SnapshotRP": "rostersync.example.dev",
                 "RequestedChangedRows": requested, "NextChangedRows": next,
                 "NextUrl": format!("?changedRows={next}&page=1&pageSize={size}")}]),
