@@ -575,7 +575,8 @@ async fn a_1_2_drop_reads_roles_and_links_named_only_by_the_contacts() {
         panic!("the new pupil is read");
     };
     assert_eq!(pupil.role, Role::Student);
-    let (contact, _) = bench.sandbox.world().schools[0].contacts_of(added.pupil)[0];
+    let after = bench.sandbox.world();
+    let (contact, _) = after.schools[0].contacts_of(added.pupil)[0];
     assert!(
         delta
             .find(
