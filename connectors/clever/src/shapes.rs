@@ -393,7 +393,7 @@ pub enum Verb {
 
 /// What an event means to a roster.
 pub enum Change {
-    User(Verb, UserJson),
+    User(Verb, Box<UserJson>),
     Section(Verb, SectionJson, PreviousMembers),
     /// Districts, schools, terms, courses, resources: not roster records.
     Other,
@@ -409,7 +409,7 @@ impl EventJson {
             _ => return Ok(Change::Other),
         };
         Ok(match record_type {
-            "users" => Change::User(verb, self.object()?),
+            "users" => Change::User(verb, Box::new(self.object()?)),
             "sections" => {
                 let previous = match &self.previous_attributes {
                     Some(previous) => serde_json::from_value(previous.clone())
