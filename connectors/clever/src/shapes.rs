@@ -394,7 +394,7 @@ pub enum Verb {
 /// What an event means to a roster.
 pub enum Change {
     User(Verb, Box<UserJson>),
-    Section(Verb, SectionJson, PreviousMembers),
+    Section(Verb, Box<SectionJson>, PreviousMembers),
     /// Districts, schools, terms, courses, resources: not roster records.
     Other,
 }
@@ -416,7 +416,7 @@ impl EventJson {
                         .map_err(|e| self.bad("previous_attributes", &e))?,
                     None => PreviousMembers::default(),
                 };
-                Change::Section(verb, self.object()?, previous)
+                Change::Section(verb, Box::new(self.object()?), previous)
             }
             _ => Change::Other,
         })
