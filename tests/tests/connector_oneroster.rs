@@ -29,6 +29,19 @@ fn drop(bench: &Bench, folder: &Path, kind: DropKind) -> PathBuf {
         .expect("the sandbox writes a drop")
 }
 
+/// Adds a pupil to school 0 and drops the 1.1 delta that carries them.
+fn add_pupil_and_drop_delta(bench: &Bench, folder: &Path) {
+    let since = bench.sandbox.world().revision;
+    bench.sandbox.mutate(0, Mutation::AddPupil).unwrap();
+    drop(
+        bench,
+        folder,
+        DropKind::Delta {
+            since_revision: since,
+        },
+    );
+}
+
 fn file_name(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
 }
@@ -129,15 +142,7 @@ async fn check_names_the_school_from_the_newest_drop_with_orgs() {
     );
 
     let bulk = drop(&bench, folder.path(), DropKind::Bulk);
-    let since = bench.sandbox.world().revision;
-    bench.sandbox.mutate(0, Mutation::AddPupil).unwrap();
-    drop(
-        &bench,
-        folder.path(),
-        DropKind::Delta {
-            since_revision: since,
-        },
-    );
+    add_pupil_and_drop_delta(&bench, folder.path());
     let info = check(&bench, folder.path()).await.expect("check succeeds");
     let school = &bench.sandbox.world().schools[0];
     assert_eq!(info.name, school.name);
@@ -628,15 +633,7 @@ async fn a_trust_drop_is_read_for_the_school_named_and_refused_without_one() {
 async fn delta_drops_without_a_bulk_drop_are_bad_settings_not_an_outage() {
     let bench = bench("oneroster").await;
     let folder = tempfile::tempdir().unwrap();
-    let since = bench.sandbox.world().revision;
-    bench.sandbox.mutate(0, Mutation::AddPupil).unwrap();
-    drop(
-        &bench,
-        folder.path(),
-        DropKind::Delta {
-            since_revision: since,
-        },
-    );
+    add_pupil_and_drop_delta(&bench, folder.path());
     let error = connector_error(bench.read(&connection(folder.path()), Mode::Full).await);
     assert!(
         matches!(&error, SyncError::BadSettings(m) if m.contains("only delta drops")),

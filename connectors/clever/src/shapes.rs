@@ -176,18 +176,12 @@ impl UserJson {
         let mut person = if let Some(student) = &roles.student {
             self.pupil(student, endpoint)?
         } else if let Some(teacher) = &roles.teacher {
-            let mut person = Person::new(self.id.clone(), Role::Staff);
-            person.mis_id =
+            let mis_id =
                 non_blank(teacher.teacher_number.as_ref()).or(non_blank(teacher.sis_id.as_ref()));
-            person.salutation = non_blank(teacher.title.as_ref());
-            person.username = username(teacher.credentials.as_ref());
-            person
+            self.staff(mis_id, &teacher.title, teacher.credentials.as_ref())
         } else if let Some(staff) = &roles.staff {
-            let mut person = Person::new(self.id.clone(), Role::Staff);
-            person.mis_id = non_blank(staff.staff_id.as_ref());
-            person.salutation = non_blank(staff.title.as_ref());
-            person.username = username(staff.credentials.as_ref());
-            person
+            let mis_id = non_blank(staff.staff_id.as_ref());
+            self.staff(mis_id, &staff.title, staff.credentials.as_ref())
         } else if let Some(contact) = &roles.contact {
             let mut person = Person::new(self.id.clone(), Role::Contact);
             person.mis_id = non_blank(contact.sis_id.as_ref());
@@ -202,6 +196,20 @@ impl UserJson {
         }
         person.email = non_blank(self.email.as_ref());
         Ok(Some(person))
+    }
+
+    /// A teacher or staff member: both are staff to a school.
+    fn staff(
+        &self,
+        mis_id: Option<String>,
+        title: &Option<String>,
+        credentials: Option<&Credentials>,
+    ) -> Person {
+        let mut person = Person::new(self.id.clone(), Role::Staff);
+        person.mis_id = mis_id;
+        person.salutation = non_blank(title.as_ref());
+        person.username = username(credentials);
+        person
     }
 
     /// Clever carries pupils on roll only.
