@@ -5,6 +5,7 @@
 pub mod example_sis;
 pub mod host;
 pub mod providers;
+pub mod replay;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

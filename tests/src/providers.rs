@@ -221,14 +221,19 @@ impl Bench {
         }
     }
 
-    /// Reads with an allow-list built as if `base-url` were a host the
-    /// connection does not name, so every request the connector makes goes
-    /// to a host it may not call.
+    /// Reads with an allow-list built as if every base-URL setting named a
+    /// host the connection does not use, so every request the connector
+    /// makes goes to a host it may not call.
     pub async fn read_outside_allow_list(&self, connection: &Connection) -> Result<Read, RunError> {
-        let elsewhere = connection
+        let elsewhere = self
+            .plugin
+            .info
             .settings
-            .clone()
-            .with("base-url", "http://192.0.2.10/not-the-provider");
+            .iter()
+            .filter(|spec| spec.kind == rostersync_model::SettingKind::BaseUrl)
+            .fold(connection.settings.clone(), |settings, spec| {
+                settings.with(&spec.name, "http://192.0.2.10/not-the-provider")
+            });
         let sandbox =
             Sandbox::for_connection(&self.plugin.info, &elsewhere, &[], Limits::default())
                 .expect("the allow-list parses");

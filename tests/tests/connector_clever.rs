@@ -1,20 +1,233 @@
-//! The Clever connector, as a built component, against the provider sandbox
-//! over real HTTP: a full read is exactly what the generator made, check
+//! The Clever connector, as a built component: replayed over responses
+//! written from Clever's v3.0 definitions (see
+//! `connectors/clever/tests/spec/README.md`), every record compared field
+//! by field with what those responses hold; and against the provider
+//! sandbox over real HTTP: a full read is exactly what the generator made, check
 //! names the school, a delta replays the events feed with explicit and
 //! inferred removals, each provider fault ends as its typed error, and a
 //! host off the allow-list is never reached.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rostersync_core::entity::identity;
 use rostersync_model::{
-    ContactType, EnrolmentStatus, EntityKind, GroupKind, MemberRole, Mode, Person, Record, Role,
-    SyncError,
+    ContactType, EnrolmentStatus, EntityKind, Group, GroupKind, MemberRole, Membership,
+    MembershipKey, Mode, Person, Record, Relationship, Removal, Role, Settings, SyncError,
 };
 use rostersync_runtime::{RunError, Violation};
 use rostersync_sandbox::{Fault, FaultKind, Provider, expected};
 use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
+use rostersync_tests::replay::Replay;
+
+// The ids in the spec-derived responses.
+const S1: &str = "5f00000000000000000000a1";
+const S2: &str = "5f00000000000000000000a2";
+const T1: &str = "5f00000000000000000000b1";
+const ST1: &str = "5f00000000000000000000b2";
+const C1: &str = "5f00000000000000000000c1";
+const HOME: &str = "5f00000000000000000000d1";
+const MATH: &str = "5f00000000000000000000d2";
+
+async fn spec_replay(phase: &str) -> Replay {
+    Replay::load(
+        "clever",
+        &Path::new("connectors/clever/tests/spec").join(format!("{phase}.json")),
+        Settings::new()
+            .with("base-url", "https://api.clever.com/v3.0")
+            .with("api-token", "redacted-api-token"),
+    )
+    .await
+}
+
+/// Every record a replayed snapshot yields, to its end.
+async fn replay_all(replay: &Replay, mode: Mode) -> (Vec<Record>, Option<String>) {
+    let mut snapshot = replay.open(mode).await.expect("the snapshot opens");
+    let mut records = Vec::new();
+    while let Some(batch) = snapshot.next_batch().await.expect("the replay reads") {
+        records.extend(batch);
+    }
+    let cursor = snapshot.cursor().await.expect("a cursor answer");
+    assert!(replay.unused().is_empty(), "{:?}", replay.unused());
+    (records, cursor)
+}
+
+fn date(text: &str) -> Option<chrono::NaiveDate> {
+    Some(text.parse().expect("a date"))
+}
+
+/// A `roles.student` user of the spec fixtures: `sis_id`, names,
+/// `district_username` (the email's local part there), `dob`, enrollment
+/// start, `grade`, and the name of the `homeroom/advisory` section listing
+/// them.
+fn spec_pupil(
+    (id, sis_id, username): (&str, &str, &str),
+    (first, last): (&str, &str),
+    dob: &str,
+    grade: &str,
+) -> Person {
+    Person {
+        mis_id: Some(sis_id.into()),
+        first_name: Some(first.into()),
+        last_name: Some(last.into()),
+        email: Some(format!("{username}@school.example.org")),
+        username: Some(username.into()),
+        date_of_birth: date(dob),
+        start_date: date("2026-09-01"),
+        enrolment: Some(EnrolmentStatus::OnRoll),
+        year_group: Some(grade.into()),
+        registration_group: Some("7A".into()),
+        ..Person::new(id, Role::Student)
+    }
+}
+
+/// A section of the spec fixtures, all of `grade` 6.
+fn spec_section(id: &str, kind: GroupKind, name: &str, code: &str, subject: &str) -> Record {
+    Record::Group(Group {
+        id: id.into(),
+        kind,
+        name: Some(name.into()),
+        code: Some(code.into()),
+        subject: Some(subject.into()),
+        year_group: Some("6".into()),
+        active: true,
+        parent: None,
+    })
+}
+
+fn member(group: &str, person: &str, role: MemberRole) -> Record {
+    Record::Membership(Membership {
+        group: group.into(),
+        person: person.into(),
+        role,
+        start_date: None,
+        end_date: None,
+    })
+}
+
+#[tokio::test]
+async fn a_spec_derived_full_read_maps_every_field() {
+    let replay = spec_replay("full").await;
+    let (records, cursor) = replay_all(&replay, Mode::Full).await;
+    assert_eq!(cursor.as_deref(), Some("after:5e0000000000000000000001"));
+    let staff = |id: &str,
+                 mis_id: &str,
+                 title: &str,
+                 (first, last): (&str, &str),
+                 email: &str,
+                 username: &str| {
+        Record::Person(Person {
+            mis_id: Some(mis_id.into()),
+            salutation: Some(title.into()),
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            email: Some(email.into()),
+            username: Some(username.into()),
+            ..Person::new(id, Role::Staff)
+        })
+    };
+    let relationship = |student: &str, contact_type, relationship: &str| {
+        Record::Relationship(Relationship {
+            student: student.into(),
+            contact: C1.into(),
+            contact_type,
+            relationship: Some(relationship.into()),
+            priority: None,
+            parental_responsibility: relationship == "Parent",
+        })
+    };
+    assert_same_records(
+        &records,
+        &[
+            spec_section(
+                HOME,
+                GroupKind::Registration,
+                "7A",
+                "7A",
+                "homeroom/advisory",
+            ),
+            member(HOME, T1, MemberRole::Teacher),
+            member(HOME, S1, MemberRole::Student),
+            member(HOME, S2, MemberRole::Student),
+            spec_section(MATH, GroupKind::Class, "7 Maths Set 1", "7Ma1", "math"),
+            member(MATH, T1, MemberRole::Teacher),
+            member(MATH, S1, MemberRole::Student),
+            member(MATH, S2, MemberRole::Student),
+            Record::Person(spec_pupil(
+                (S1, "1001", "amara.okafor"),
+                ("Amara", "Okafor"),
+                "2013-09-14",
+                "6",
+            )),
+            Record::Person(spec_pupil(
+                (S2, "1002", "jonah.ellis"),
+                ("Jonah", "Ellis"),
+                "2012-12-02",
+                "7",
+            )),
+            // A teacher's MIS id is the `teacher_number`, not the `sis_id`.
+            staff(
+                T1,
+                "8812345",
+                "Mr",
+                ("Ravi", "Patel"),
+                "r.patel@school.example.org",
+                "r.patel",
+            ),
+            // A staff member's is the `staff_id`.
+            staff(
+                ST1,
+                "S-9",
+                "Mrs",
+                ("Helen", "Ward"),
+                "office@school.example.org",
+                "h.ward",
+            ),
+            Record::Person(Person {
+                mis_id: Some("C-5".into()),
+                last_name: Some("Jane Doe".into()),
+                email: Some("jane.doe@example.net".into()),
+                ..Person::new(C1, Role::Contact)
+            }),
+            relationship(S1, ContactType::Primary, "Parent"),
+            relationship(S2, ContactType::Emergency, "Grandparent"),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_spec_derived_delta_removes_who_left_a_section_by_previous_attributes() {
+    let replay = spec_replay("delta").await;
+    let (records, cursor) = replay_all(
+        &replay,
+        Mode::Delta("after:5e0000000000000000000001".into()),
+    )
+    .await;
+    assert_eq!(cursor.as_deref(), Some("after:5e0000000000000000000003"));
+    assert_eq!(
+        records,
+        [
+            // `previous_attributes.students` held S1; the section no longer does.
+            Record::Removed(Removal::Membership(MembershipKey {
+                group: MATH.into(),
+                person: S1.into(),
+            })),
+            spec_section(MATH, GroupKind::Class, "7 Maths Set 1", "7Ma1", "math"),
+            member(MATH, T1, MemberRole::Teacher),
+            member(MATH, S2, MemberRole::Student),
+            Record::Person(Person {
+                last_name: Some("Ellis-Brown".into()),
+                ..spec_pupil(
+                    (S2, "1002", "jonah.ellis"),
+                    ("Jonah", "Ellis"),
+                    "2012-12-02",
+                    "7",
+                )
+            }),
+        ]
+    );
+}
 
 fn connection(bench: &Bench, school: usize) -> Connection {
     Connection::new(bench.sandbox.connector_settings("clever", school))

@@ -1,7 +1,10 @@
 //! The OneRoster CSV connector, as a built component, reading the zips the
 //! provider sandbox drops into a real folder mounted at `/drop`: a full read
 //! is exactly the bulk drop, check names the school, a delta drop's changes
-//! and removals come through a delta read, garbled drops fail the read
+//! and removals come through a delta read, 1.2 drops (roles in
+//! `roles.csv`, links from the contact's side, a byte order mark, an empty
+//! optional file in 1.0's columns) read as 1.1 ones do, a trust's drop is
+//! read for the school `school-ids` names, garbled drops fail the read
 //! before any record, and nothing outside the folder is reachable.
 
 use std::collections::BTreeSet;
@@ -12,7 +15,7 @@ use rostersync_model::{
 };
 use rostersync_runtime::{Limits, RunError, Sandbox};
 use rostersync_sandbox::oneroster::{class_id, contact_id, is_class, student_id};
-use rostersync_sandbox::{DropKind, Mutation, expected};
+use rostersync_sandbox::{DropKind, DropSpec, Mutation, OneRosterVersion, expected};
 use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
 
 fn connection(folder: &Path) -> Connection {
@@ -24,6 +27,19 @@ fn drop(bench: &Bench, folder: &Path, kind: DropKind) -> PathBuf {
         .sandbox
         .write_oneroster_drop(folder, 0, kind)
         .expect("the sandbox writes a drop")
+}
+
+/// Adds a pupil to school 0 and drops the 1.1 delta that carries them.
+fn add_pupil_and_drop_delta(bench: &Bench, folder: &Path) {
+    let since = bench.sandbox.world().revision;
+    bench.sandbox.mutate(0, Mutation::AddPupil).unwrap();
+    drop(
+        bench,
+        folder,
+        DropKind::Delta {
+            since_revision: since,
+        },
+    );
 }
 
 fn file_name(path: &Path) -> String {
@@ -126,15 +142,7 @@ async fn check_names_the_school_from_the_newest_drop_with_orgs() {
     );
 
     let bulk = drop(&bench, folder.path(), DropKind::Bulk);
-    let since = bench.sandbox.world().revision;
-    bench.sandbox.mutate(0, Mutation::AddPupil).unwrap();
-    drop(
-        &bench,
-        folder.path(),
-        DropKind::Delta {
-            since_revision: since,
-        },
-    );
+    add_pupil_and_drop_delta(&bench, folder.path());
     let info = check(&bench, folder.path()).await.expect("check succeeds");
     let school = &bench.sandbox.world().schools[0];
     assert_eq!(info.name, school.name);
@@ -523,4 +531,112 @@ fn stored_zip(files: &[(&str, &str)]) -> Vec<u8> {
     out.extend(central_offset.to_le_bytes());
     out.extend(0u16.to_le_bytes());
     out
+}
+
+/// Writes the drop `spec` describes into `folder`.
+fn drop_spec(bench: &Bench, folder: &Path, spec: &DropSpec) -> PathBuf {
+    bench
+        .sandbox
+        .write_oneroster(folder, spec)
+        .expect("the sandbox writes a drop")
+}
+
+#[tokio::test]
+async fn a_1_2_drop_reads_roles_and_links_named_only_by_the_contacts() {
+    let bench = bench("oneroster").await;
+    let folder = tempfile::tempdir().unwrap();
+    let spec = |kind| DropSpec {
+        schools: vec![0],
+        kind,
+        version: OneRosterVersion::V1_2,
+    };
+    drop_spec(&bench, folder.path(), &spec(DropKind::Bulk));
+    let read = bench
+        .read(&connection(folder.path()), Mode::Full)
+        .await
+        .expect("a full read of a 1.2 drop");
+    let world = bench.sandbox.world();
+    assert_same_records(&read.records, &expected::oneroster_1_2(&world, 0));
+
+    // A 1.2 delta, with a header-only orgs.csv in 1.0's columns.
+    let since = world.revision;
+    let added = bench.sandbox.mutate(0, Mutation::AddPupil).unwrap();
+    drop_spec(
+        &bench,
+        folder.path(),
+        &spec(DropKind::Delta {
+            since_revision: since,
+        }),
+    );
+    let delta = bench
+        .read(
+            &connection(folder.path()),
+            Mode::Delta(read.cursor.expect("a cursor")),
+        )
+        .await
+        .expect("a delta read of a 1.2 drop");
+    let Some(Record::Person(pupil)) = delta.find(EntityKind::Person, &student_id(added.pupil))
+    else {
+        panic!("the new pupil is read");
+    };
+    assert_eq!(pupil.role, Role::Student);
+    let after = bench.sandbox.world();
+    let (contact, _) = after.schools[0].contacts_of(added.pupil)[0];
+    assert!(
+        delta
+            .find(
+                EntityKind::Relationship,
+                &key(&student_id(added.pupil), &contact_id(contact.uid))
+            )
+            .is_some(),
+        "the new pupil's contact link, from the contact's row"
+    );
+}
+
+#[tokio::test]
+async fn a_trust_drop_is_read_for_the_school_named_and_refused_without_one() {
+    let bench = bench("oneroster").await;
+    let folder = tempfile::tempdir().unwrap();
+    drop_spec(
+        &bench,
+        folder.path(),
+        &DropSpec {
+            schools: vec![0, 1],
+            kind: DropKind::Bulk,
+            version: OneRosterVersion::V1_1,
+        },
+    );
+    let SyncError::BadSettings(message) =
+        connector_error(bench.read(&connection(folder.path()), Mode::Full).await)
+    else {
+        panic!("expected bad settings");
+    };
+    assert!(
+        message.ends_with("set `school-ids` to the ones this connection reads"),
+        "{message}"
+    );
+
+    let world = bench.sandbox.world();
+    let mut chosen = connection(folder.path());
+    chosen.settings.set(
+        "school-ids",
+        rostersync_sandbox::oneroster::org_id(&world.schools[1]),
+    );
+    let read = bench
+        .read(&chosen, Mode::Full)
+        .await
+        .expect("a full read of school 2");
+    assert_same_records(&read.records, &expected::oneroster(&world, 1));
+}
+
+#[tokio::test]
+async fn delta_drops_without_a_bulk_drop_are_bad_settings_not_an_outage() {
+    let bench = bench("oneroster").await;
+    let folder = tempfile::tempdir().unwrap();
+    add_pupil_and_drop_delta(&bench, folder.path());
+    let error = connector_error(bench.read(&connection(folder.path()), Mode::Full).await);
+    assert!(
+        matches!(&error, SyncError::BadSettings(m) if m.contains("only delta drops")),
+        "{error:?}"
+    );
 }

@@ -1,31 +1,212 @@
-//! The Groupcall Xporter connector, as a built component, against the
+//! The Groupcall Xporter connector, as a built component: replayed over
+//! real responses recorded from Xporter (see
+//! `connectors/xporter/tests/recorded/README.md`), where every record is
+//! compared field by field with what the recording holds; and against the
 //! provider sandbox over real HTTP: a full read is exactly what the
 //! generator made, check names the school, a delta after changes reports
 //! them with explicit removals, each provider fault ends as its typed
 //! error, and a host off the allow-list is never reached.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDate;
 use rostersync_model::{
-    EnrolmentStatus, EntityKind, MemberRole, Mode, Record, Role, Settings, SyncError,
+    EnrolmentStatus, EntityKind, MemberRole, Mode, Person, Record, Removal, Role, Settings,
+    SyncError,
 };
 use rostersync_runtime::{RunError, Violation};
 use rostersync_sandbox::{Fault, FaultKind, Provider, expected};
 use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
+use rostersync_tests::replay::Replay;
 
 fn connection(bench: &Bench, school: usize) -> Connection {
-    let credentials = bench.sandbox.credentials(school);
-    Connection::new(
-        Settings::new()
-            .with(
-                "base-url",
-                bench.sandbox.base_url(Provider::Xporter, school),
-            )
-            .with("estab", credentials.xporter_estab)
-            .with("relying-party", credentials.xporter_relying_party)
-            .with("secret", credentials.xporter_secret),
+    Connection::new(bench.sandbox.connector_settings("xporter", school))
+}
+
+/// The settings the recording was made with: Groupcall's API root, the STS
+/// the recording client posted to, and its establishment and relying party.
+fn recorded_settings() -> Settings {
+    Settings::new()
+        .with("base-url", "https://xporter.groupcall.com/api")
+        .with(
+            "token-url",
+            "https://login.groupcall.com/idaas/sts/STS/GetToken",
+        )
+        .with("estab", "3281101")
+        .with("relying-party", "relying-party.com")
+        .with("secret", "redacted-secret")
+}
+
+async fn recorded(phase: &str) -> Replay {
+    Replay::load(
+        "xporter",
+        &Path::new("connectors/xporter/tests/recorded").join(format!("{phase}.json")),
+        recorded_settings(),
     )
+    .await
+}
+
+fn date(text: &str) -> Option<NaiveDate> {
+    Some(text.parse().expect("a date"))
+}
+
+/// A recorded pupil as the cassette holds them: `Id`, `AdmissionNo`,
+/// `Forename` (also `LegalForename`), `Surname`, `DateofBirth`,
+/// `EntryDate`, `YearGroup` (two spaces there, one here) and `RegGroup`,
+/// on roll; no email, middle name or leaving date.
+fn recorded_pupil(
+    id: &str,
+    admission_no: &str,
+    (forename, surname): (&str, &str),
+    (born, entered): (&str, &str),
+    (year, registration): (&str, &str),
+) -> Record {
+    Record::Person(Person {
+        mis_id: Some(admission_no.into()),
+        first_name: Some(forename.into()),
+        preferred_first_name: Some(forename.into()),
+        last_name: Some(surname.into()),
+        date_of_birth: date(born),
+        start_date: date(entered),
+        enrolment: Some(EnrolmentStatus::OnRoll),
+        year_group: Some(year.into()),
+        registration_group: Some(registration.into()),
+        ..Person::new(id, Role::Student)
+    })
+}
+
+/// A recorded member of staff: `Id`, `StaffCode`, `Title`, `Forename`
+/// (also `LegalForename`), `Surname`, `DateOfBirth`, `EmploymentStart`.
+fn recorded_staff(
+    id: &str,
+    staff_code: Option<&str>,
+    (forename, surname): (&str, &str),
+    (born, started): (&str, &str),
+) -> Record {
+    Record::Person(Person {
+        mis_id: staff_code.map(Into::into),
+        salutation: Some("Mrs".into()),
+        first_name: Some(forename.into()),
+        preferred_first_name: Some(forename.into()),
+        last_name: Some(surname.into()),
+        date_of_birth: date(born),
+        start_date: date(started),
+        ..Person::new(id, Role::Staff)
+    })
+}
+
+#[tokio::test]
+async fn recorded_check_accepts_the_singular_scopes_from_the_sts() {
+    let replay = recorded("check").await;
+    let info = replay.check().await.expect("check passes on the recording");
+    assert_eq!(info.id, "3281101");
+    assert_eq!(info.name, "DfE establishment 3281101");
+    assert!(replay.unused().is_empty(), "{:?}", replay.unused());
+}
+
+#[tokio::test]
+async fn a_recorded_full_read_reads_every_page_and_maps_every_field() {
+    let replay = recorded("full").await;
+    let mut snapshot = replay.open(Mode::Full).await.expect("the snapshot opens");
+    let mut records = Vec::new();
+    let error = loop {
+        match snapshot.next_batch().await {
+            Ok(Some(batch)) => records.extend(batch),
+            Ok(None) => panic!("the recording holds staff page 1 of 20 only"),
+            Err(error) => break error,
+        }
+    };
+    // Staff page 1 says `"PageCount":20`: the next request is page 2.
+    let RunError::Outbound {
+        violation: Violation::Unrecorded(request),
+        ..
+    } = &error
+    else {
+        panic!("expected the unrecorded staff page 2, got {error}");
+    };
+    assert_eq!(
+        request,
+        "GET https://xporter.groupcall.com/api/v1/School/3281101/Staff?changedRows=%2A&pageSize=100&page=2"
+    );
+    assert!(replay.unused().is_empty(), "{:?}", replay.unused());
+    assert_same_records(
+        &records,
+        &[
+            recorded_pupil(
+                "3116",
+                "001275",
+                ("Albus", "Dumbledore"),
+                ("2009-01-12", "2012-09-01"),
+                ("Year 4", "4ES"),
+            ),
+            recorded_pupil(
+                "3217",
+                "001336",
+                ("Harry", "Potter"),
+                ("2009-11-20", "2013-09-01"),
+                ("Year 3", "3TO"),
+            ),
+            recorded_pupil(
+                "3221",
+                "001337",
+                ("Hermione", "Potter"),
+                ("2009-11-20", "2013-09-01"),
+                ("Year 3", "3TO"),
+            ),
+            recorded_pupil(
+                "3920",
+                "001582",
+                ("Draco", "Potter"),
+                ("2013-12-17", "2016-09-01"),
+                ("Year N2", "AM"),
+            ),
+            recorded_staff(
+                "2",
+                Some("RL"),
+                ("Rebecca", "Lorrin"),
+                ("1956-10-16", "1988-04-01"),
+            ),
+            recorded_staff(
+                "3",
+                None,
+                ("Valerie", "Cloves"),
+                ("1959-07-12", "2011-09-01"),
+            ),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_recorded_changeset_removes_the_deleted_rows() {
+    let replay = recorded("delta").await;
+    // The cursor a full read leaves: each table's `NextChangedRows`.
+    let cursor = serde_json::json!({
+        "estab": "3281101",
+        "changed_rows": {"Students": "0414025e3f87151229b8964169a480e5", "Staff": "s",
+            "Contacts": "c", "Groups": "g"},
+        "links": {"groups": {}, "contacts": {}},
+    });
+    let mut snapshot = replay
+        .open(Mode::Delta(cursor.to_string()))
+        .await
+        .expect("the snapshot opens");
+    let batch = snapshot
+        .next_batch()
+        .await
+        .expect("the recorded Students changeset is read")
+        .expect("a batch");
+    assert_eq!(
+        batch,
+        [
+            Record::Person(Person::new("3116", Role::Student)),
+            Record::Person(Person::new("3217", Role::Student)),
+            Record::Removed(Removal::Person("3221".into())),
+            Record::Removed(Removal::Person("3920".into())),
+        ]
+    );
+    assert!(replay.unused().is_empty(), "{:?}", replay.unused());
 }
 
 async fn full_read(bench: &Bench) -> Read {
@@ -133,9 +314,21 @@ async fn check_names_the_school_and_refuses_a_wrong_secret() {
         panic!("expected unauthorized, got {error}");
     };
     assert!(
-        message.contains("/oauth/GetToken answered HTTP 401"),
+        message.contains("/idaas/sts/STS/GetToken answered HTTP 401"),
         "{message}"
     );
+
+    // Groupcall's documented token endpoint answers the same credentials.
+    let mut documented = connection(&bench, 1);
+    documented.settings.set(
+        "token-url",
+        format!(
+            "{}/oauth/GetToken",
+            bench.sandbox.base_url(Provider::Xporter, 1)
+        ),
+    );
+    let info = bench.check(&documented).await.expect("check succeeds");
+    assert_eq!(info.id, estab);
 }
 
 #[tokio::test]
@@ -332,7 +525,7 @@ async fn revoked_credentials_mid_read_are_unauthorized_after_one_fresh_token() {
         panic!("expected unauthorized");
     };
     assert!(
-        message.contains("/oauth/GetToken answered HTTP 401"),
+        message.contains("/STS/GetToken answered HTTP 401"),
         "the connector asked for a new token before giving up: {message}"
     );
 }
@@ -406,6 +599,6 @@ async fn a_host_off_the_allow_list_is_refused_before_any_request() {
     else {
         panic!("expected a refused host, got {error}");
     };
-    assert!(url.ends_with("/xporter/api/oauth/GetToken"), "{url}");
+    assert!(url.ends_with("/xporter/idaas/sts/STS/GetToken"), "{url}");
     assert_eq!(entry, &format!("http://{}", bench.sandbox.addr()));
 }

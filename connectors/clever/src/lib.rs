@@ -3,8 +3,12 @@
 //! and staff, contacts with their relationships to pupils, and sections as
 //! classes and registration groups with their teachers and pupils.
 //!
-//! A full read first notes where the events feed ends, then pages through
-//! `/users` and `/sections`. A delta replays the events after that point,
+//! A pupil's registration group is the name of the `homeroom/advisory`
+//! section that lists them: Clever's user has no such field, so sections
+//! are read before users. A full read first notes where the events feed
+//! ends, then pages through `/sections` and `/users`. A delta reads
+//! `/sections` for the pupils' homerooms only, then replays the events
+//! after that point,
 //! in order: created and updated users and sections are read whole from
 //! the event, deleted ones become explicit removals. Members a section's
 //! `previous_attributes` say it lost are removed exactly; beyond that,
@@ -18,6 +22,8 @@
 //! cursor, so every run reads everything.
 
 mod shapes;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use rostersync_connector_sdk::departures::Departures;
 use rostersync_connector_sdk::http::Request;
@@ -184,6 +190,29 @@ enum Feed {
     Events,
     Users,
     Sections,
+    /// Sections read for their homerooms only (a delta's first pages).
+    Homerooms,
+}
+
+/// Each pupil's registration group: the name of the first
+/// `homeroom/advisory` section listing them.
+#[derive(Default)]
+struct Homerooms(BTreeMap<String, String>);
+
+impl Homerooms {
+    fn note(&mut self, section: &SectionJson) {
+        if let (true, Some(name)) = (section.is_homeroom(), section.name()) {
+            for student in section.students() {
+                self.0
+                    .entry(student.clone())
+                    .or_insert_with(|| name.clone());
+            }
+        }
+    }
+
+    fn of(&self, pupil: &str) -> Option<String> {
+        self.0.get(pupil).cloned()
+    }
 }
 
 pub struct Reader {
@@ -197,6 +226,7 @@ pub struct Reader {
 struct Run {
     api: Api,
     pager: Pager<Feed>,
+    homerooms: Homerooms,
     /// Delta reads only.
     replay: Option<Replay>,
 }
@@ -208,8 +238,8 @@ impl Reader {
             Mode::Full => {
                 let pages = vec![
                     (Feed::Events, Resume::Beginning.first_page(&api)),
-                    (Feed::Users, api.first_page("users")),
                     (Feed::Sections, api.first_page("sections")),
+                    (Feed::Users, api.first_page("users")),
                 ];
                 (Resume::Beginning, pages, None)
             }
@@ -219,7 +249,10 @@ impl Reader {
                         "the delta cursor {cursor:?} is not a Clever events position; a full read starts afresh"
                     ))
                 })?;
-                let pages = vec![(Feed::Events, resume.first_page(&api))];
+                let pages = vec![
+                    (Feed::Homerooms, api.first_page("sections")),
+                    (Feed::Events, resume.first_page(&api)),
+                ];
                 (resume, pages, Some(Replay::default()))
             }
         };
@@ -227,6 +260,7 @@ impl Reader {
         Ok(Run {
             api,
             pager: Pager::new(pages),
+            homerooms: Homerooms::default(),
             replay,
         })
     }
@@ -239,10 +273,18 @@ impl Snapshot for Reader {
         }
         let run = self.run.as_mut().expect("started above");
         let (api, replay, resume) = (&run.api, &mut run.replay, &mut self.resume);
+        let homerooms = &mut run.homerooms;
         let batch = run.pager.next_batch(|feed, url| match feed {
-            Feed::Events => read_events(api, url, replay.as_mut(), resume),
-            Feed::Users => read_list(api, url, |user| user_records(user, "users")),
-            Feed::Sections => read_list(api, url, |section| Ok(section_records(section))),
+            Feed::Events => read_events(api, url, replay.as_mut(), homerooms, resume),
+            Feed::Users => read_list(api, url, |user| user_records(user, "users", homerooms)),
+            Feed::Sections => read_list(api, url, |section| {
+                homerooms.note(section);
+                Ok(section_records(section))
+            }),
+            Feed::Homerooms => read_list(api, url, |section| {
+                homerooms.note(section);
+                Ok(Vec::new())
+            }),
         })?;
         match batch {
             Some(batch) => Ok(Some(batch)),
@@ -259,7 +301,7 @@ impl Snapshot for Reader {
 fn read_list<T: DeserializeOwned>(
     api: &Api,
     url: &str,
-    records: impl Fn(&T) -> Result<Vec<RosterRecord>, SyncError>,
+    mut records: impl FnMut(&T) -> Result<Vec<RosterRecord>, SyncError>,
 ) -> Result<Page, SyncError> {
     let page: List<T> = api.get(url)?;
     let mut out = Vec::new();
@@ -273,8 +315,17 @@ fn read_list<T: DeserializeOwned>(
     })
 }
 
-fn user_records(user: &UserJson, endpoint: &str) -> Result<Vec<RosterRecord>, SyncError> {
-    let person = user.person(endpoint)?.map(RosterRecord::Person);
+fn user_records(
+    user: &UserJson,
+    endpoint: &str,
+    homerooms: &Homerooms,
+) -> Result<Vec<RosterRecord>, SyncError> {
+    let person = user.person(endpoint)?.map(|mut person| {
+        if user.is_student() {
+            person.registration_group = homerooms.of(&user.id);
+        }
+        RosterRecord::Person(person)
+    });
     let relationships = user.relationships().into_iter();
     Ok(person
         .into_iter()
@@ -295,6 +346,7 @@ fn read_events(
     api: &Api,
     url: &str,
     mut replay: Option<&mut Replay>,
+    homerooms: &Homerooms,
     resume: &mut Option<Resume>,
 ) -> Result<Page, SyncError> {
     let page: List<EventJson> = match api.get(url) {
@@ -315,7 +367,7 @@ fn read_events(
     let mut records = Vec::new();
     for item in &page.data {
         if let Some(replay) = replay.as_deref_mut() {
-            records.extend(replay.apply(item.data.change()?)?);
+            records.extend(replay.apply(item.data.change()?, homerooms)?);
         }
         *resume = Some(Resume::After(item.data.id.clone()));
     }
@@ -333,12 +385,19 @@ struct Replay {
     memberships: Departures,
     /// Contacts' current pupils; users the events touched.
     relationships: Departures,
+    /// (section, member) departures the events stated, so none is
+    /// inferred again.
+    stated: BTreeSet<(String, String)>,
     /// Worked out once every event is replayed, handed over in batches.
     inferred: Option<std::vec::IntoIter<RosterRecord>>,
 }
 
 impl Replay {
-    fn apply(&mut self, change: Change) -> Result<Vec<RosterRecord>, SyncError> {
+    fn apply(
+        &mut self,
+        change: Change,
+        homerooms: &Homerooms,
+    ) -> Result<Vec<RosterRecord>, SyncError> {
         let mut records = Vec::new();
         match change {
             Change::User(verb, user) => {
@@ -360,7 +419,7 @@ impl Replay {
                         let students = relationships.iter().map(|r| r.student.clone());
                         self.relationships.list(&user.id, students);
                     }
-                    records.extend(user_records(&user, "events")?);
+                    records.extend(user_records(&user, "events", homerooms)?);
                 }
             }
             Change::Section(verb, section, previous) => {
@@ -378,7 +437,10 @@ impl Replay {
                 } else {
                     let members = memberships.iter().map(|m| m.person.clone());
                     self.memberships.list(&section.id, members);
-                    records.extend(previous.departed(&section).map(left));
+                    for person in previous.departed(&section) {
+                        self.stated.insert((section.id.clone(), person.clone()));
+                        records.push(left(person));
+                    }
                     records.extend(section_records(&section));
                 }
             }
@@ -389,12 +451,20 @@ impl Replay {
 
     fn next_inferred(&mut self) -> Option<Vec<RosterRecord>> {
         let inferred = self.inferred.get_or_insert_with(|| {
-            let left_sections = self.memberships.gone().map(|(section, user)| {
-                Removal::Membership(MembershipKey {
-                    group: section.into(),
-                    person: user.into(),
+            let left_sections = self
+                .memberships
+                .gone()
+                .filter(|(section, user)| {
+                    !self
+                        .stated
+                        .contains(&(section.to_string(), user.to_string()))
                 })
-            });
+                .map(|(section, user)| {
+                    Removal::Membership(MembershipKey {
+                        group: section.into(),
+                        person: user.into(),
+                    })
+                });
             let lost_pupils = self.relationships.gone().map(|(contact, student)| {
                 Removal::Relationship(RelationshipKey {
                     student: student.into(),
@@ -501,11 +571,11 @@ mod tests {
             r#"{"id": "e2", "type": "users.deleted", "data": {"object": {"id": "mum",
                 "roles": {"contact": {"student_relationships": []}}}}}"#,
             r#"{"id": "e3", "type": "sections.updated", "data": {"object": {"id": "maths",
-                "teachers": ["sir"], "students": ["stays"]}, "previous_attributes": {}}}"#,
+                "teachers": ["sir"], "students": ["stays"]}}, "previous_attributes": {}}"#,
             r#"{"id": "e4", "type": "users.updated", "data": {"object": {"id": "moved",
                 "roles": {"student": {"sis_id": "2"}}}}}"#,
         ] {
-            records.extend(replay.apply(event(json)).unwrap());
+            records.extend(replay.apply(event(json), &Homerooms::default()).unwrap());
         }
         assert!(matches!(&records[0], RosterRecord::Removed(Removal::Person(id)) if id == "gone"));
         assert!(matches!(&records[1], RosterRecord::Removed(Removal::Person(id)) if id == "mum"));

@@ -1,5 +1,16 @@
 //! Clever's JSON shapes and how each becomes roster records.
 //!
+//! The shapes are Clever's own Swagger definitions, Clever/swagger-api
+//! `v3.0.yml` and `v3.0-events.yml` (`v3.1*.yml` define the same fields
+//! used here): `User` with `roles.student` (`sis_id`, `dob` as
+//! `m/d/yyyy`, `grade`, `enrollments`, `credentials`), `roles.teacher`
+//! (`sis_id`, `teacher_number`, `title`), `roles.staff` (`staff_id`,
+//! `title`; no `sis_id`), `roles.contact` (`sis_id`,
+//! `student_relationships`); `Section` (`subject`, `grade`, `teacher`,
+//! `teachers`, `students`); and an event as `{id, type, created, data:
+//! {object}, previous_attributes}`, the previous values of changed fields
+//! sitting beside `data`, not in it.
+//!
 //! Ids and the list envelope are required; everything else is optional and
 //! unknown fields are ignored. A value that is present but unusable (a
 //! `dob` that is not a date) is a `BadResponse` naming the endpoint, the
@@ -97,7 +108,7 @@ struct Name {
 #[derive(Deserialize, Default)]
 struct Roles {
     student: Option<StudentRole>,
-    teacher: Option<StaffRole>,
+    teacher: Option<TeacherRole>,
     staff: Option<StaffRole>,
     contact: Option<ContactRole>,
 }
@@ -114,8 +125,16 @@ struct StudentRole {
 }
 
 #[derive(Deserialize)]
-struct StaffRole {
+struct TeacherRole {
     sis_id: Option<String>,
+    teacher_number: Option<String>,
+    title: Option<String>,
+    credentials: Option<Credentials>,
+}
+
+#[derive(Deserialize)]
+struct StaffRole {
+    staff_id: Option<String>,
     title: Option<String>,
     credentials: Option<Credentials>,
 }
@@ -150,17 +169,19 @@ impl UserJson {
     /// The person under the user's first role of student, teacher, staff
     /// and contact; `None` for a district admin and nothing else. Clever
     /// v3.0 has no preferred names, and keeps a contact's whole name in
-    /// `last`.
+    /// `last`. A teacher's MIS id is the `teacher_number` (else the
+    /// `sis_id`), a staff member's the `staff_id`.
     pub fn person(&self, endpoint: &str) -> Result<Option<Person>, SyncError> {
         let roles = &self.roles;
         let mut person = if let Some(student) = &roles.student {
             self.pupil(student, endpoint)?
-        } else if let Some(staff) = roles.teacher.as_ref().or(roles.staff.as_ref()) {
-            let mut person = Person::new(self.id.clone(), Role::Staff);
-            person.mis_id = non_blank(staff.sis_id.as_ref());
-            person.salutation = non_blank(staff.title.as_ref());
-            person.username = username(staff.credentials.as_ref());
-            person
+        } else if let Some(teacher) = &roles.teacher {
+            let mis_id =
+                non_blank(teacher.teacher_number.as_ref()).or(non_blank(teacher.sis_id.as_ref()));
+            self.staff(mis_id, &teacher.title, teacher.credentials.as_ref())
+        } else if let Some(staff) = &roles.staff {
+            let mis_id = non_blank(staff.staff_id.as_ref());
+            self.staff(mis_id, &staff.title, staff.credentials.as_ref())
         } else if let Some(contact) = &roles.contact {
             let mut person = Person::new(self.id.clone(), Role::Contact);
             person.mis_id = non_blank(contact.sis_id.as_ref());
@@ -175,6 +196,20 @@ impl UserJson {
         }
         person.email = non_blank(self.email.as_ref());
         Ok(Some(person))
+    }
+
+    /// A teacher or staff member: both are staff to a school.
+    fn staff(
+        &self,
+        mis_id: Option<String>,
+        title: &Option<String>,
+        credentials: Option<&Credentials>,
+    ) -> Person {
+        let mut person = Person::new(self.id.clone(), Role::Staff);
+        person.mis_id = mis_id;
+        person.salutation = non_blank(title.as_ref());
+        person.username = username(credentials);
+        person
     }
 
     /// Clever carries pupils on roll only.
@@ -213,6 +248,10 @@ impl UserJson {
             pupil.start_date = Some(date);
         }
         Ok(pupil)
+    }
+
+    pub fn is_student(&self) -> bool {
+        self.roles.student.is_some()
     }
 
     pub fn is_contact(&self) -> bool {
@@ -266,6 +305,21 @@ pub struct SectionJson {
 }
 
 impl SectionJson {
+    /// A registration group: Clever's `homeroom/advisory` subject.
+    pub fn is_homeroom(&self) -> bool {
+        self.subject.as_deref() == Some("homeroom/advisory")
+    }
+
+    /// The section's name, as a pupil's registration group.
+    pub fn name(&self) -> Option<String> {
+        non_blank(self.name.as_ref())
+    }
+
+    /// The pupils in the section.
+    pub fn students(&self) -> &[String] {
+        &self.students
+    }
+
     pub fn group(&self) -> Group {
         let subject = non_blank(self.subject.as_ref());
         let kind = match subject.as_deref() {
@@ -321,19 +375,21 @@ impl PreviousMembers {
     }
 }
 
-/// One entry of the events feed.
+/// One entry of the events feed: `previous_attributes` (on `*.updated`
+/// events) sits beside `data`, as `v3.0-events.yml` defines
+/// `sections.updated` and `users.updated`.
 #[derive(Deserialize)]
 pub struct EventJson {
     pub id: String,
     #[serde(rename = "type")]
     kind: String,
     data: EventData,
+    previous_attributes: Option<Value>,
 }
 
 #[derive(Deserialize)]
 struct EventData {
     object: Value,
-    previous_attributes: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,8 +401,8 @@ pub enum Verb {
 
 /// What an event means to a roster.
 pub enum Change {
-    User(Verb, UserJson),
-    Section(Verb, SectionJson, PreviousMembers),
+    User(Verb, Box<UserJson>),
+    Section(Verb, Box<SectionJson>, PreviousMembers),
     /// Districts, schools, terms, courses, resources: not roster records.
     Other,
 }
@@ -361,14 +417,14 @@ impl EventJson {
             _ => return Ok(Change::Other),
         };
         Ok(match record_type {
-            "users" => Change::User(verb, self.object()?),
+            "users" => Change::User(verb, Box::new(self.object()?)),
             "sections" => {
-                let previous = match &self.data.previous_attributes {
+                let previous = match &self.previous_attributes {
                     Some(previous) => serde_json::from_value(previous.clone())
                         .map_err(|e| self.bad("previous_attributes", &e))?,
                     None => PreviousMembers::default(),
                 };
-                Change::Section(verb, self.object()?, previous)
+                Change::Section(verb, Box::new(self.object()?), previous)
             }
             _ => Change::Other,
         })
@@ -442,7 +498,7 @@ mod tests {
                 "unknown_top_level": true}, "uri": "/v3.0/users/5a01"},
             {"data": {"id": "5a02", "email": "t@school1.example.org",
                 "name": {"first": "Seán", "middle": null, "last": "Ó Súilleabháin"},
-                "roles": {"teacher": {"sis_id": "5000", "title": "Dr", "teacher_number": "5000",
+                "roles": {"teacher": {"sis_id": "5a02-sis", "title": "Dr", "teacher_number": "5000",
                     "credentials": {"district_username": "t"}}}}, "uri": "/v3.0/users/5a02"},
             {"data": {"id": "5a03", "email": null, "name": {"first": null, "middle": null, "last": "Chloé Müller"},
                 "roles": {"contact": {"phone": "07700 900001", "phone_type": "Cell", "sis_id": "51003",
@@ -450,6 +506,11 @@ mod tests {
                         {"student": "5a01", "relationship": "Parent", "type": "Primary"},
                         {"student": "5a04", "relationship": "Aunt/Uncle", "type": "Parent/Guardian"}]}}},
              "uri": "/v3.0/users/5a03"},
+            {"data": {"id": "5a06", "email": "office@school1.example.org",
+                "name": {"first": "Priya", "middle": null, "last": "Shah"},
+                "roles": {"staff": {"staff_id": "S77", "title": "Ms", "department": "Office",
+                    "roles": ["Administrator"], "credentials": {"district_username": "office"}}}},
+             "uri": "/v3.0/users/5a06"},
             {"data": {"id": "5a05", "name": {"first": "Ava", "last": "Admin"},
                 "roles": {"district_admin": {}}}, "uri": "/v3.0/users/5a05"}
         ],
@@ -493,6 +554,12 @@ mod tests {
         assert_eq!(teacher.first_name.as_deref(), Some("Seán"));
         assert_eq!(teacher.username.as_deref(), Some("t"));
         assert_eq!(teacher.date_of_birth, None);
+
+        let staff = page.data[3].data.person("users").unwrap().unwrap();
+        assert_eq!(staff.role, Role::Staff);
+        assert_eq!(staff.mis_id.as_deref(), Some("S77"), "the staff_id");
+        assert_eq!(staff.salutation.as_deref(), Some("Ms"));
+        assert_eq!(staff.username.as_deref(), Some("office"));
     }
 
     #[test]
@@ -545,7 +612,7 @@ mod tests {
     #[test]
     fn a_district_admin_is_no_roster_person_and_links_lead_on() {
         let page = users();
-        assert!(page.data[3].data.person("users").unwrap().is_none());
+        assert!(page.data[4].data.person("users").unwrap().is_none());
         assert_eq!(
             page.next_link(),
             Some("/v3.0/users?limit=4&starting_after=5a05")
@@ -634,8 +701,8 @@ mod tests {
     fn events_become_changes_and_previous_members_departures() {
         let event: EventJson = serde_json::from_str(
             r#"{"id": "5e01", "created": "2026-09-01T07:31:00.000Z", "type": "sections.updated",
-                "data": {"object": {"id": "5a10", "teachers": ["5a02"], "students": ["5a01"]},
-                         "previous_attributes": {"students": ["5a01", "5a04"], "teachers": ["5a02"]}}}"#,
+                "data": {"object": {"id": "5a10", "teachers": ["5a02"], "students": ["5a01"]}},
+                "previous_attributes": {"students": ["5a01", "5a04"], "teachers": ["5a02"]}}"#,
         )
         .unwrap();
         let Change::Section(Verb::Updated, section, previous) = event.change().unwrap() else {

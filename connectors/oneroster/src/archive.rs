@@ -1,15 +1,22 @@
 //! One drop: a OneRoster CSV zip, its manifest and its tables.
 //!
+//! The manifest (1EdTech OneRoster 1.1 and 1.2 CSV bindings, "manifest.csv")
+//! names the version in `oneroster.version` and how each file is delivered
+//! in `file.{name}` (`bulk`, `delta` or `absent`).
+//!
 //! Tolerated, because real exports do it: files inside one nested folder
 //! rather than at the root, a UTF-8 byte order mark before the header,
 //! header names in another case, columns this connector does not know,
-//! rows shorter than the header and a missing final newline.
+//! rows shorter than the header, a missing final newline, and a file with
+//! a header but no rows whatever its columns (exports write OneRoster 1.0
+//! headers for files they leave empty). An optional file that cannot be
+//! read is left out with a warning rather than refusing the drop.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek};
 
 use csv::StringRecord;
-use rostersync_connector_sdk::SyncError;
+use rostersync_connector_sdk::{SyncError, log};
 use zip::ZipArchive;
 
 /// How the manifest says a file is delivered.
@@ -20,6 +27,15 @@ pub(crate) enum Delivery {
     /// Changes, each row `active` or `tobedeleted`.
     Delta,
     Absent,
+}
+
+/// The OneRoster version a drop is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Version {
+    /// 1.1 (and 1.0): a user's role is `users.csv`'s `role` column.
+    V1_1,
+    /// 1.2: roles are rows of `roles.csv`.
+    V1_2,
 }
 
 pub(crate) struct Archive<R> {
@@ -80,6 +96,35 @@ impl<R: Read + Seek> Archive<R> {
                 "{}: manifest.csv says `file.{file}` is {other:?}, not bulk, delta or absent",
                 self.name
             ))),
+        }
+    }
+
+    /// The version `manifest.csv` names; a manifest without one is 1.1's
+    /// predecessor, read as 1.1.
+    pub(crate) fn version(&self) -> Result<Version, SyncError> {
+        match self.property("oneroster.version").map(str::trim) {
+            None | Some("1.0" | "1.1") => Ok(Version::V1_1),
+            Some("1.2") => Ok(Version::V1_2),
+            Some(other) => Err(SyncError::BadResponse(format!(
+                "{}: manifest.csv says `oneroster.version` is {other:?}, not 1.1 or 1.2",
+                self.name
+            ))),
+        }
+    }
+
+    /// An optional file's table, or `None` when it is absent or cannot be
+    /// read: its loss costs only what it adds, so the drop is still read.
+    pub(crate) fn optional(&mut self, file: &str, required: &[&str]) -> Option<(Delivery, Table)> {
+        match self.delivered(file, required) {
+            Ok(table) => table,
+            Err(error) => {
+                let reason = format!("{error:?}");
+                log::warn(
+                    "an optional file of the drop cannot be read and is left out",
+                    &[("drop", &self.name), ("file", file), ("error", &reason)],
+                );
+                None
+            }
         }
     }
 
@@ -160,14 +205,6 @@ impl Table {
             .enumerate()
             .map(|(index, name)| (name.trim().to_ascii_lowercase(), index))
             .collect();
-        if let Some(missing) = required
-            .iter()
-            .find(|column| !columns.contains_key(&column.to_ascii_lowercase()))
-        {
-            return Err(SyncError::BadResponse(format!(
-                "{source}: the header has no `{missing}` column"
-            )));
-        }
         let mut rows = Vec::new();
         let mut record = StringRecord::new();
         loop {
@@ -180,6 +217,15 @@ impl Table {
                 Ok(false) => break,
                 Err(e) => return Err(bad(line, e)),
             }
+        }
+        // A file without rows says nothing, whatever its header.
+        if let Some(missing) = required
+            .iter()
+            .find(|column| !rows.is_empty() && !columns.contains_key(&column.to_ascii_lowercase()))
+        {
+            return Err(SyncError::BadResponse(format!(
+                "{source}: the header has no `{missing}` column"
+            )));
         }
         Ok(Table {
             source,
@@ -270,9 +316,14 @@ mod tests {
 
     #[test]
     fn a_missing_required_column_names_the_file_and_column() {
-        let Err(SyncError::BadResponse(message)) =
-            parse("sourcedId,givenName\n", &["sourcedId", "familyName"])
-        else {
+        assert!(
+            parse("sourcedId,givenName\n", &["sourcedId", "familyName"]).is_ok(),
+            "a file without rows is not checked"
+        );
+        let Err(SyncError::BadResponse(message)) = parse(
+            "sourcedId,givenName\nstu-1,Zoë\n",
+            &["sourcedId", "familyName"],
+        ) else {
             panic!("expected a bad response");
         };
         assert_eq!(

@@ -1,7 +1,12 @@
-//! OneRoster 1.1 CSV drop-folder connector: pupils on roll, staff,
+//! OneRoster 1.1 and 1.2 CSV drop-folder connector: pupils on roll, staff,
 //! contacts, classes, enrollments and pupil–contact links from the zips a
 //! school's MIS drops into the connection's folder (mounted read-only at
-//! `/drop`; no settings).
+//! `/drop`). Each drop's `manifest.csv` says which version it is.
+//!
+//! One setting, `school-ids`: when a drop's `orgs.csv` holds several orgs
+//! of type `school` (a trust's export), the `sourcedId`s of those this
+//! connection reads, comma-separated. Without it, a drop with several
+//! schools is refused rather than merged into one.
 //!
 //! Which drops a read takes ([`folder`] orders them by arrival; each
 //! zip's `manifest.csv` says whether it is a bulk or a delta drop):
@@ -25,13 +30,16 @@ mod archive;
 mod folder;
 mod roster;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
 
 use rostersync_connector_sdk::*;
 
 use crate::archive::{Archive, Table};
 use crate::folder::{DropFile, Mark};
+use crate::roster::Schools;
+
+const SCHOOL_IDS: &str = "school-ids";
 
 struct OneRosterCsv;
 
@@ -42,8 +50,14 @@ impl Connector for OneRosterCsv {
         ConnectorInfo::new(
             "OneRoster CSV",
             env!("CARGO_PKG_VERSION"),
-            "Pupils on roll, staff, contacts, classes and enrollments from the OneRoster 1.1 CSV zips a school drops in a folder.",
+            "Pupils on roll, staff, contacts, classes and enrollments from the OneRoster 1.1 or 1.2 CSV zips a school drops in a folder.",
         )
+        .setting(SettingSpec::text(
+            SCHOOL_IDS,
+            "When a drop holds several schools: the sourcedIds of the orgs this connection reads, comma-separated.",
+            false,
+            None,
+        ))
         .capability(Capability::DropFolder)
         .capability(Capability::DeltaReads)
         .capability(Capability::Contacts)
@@ -51,15 +65,20 @@ impl Connector for OneRosterCsv {
 
     /// Names the school from `orgs.csv` of the newest drop that has one
     /// (delta drops usually leave it out).
-    fn check(_settings: &Settings) -> Result<SchoolInfo, SyncError> {
+    fn check(settings: &Settings) -> Result<SchoolInfo, SyncError> {
         let drops = folder::drops(&drop_folder())?;
         if drops.is_empty() {
             return Err(nothing_dropped());
         }
+        let wanted = wanted_schools(settings);
         for drop in drops.iter().rev() {
             let mut archive = open(drop)?;
-            if let Some((_, orgs)) = archive.delivered("orgs", &["sourcedId", "name", "type"])? {
-                return school(&orgs, &archive);
+            // A delta's orgs.csv may hold no rows.
+            if let Some((_, orgs)) = archive.delivered("orgs", &["sourcedId", "name", "type"])?
+                && orgs.rows().next().is_some()
+            {
+                let schools = chosen_schools(&orgs, wanted.as_ref())?;
+                return school(&orgs, &archive, schools.as_ref());
             }
         }
         Err(SyncError::BadResponse(format!(
@@ -68,8 +87,9 @@ impl Connector for OneRosterCsv {
         )))
     }
 
-    fn snapshot(_settings: Settings, mode: Mode) -> Reader {
+    fn snapshot(settings: Settings, mode: Mode) -> Reader {
         Reader {
+            wanted: wanted_schools(&settings),
             mode,
             read: None,
             batches_done: 0,
@@ -89,10 +109,63 @@ fn open(drop: &DropFile) -> Result<Archive<File>, SyncError> {
     Archive::open(drop.name(), file)
 }
 
-/// The first org of type `school`.
-fn school(orgs: &Table, archive: &Archive<File>) -> Result<SchoolInfo, SyncError> {
+/// The `school-ids` setting's org ids, if set.
+fn wanted_schools(settings: &Settings) -> Option<BTreeSet<String>> {
+    settings.get(SCHOOL_IDS).map(|ids| {
+        ids.split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+}
+
+/// The orgs of type `school` in `orgs.csv`.
+fn schools_in(orgs: &Table) -> Result<Vec<String>, SyncError> {
+    let mut schools = Vec::new();
     for row in orgs.rows() {
-        if !row.required("type")?.eq_ignore_ascii_case("school") {
+        if row.required("type")?.eq_ignore_ascii_case("school") {
+            schools.push(row.required("sourcedId")?.to_string());
+        }
+    }
+    Ok(schools)
+}
+
+/// Which schools a drop's rows are kept for: those `school-ids` names
+/// (each must be a school of the drop), all when the drop holds one, and
+/// an error asking for the setting when it holds several.
+fn chosen_schools(orgs: &Table, wanted: Option<&BTreeSet<String>>) -> Result<Schools, SyncError> {
+    let schools = schools_in(orgs)?;
+    match wanted {
+        Some(wanted) => match wanted.iter().find(|id| !schools.contains(id)) {
+            Some(unknown) => Err(SyncError::BadSettings(format!(
+                "the setting `{SCHOOL_IDS}` names {unknown:?}, which {} does not list as a school (it lists {})",
+                orgs.source(),
+                schools.join(", ")
+            ))),
+            None => Ok(Some(wanted.clone())),
+        },
+        None if schools.len() > 1 => Err(SyncError::BadSettings(format!(
+            "{} lists {} schools ({}); set `{SCHOOL_IDS}` to the ones this connection reads",
+            orgs.source(),
+            schools.len(),
+            schools.join(", ")
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// The first org of type `school` the connection reads.
+fn school(
+    orgs: &Table,
+    archive: &Archive<File>,
+    schools: Option<&BTreeSet<String>>,
+) -> Result<SchoolInfo, SyncError> {
+    for row in orgs.rows() {
+        let id = row.required("sourcedId")?;
+        if !row.required("type")?.eq_ignore_ascii_case("school")
+            || schools.is_some_and(|ids| !ids.contains(id))
+        {
             continue;
         }
         let mut details = vec![Attribute {
@@ -112,7 +185,7 @@ fn school(orgs: &Table, archive: &Archive<File>) -> Result<SchoolInfo, SyncError
             });
         }
         return Ok(SchoolInfo {
-            id: row.required("sourcedId")?.into(),
+            id: id.into(),
             name: row.required("name")?.into(),
             details,
         });
@@ -124,6 +197,8 @@ fn school(orgs: &Table, archive: &Archive<File>) -> Result<SchoolInfo, SyncError
 }
 
 struct Reader {
+    /// The `school-ids` setting.
+    wanted: Option<BTreeSet<String>>,
     mode: Mode,
     read: Option<Read>,
     batches_done: u32,
@@ -142,7 +217,7 @@ impl Snapshot for Reader {
     fn next_batch(&mut self) -> Result<Option<Vec<RosterRecord>>, SyncError> {
         let read = match &mut self.read {
             Some(read) => read,
-            None => self.read.insert(read(&self.mode)?),
+            None => self.read.insert(read(&self.mode, self.wanted.as_ref())?),
         };
         let Some(batch) = read.pending.pop_front() else {
             return Ok(None);
@@ -162,8 +237,20 @@ impl Snapshot for Reader {
     }
 }
 
+/// Which schools of `archive` a read keeps: chosen from its `orgs.csv`
+/// when it has one, else those `school-ids` names (or all).
+fn schools_of(
+    archive: &mut Archive<File>,
+    wanted: Option<&BTreeSet<String>>,
+) -> Result<Schools, SyncError> {
+    match archive.optional("orgs", &["sourcedId", "type"]) {
+        Some((_, orgs)) => chosen_schools(&orgs, wanted),
+        None => Ok(wanted.cloned()),
+    }
+}
+
 /// The batches a read takes, and the cursor it reaches.
-fn read(mode: &Mode) -> Result<Read, SyncError> {
+fn read(mode: &Mode, wanted: Option<&BTreeSet<String>>) -> Result<Read, SyncError> {
     let drops = folder::drops(&drop_folder())?;
     match mode {
         Mode::Full => {
@@ -171,17 +258,21 @@ fn read(mode: &Mode) -> Result<Read, SyncError> {
                 let mut archive = open(drop)?;
                 if !archive.is_delta() {
                     log::info("reading a bulk drop", &[("drop", drop.name())]);
+                    let schools = schools_of(&mut archive, wanted)?;
                     return Ok(Read {
-                        pending: roster::read_drop(&mut archive)?.into(),
+                        pending: roster::read_drop(&mut archive, &schools)?.into(),
                         reached: drop.mark.cursor(),
                     });
                 }
             }
+            // Delta drops with no bulk drop before them cannot be read in
+            // full, however often the read is tried: the school's export
+            // must send a bulk drop first.
             Err(if drops.is_empty() {
                 nothing_dropped()
             } else {
-                SyncError::Unavailable(
-                    "the drop folder holds only delta drops; a full read needs a bulk drop".into(),
+                SyncError::BadSettings(
+                    "the drop folder holds only delta drops; a full read needs a bulk drop, so the export must send one".into(),
                 )
             })
         }
@@ -200,7 +291,9 @@ fn read(mode: &Mode) -> Result<Read, SyncError> {
                     )));
                 }
                 log::info("reading a delta drop", &[("drop", drop.name())]);
-                read.pending.extend(roster::read_drop(&mut archive)?);
+                let schools = schools_of(&mut archive, wanted)?;
+                read.pending
+                    .extend(roster::read_drop(&mut archive, &schools)?);
                 read.reached = drop.mark.cursor();
             }
             Ok(read)
@@ -218,7 +311,8 @@ mod tests {
     fn describes_a_drop_folder_connector_with_deltas() {
         let info = OneRosterCsv::describe();
         assert_eq!(info.provider, "OneRoster CSV");
-        assert!(info.settings.is_empty(), "the folder is the connection's");
+        let names: Vec<&str> = info.settings.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, [SCHOOL_IDS], "the folder is the connection's");
         assert_eq!(
             info.capabilities,
             [

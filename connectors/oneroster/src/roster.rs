@@ -1,15 +1,29 @@
-//! OneRoster 1.1 rows into roster records.
+//! OneRoster 1.1 and 1.2 rows into roster records, as 1EdTech's CSV
+//! bindings define the files (OneRoster 1.1 CSV Tables, §2–3; OneRoster
+//! 1.2 CSV Tables, which move a user's roles out of `users.csv` into
+//! `roles.csv` with `userSourcedId`, `roleType` (`primary`/`secondary`),
+//! `role` and `orgSourcedId`).
 //!
-//! `users.csv` gives people: `student` is a pupil on roll (a OneRoster
-//! export holds no applicants or leavers), `teacher`, `administrator`,
-//! `aide` and `proctor` are staff, and `parent`, `guardian` and `relative`
-//! are contacts. `identifier` is the MIS id, `grades` a pupil's year
-//! group, and `demographics.csv` their date of birth. `classes.csv` gives
-//! groups (`homeroom` a registration group, `scheduled` a class) and
-//! `enrollments.csv` memberships. A pupil's `agentSourcedIds` are their
-//! contacts in order: the contact's role is the relationship, the position
-//! (from 1) the priority, and OneRoster 1.1 has no contact type. Where a
+//! `users.csv` gives people; their role is `users.csv`'s `role` (1.1) or
+//! their `primary` row of `roles.csv` (1.2, else their first): `student`
+//! is a pupil on roll (a OneRoster export holds no applicants or leavers),
+//! `teacher`, `administrator`, `aide`, `proctor` and 1.2's `principal`,
+//! `counselor`, `siteAdministrator`, `districtAdministrator` and
+//! `systemAdministrator` are staff, and `parent`, `guardian` and
+//! `relative` are contacts. `identifier` is the MIS id, `grades` a pupil's
+//! year group, and `demographics.csv` their date of birth. `classes.csv`
+//! gives groups (`homeroom` a registration group, `scheduled` a class) and
+//! `enrollments.csv` memberships. `agentSourcedIds` links a pupil and a
+//! contact from either side: a pupil's list orders their contacts (the
+//! position, from 1, is the priority), and a contact's list names pupils
+//! whose own row may not name them back (no priority then). The contact's
+//! role is the relationship, and OneRoster has no contact type. Where a
 //! list column carries several values, the first is taken.
+//!
+//! When the connection reads some of several schools in a drop, a user is
+//! kept when one of their orgs (1.1 `orgSourcedIds`, 1.2 their roles'
+//! `orgSourcedId`) is read, and a class or enrollment when its
+//! `schoolSourcedId` is.
 //!
 //! In a delta file a `tobedeleted` row (or `inactive`, its OneRoster 1.0
 //! name) is an explicit removal, and a removed person's contact links go
@@ -17,7 +31,7 @@
 //! links are written only to contacts in the same drop, and a date of
 //! birth only with its user row.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{Read, Seek};
 
 use rostersync_connector_sdk::date::iso_date;
@@ -26,7 +40,7 @@ use rostersync_connector_sdk::{
     Relationship, RelationshipKey, Removal, Role, RosterRecord, SyncError,
 };
 
-use crate::archive::{Archive, Delivery, Table, TableRow};
+use crate::archive::{Archive, Delivery, Table, TableRow, Version};
 
 /// Records per batch, well under the host's limit: a school's enrollments
 /// run to tens of thousands.
@@ -36,14 +50,29 @@ const BATCH: usize = 5_000;
 /// reconciling would remove every record of that kind.
 const BULK_FILES: [&str; 3] = ["users", "classes", "enrollments"];
 
+/// The schools a read keeps, by org `sourcedId`; `None` keeps everything.
+pub(crate) type Schools = Option<BTreeSet<String>>;
+
+/// Whether a row of `column`'s orgs belongs to the schools read: rows
+/// naming no org are kept.
+fn kept(schools: &Schools, orgs: &[&str]) -> bool {
+    match schools {
+        None => true,
+        Some(ids) => orgs.is_empty() || orgs.iter().any(|org| ids.contains(*org)),
+    }
+}
+
 /// Every record of one drop, in batches, one file after another. The whole
 /// drop is unpacked and checked first, so a garbled file fails the read
 /// before any of the drop's records reach the host.
 pub(crate) fn read_drop<R: Read + Seek>(
     archive: &mut Archive<R>,
+    schools: &Schools,
 ) -> Result<Vec<Vec<RosterRecord>>, SyncError> {
+    let version = archive.version()?;
     if !archive.is_delta() {
-        for file in BULK_FILES {
+        let roles = (version == Version::V1_2).then_some("roles");
+        for file in BULK_FILES.into_iter().chain(roles) {
             if archive.delivery(file)? == Delivery::Absent {
                 return Err(SyncError::BadResponse(format!(
                     "{}: a bulk drop without {file}.csv cannot be read, because reading it would remove every record {file}.csv holds",
@@ -53,22 +82,32 @@ pub(crate) fn read_drop<R: Read + Seek>(
         }
     }
     let classes = archive.delivered("classes", &["sourcedId", "title", "classType"])?;
-    let users = archive.delivered("users", &["sourcedId", "role", "givenName", "familyName"])?;
+    let (users, roles) = match version {
+        Version::V1_1 => (
+            archive.delivered("users", &["sourcedId", "role", "givenName", "familyName"])?,
+            Roles::Column,
+        ),
+        Version::V1_2 => {
+            let users = archive.delivered("users", &["sourcedId", "givenName", "familyName"])?;
+            let roles = archive.delivered("roles", &["userSourcedId", "roleType", "role"])?;
+            (users, Roles::table(roles.map(|(_, table)| table))?)
+        }
+    };
     let enrollments =
         archive.delivered("enrollments", &["classSourcedId", "userSourcedId", "role"])?;
-    let births = match archive.delivered("demographics", &["sourcedId", "birthDate"])? {
+    let births = match archive.optional("demographics", &["sourcedId", "birthDate"]) {
         Some((_, table)) => birth_dates(&table)?,
         None => HashMap::new(),
     };
     let mut files = Vec::new();
     if let Some((delivery, table)) = classes {
-        files.push(groups(&table, delivery)?);
+        files.push(groups(&table, delivery, schools)?);
     }
     if let Some((delivery, table)) = users {
-        files.push(people(&table, delivery, &births)?);
+        files.push(people(&table, delivery, &roles, schools, &births)?);
     }
     if let Some((delivery, table)) = enrollments {
-        files.push(memberships(&table, delivery)?);
+        files.push(memberships(&table, delivery, schools)?);
     }
     let mut batches = Vec::new();
     for records in files {
@@ -119,9 +158,16 @@ fn birth_dates(table: &Table) -> Result<HashMap<String, String>, SyncError> {
     Ok(births)
 }
 
-fn groups(table: &Table, delivery: Delivery) -> Result<Vec<RosterRecord>, SyncError> {
+fn groups(
+    table: &Table,
+    delivery: Delivery,
+    schools: &Schools,
+) -> Result<Vec<RosterRecord>, SyncError> {
     let mut records = Vec::new();
     for row in table.rows() {
+        if !kept(schools, &row.list("schoolSourcedId")) {
+            continue;
+        }
         let id = row.required("sourcedId")?;
         if gone(&row)? {
             if delivery == Delivery::Delta {
@@ -143,52 +189,131 @@ fn groups(table: &Table, delivery: Delivery) -> Result<Vec<RosterRecord>, SyncEr
     Ok(records)
 }
 
-/// A user's role in our terms, and OneRoster's own word for a contact's.
-fn role(row: &TableRow) -> Result<(Role, String), SyncError> {
-    let text = row.required("role")?.to_ascii_lowercase();
-    let role = match text.as_str() {
-        "student" => Role::Student,
-        "teacher" | "administrator" | "aide" | "proctor" => Role::Staff,
-        "parent" | "guardian" | "relative" => Role::Contact,
-        _ => {
-            return Err(row.bad(
-                "role",
-                &format!("is {text:?}, not a OneRoster 1.1 user role"),
-            ));
+/// Where a drop keeps its users' roles.
+enum Roles {
+    /// 1.1: `users.csv`'s `role` column, and `orgSourcedIds` for orgs.
+    Column,
+    /// 1.2: per user, the role of their `primary` row of `roles.csv` (else
+    /// their first) and the orgs of all their rows.
+    Table(HashMap<String, (String, Vec<String>)>),
+}
+
+impl Roles {
+    fn table(table: Option<Table>) -> Result<Roles, SyncError> {
+        let mut roles: HashMap<String, (String, Vec<String>)> = HashMap::new();
+        for row in table.iter().flat_map(Table::rows) {
+            if gone(&row)? {
+                continue;
+            }
+            let user = row.required("userSourcedId")?.to_string();
+            let role = row.required("role")?.to_string();
+            let primary = row
+                .get("roleType")
+                .is_some_and(|t| t.eq_ignore_ascii_case("primary"));
+            let entry = roles
+                .entry(user)
+                .or_insert_with(|| (role.clone(), Vec::new()));
+            if primary {
+                entry.0 = role;
+            }
+            entry.1.extend(row.get("orgSourcedId").map(str::to_string));
         }
-    };
-    Ok((role, text))
+        Ok(Roles::Table(roles))
+    }
+
+    /// A user's role in our terms, OneRoster's own word for it, and their
+    /// orgs.
+    fn of<'a>(&'a self, row: &TableRow<'a>) -> Result<(Role, String, Vec<&'a str>), SyncError> {
+        let (text, orgs) = match self {
+            Roles::Column => (row.required("role")?.to_string(), row.list("orgSourcedIds")),
+            Roles::Table(roles) => {
+                let id = row.required("sourcedId")?;
+                let (role, orgs) = roles.get(id).ok_or_else(|| {
+                    row.bad("sourcedId", &format!("{id:?} has no role in roles.csv"))
+                })?;
+                let mut orgs: Vec<&str> = orgs.iter().map(String::as_str).collect();
+                orgs.extend(row.get("primaryOrgSourcedId"));
+                (role.clone(), orgs)
+            }
+        };
+        let role = match text.to_ascii_lowercase().as_str() {
+            "student" => Role::Student,
+            "teacher"
+            | "administrator"
+            | "aide"
+            | "proctor"
+            | "principal"
+            | "counselor"
+            | "siteadministrator"
+            | "districtadministrator"
+            | "systemadministrator" => Role::Staff,
+            "parent" | "guardian" | "relative" => Role::Contact,
+            _ => {
+                return Err(row.bad("role", &format!("is {text:?}, not a OneRoster user role")));
+            }
+        };
+        Ok((role, text.to_ascii_lowercase(), orgs))
+    }
 }
 
 fn people(
     table: &Table,
     delivery: Delivery,
+    roles: &Roles,
+    schools: &Schools,
     births: &HashMap<String, String>,
 ) -> Result<Vec<RosterRecord>, SyncError> {
-    // A pupil's contacts may be listed after them.
+    // A pupil's contacts may be listed after them, and a contact may name
+    // pupils whose rows do not name them back.
     let mut contact_roles = HashMap::new();
+    let mut pupils_agents: HashMap<&str, Vec<&str>> = HashMap::new();
     for row in table.rows() {
-        if !gone(&row)?
-            && let (Role::Contact, text) = role(&row)?
-        {
-            contact_roles.insert(row.required("sourcedId")?, text);
+        if gone(&row)? {
+            continue;
+        }
+        let (role, text, orgs) = roles.of(&row)?;
+        if !kept(schools, &orgs) {
+            continue;
+        }
+        let id = row.required("sourcedId")?;
+        match role {
+            Role::Contact => {
+                contact_roles.insert(id, text);
+            }
+            Role::Student => {
+                pupils_agents.insert(id, row.list("agentSourcedIds"));
+            }
+            Role::Staff => {}
         }
     }
+    let link = |student: &str, contact: &str, role: &str, priority: Option<u32>| {
+        let mut link = Relationship::new(student, contact, ContactType::Other);
+        link.relationship = Some(role.to_string());
+        link.priority = priority;
+        link.parental_responsibility = matches!(role, "parent" | "guardian");
+        RosterRecord::Relationship(link)
+    };
+    let mut linked = HashSet::new();
     let mut records = Vec::new();
     for row in table.rows() {
         let id = row.required("sourcedId")?;
         if gone(&row)? {
             if delivery == Delivery::Delta {
-                records.extend(removals_for(&row, id));
+                records.extend(removals_for(&row, id, roles));
             }
             continue;
         }
-        let (role, _) = role(&row)?;
+        let (role, _, orgs) = roles.of(&row)?;
+        if !kept(schools, &orgs) {
+            continue;
+        }
         let mut person = Person::new(id, role);
         person.mis_id = row.get("identifier").map(Into::into);
         person.first_name = row.get("givenName").map(Into::into);
+        person.preferred_first_name = row.get("preferredGivenName").map(Into::into);
         person.middle_names = row.get("middleName").map(Into::into);
         person.last_name = row.get("familyName").map(Into::into);
+        person.pronouns = row.get("pronouns").map(Into::into);
         person.email = row.get("email").map(Into::into);
         person.username = row.get("username").map(Into::into);
         person.date_of_birth = births.get(id).cloned();
@@ -197,25 +322,37 @@ fn people(
             person.year_group = first(&row, "grades");
         }
         records.push(RosterRecord::Person(person));
-        if role != Role::Student {
-            continue;
-        }
-        for (position, agent) in row.list("agentSourcedIds").into_iter().enumerate() {
-            let Some(contact_role) = contact_roles.get(agent) else {
-                continue;
-            };
-            let mut link = Relationship::new(id, agent, ContactType::Other);
-            link.relationship = Some(contact_role.clone());
-            link.priority = Some(position as u32 + 1);
-            link.parental_responsibility = matches!(contact_role.as_str(), "parent" | "guardian");
-            records.push(RosterRecord::Relationship(link));
+        match role {
+            Role::Student => {
+                for (position, agent) in row.list("agentSourcedIds").into_iter().enumerate() {
+                    if let Some(contact_role) = contact_roles.get(agent) {
+                        linked.insert((id, agent));
+                        records.push(link(id, agent, contact_role, Some(position as u32 + 1)));
+                    }
+                }
+            }
+            Role::Contact => {
+                let contact_role = &contact_roles[id];
+                for student in row.list("agentSourcedIds") {
+                    // A pupil of a bulk drop must be in it; a delta's may
+                    // be stored from before.
+                    let known = pupils_agents.contains_key(student) || delivery == Delivery::Delta;
+                    let named_back = pupils_agents
+                        .get(student)
+                        .is_some_and(|agents| agents.contains(&id));
+                    if known && !named_back && linked.insert((student, id)) {
+                        records.push(link(student, id, contact_role, None));
+                    }
+                }
+            }
+            Role::Staff => {}
         }
     }
     Ok(records)
 }
 
 /// A removed user, and their links to the people their row lists.
-fn removals_for(row: &TableRow, id: &str) -> Vec<RosterRecord> {
+fn removals_for(row: &TableRow, id: &str, roles: &Roles) -> Vec<RosterRecord> {
     let mut removals = vec![RosterRecord::Removed(Removal::Person(id.into()))];
     let link = |student: &str, contact: &str| {
         RosterRecord::Removed(Removal::Relationship(RelationshipKey {
@@ -225,13 +362,13 @@ fn removals_for(row: &TableRow, id: &str) -> Vec<RosterRecord> {
     };
     // A removed row need not carry a usable role; without one, the person
     // alone goes.
-    match role(row) {
-        Ok((Role::Student, _)) => removals.extend(
+    match roles.of(row) {
+        Ok((Role::Student, ..)) => removals.extend(
             row.list("agentSourcedIds")
                 .into_iter()
                 .map(|contact| link(id, contact)),
         ),
-        Ok((Role::Contact, _)) => removals.extend(
+        Ok((Role::Contact, ..)) => removals.extend(
             row.list("agentSourcedIds")
                 .into_iter()
                 .map(|student| link(student, id)),
@@ -241,9 +378,16 @@ fn removals_for(row: &TableRow, id: &str) -> Vec<RosterRecord> {
     removals
 }
 
-fn memberships(table: &Table, delivery: Delivery) -> Result<Vec<RosterRecord>, SyncError> {
+fn memberships(
+    table: &Table,
+    delivery: Delivery,
+    schools: &Schools,
+) -> Result<Vec<RosterRecord>, SyncError> {
     let mut records = Vec::new();
     for row in table.rows() {
+        if !kept(schools, &row.list("schoolSourcedId")) {
+            continue;
+        }
         let group = row.required("classSourcedId")?;
         let person = row.required("userSourcedId")?;
         if gone(&row)? {
@@ -299,7 +443,10 @@ mod tests {
 
     fn read(files: &[(&str, String)]) -> Result<Vec<RosterRecord>, SyncError> {
         let mut archive = Archive::open("drop.zip", Cursor::new(zip(files)))?;
-        Ok(read_drop(&mut archive)?.into_iter().flatten().collect())
+        Ok(read_drop(&mut archive, &None)?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     fn bulk() -> Vec<(&'static str, String)> {

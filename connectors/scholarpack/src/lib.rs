@@ -5,9 +5,23 @@
 //!
 //! Scholarpack has no change feed, so every read is full; the host's diff
 //! finds what changed. Lists page with `page`/`per_page` and say where the
-//! next page is in `next_uri`. Only `students` is documented publicly; the
-//! other shapes are read tolerantly (unknown fields ignored, optional
-//! fields optional).
+//! next page is in `next_uri`.
+//!
+//! What public description exists, and what it settles: Scholarpack's
+//! support articles "About the ScholarPack API" (360030539152) and "For
+//! Data Integrators – About the ScholarPack API" (6173665308189) give the
+//! URI form `https://{sandbox|services}.scholarpack.co.uk/api/v1/{resource}/`
+//! (`students/` is their only example), bearer tokens from the OAuth 2.0
+//! authorisation-code flow, and the page envelope `{has_next, has_prev,
+//! next_num, page, pages, per_page, prev_num, next_uri, prev_uri, data}`
+//! with `?per_page=`; the two articles disagree on the default page size
+//! (50 and 100). "API Configuration" (360001293911) says a school grants
+//! access with a user holding both `admin` and `sysadmin`. The Open API
+//! document they link (`https://sandbox.scholarpack.co.uk/api/v1/`) is not
+//! public without an account, and no public client or recording shows a
+//! record's fields or the `staff`, `contacts` and `groups` resources: those
+//! names and shapes are unconfirmed, so they are read tolerantly (unknown
+//! fields ignored, optional fields optional).
 
 use rostersync_connector_sdk::http::Request;
 use rostersync_connector_sdk::*;

@@ -1,5 +1,21 @@
 //! Reaching Xporter on Demand: the token exchange, and authorised GETs.
 //!
+//! The token endpoint is a setting. Groupcall's current documentation
+//! (xporterdocs.groupcall.com, "Authentication") names
+//! `https://xporter.groupcall.com/api/oauth/GetToken`, the default; the
+//! older STS `https://login.groupcall.com/idaas/sts/STS/GetToken` is what
+//! the recorded client TeamSatchel/xod_client (`lib/xod_client/config.rb`,
+//! `spec/fixtures/vcr_cassettes/valid_token.yml`) and
+//! cpoms/xporter_on_demand (`lib/xporter_on_demand.rb`) post to. Both take
+//! `{estab, relyingParty, password, thirdpartyid}` and answer with `token`
+//! and `expires`: the STS beside `Message` and `ExceptionMessage` only, the
+//! documented endpoint with `ExceptionType` too. A failed exchange carries
+//! no token and says why in `ExceptionMessage`.
+//!
+//! A data GET can also answer 200 with only an `ExceptionMessage`
+//! (`error_response.yml` in the same fixtures): that is a provider failure,
+//! not data.
+//!
 //! A token lives about an hour, less than a large school's read may take,
 //! so a GET whose token is refused exchanges the credentials again once
 //! and repeats; a second refusal is the answer.
@@ -12,8 +28,12 @@ use serde_json::{Value, json};
 /// Where Groupcall serves Xporter on Demand.
 pub(crate) const DEFAULT_BASE_URL: &str = "https://xporter.groupcall.com/api";
 
+/// Where Groupcall's documentation says to exchange credentials for a token.
+pub(crate) const DEFAULT_TOKEN_URL: &str = "https://xporter.groupcall.com/api/oauth/GetToken";
+
 pub(crate) struct Api {
     base: String,
+    token_url: String,
     estab: String,
     relying_party: String,
     secret: String,
@@ -33,6 +53,10 @@ impl Api {
     pub(crate) fn new(settings: &Settings) -> Result<Api, SyncError> {
         Ok(Api {
             base: settings.base_url("base-url")?,
+            token_url: match settings.get("token-url") {
+                Some(_) => settings.base_url("token-url")?,
+                None => DEFAULT_TOKEN_URL.to_string(),
+            },
             estab: settings.require("estab")?.trim().to_string(),
             relying_party: settings.require("relying-party")?.trim().to_string(),
             secret: settings.require("secret")?.to_string(),
@@ -62,14 +86,14 @@ impl Api {
     }
 
     fn exchange(&self) -> Result<String, SyncError> {
-        let url = self.url("oauth/GetToken");
+        let url = &self.token_url;
         let body = json!({
             "estab": self.estab,
             "relyingParty": self.relying_party,
             "password": self.secret,
             "thirdpartyid": "XporterOnDemand",
         });
-        let reply: TokenReply = Request::post(&url)
+        let reply: TokenReply = Request::post(url)
             .json(&body)
             .send()
             .map_err(|error| match error {
@@ -103,12 +127,18 @@ impl Api {
         let sent = Request::get(url)
             .header("authorization", format!("Idaas {token}"))
             .send();
-        match sent {
+        let body: Value = match sent {
             Err(SyncError::Unauthorized(_)) if !fresh => {
                 self.token = None;
-                self.get(url)
+                return self.get(url);
             }
-            sent => sent?.json(),
+            sent => sent?.json()?,
+        };
+        match body.get("ExceptionMessage").and_then(Value::as_str) {
+            Some(message) => Err(SyncError::Unavailable(format!(
+                "{url}: Xporter answered with an exception: {message}"
+            ))),
+            None => Ok(body),
         }
     }
 }
@@ -144,9 +174,20 @@ mod tests {
             api.school_url("Students"),
             "https://xporter.groupcall.com/api/v1/School/3281102/Students"
         );
+        assert_eq!(api.token_url, DEFAULT_TOKEN_URL);
+        let sts = Settings::from_pairs([
+            ("base-url", DEFAULT_BASE_URL),
+            (
+                "token-url",
+                "https://login.groupcall.com/idaas/sts/STS/GetToken/",
+            ),
+            ("estab", "3281102"),
+            ("relying-party", "app.example.dev"),
+            ("secret", "s3cret"),
+        ]);
         assert_eq!(
-            api.url("oauth/GetToken"),
-            "https://xporter.groupcall.com/api/oauth/GetToken"
+            Api::new(&sts).unwrap().token_url,
+            "https://login.groupcall.com/idaas/sts/STS/GetToken"
         );
     }
 

@@ -2,19 +2,32 @@
 //! leavers), staff, contacts, groups, memberships and pupil–contact links,
 //! read in full or as the changes since the last read.
 //!
-//! Settings: `base-url` (the API root, Groupcall's by default), `estab`,
-//! `relying-party` and `secret`. A read exchanges them for a token
-//! ([`api`]) and pages through `v1/School/{estab}/Students`
-//! (`studentStatus=All`), `Staff`, `Contacts` and `Groups`
-//! (`options=includeMembersIds`), one page per batch.
+//! Settings: `base-url` (the API root, Groupcall's by default),
+//! `token-url` (where credentials become a token, see [`api`]), `estab`,
+//! `relying-party` and `secret`. A read exchanges them for a token and
+//! pages through `v1/School/{estab}/Students` (`studentStatus=All`),
+//! `Staff`, `Contacts` and `Groups` (`options=includeMembersIds`), one page
+//! per batch.
+//!
+//! Response shapes follow the recorded real responses in
+//! TeamSatchel/xod_client (`spec/fixtures/vcr_cassettes/*.yml`, MIT):
+//! rows come under the table's key (`Students`, `Staff`, `Group`), paging
+//! under `"__pagination__":[{PageNumber, PageCount, …}]` (absent when
+//! everything fits one page), the changeset under `"__changedRows__":[{…,
+//! NextChangedRows}]`, and deletions as `{Table}_deleted` rows that carry
+//! an `Id`. `TokenDetails` lists the token's scopes in the singular
+//! (`Student`, `Staff`, `Contact`, …; `token_details.yml`). That list has
+//! no scope named for groups, so `check` asks only for the three people
+//! scopes.
 //!
 //! Every read is a changeset read. A full read asks for `changedRows=*`,
 //! which returns everything and opens a changeset per endpoint; a delta read
 //! passes each endpoint's `NextChangedRows` token back, with exactly the
-//! same parameters (Xporter reports spurious changes otherwise), and gets
-//! the rows changed since and the `{Table}_deleted` ids. The cursor
-//! ([`changes`]) keeps those tokens and the links needed to report removed
-//! memberships and contact links. Mapping: [`rows`].
+//! same parameters (Xporter reports spurious changes otherwise: Groupcall's
+//! "Changesets" documentation), and gets the rows changed since and the
+//! deleted rows. The cursor ([`changes`]) keeps those tokens and the links
+//! needed to report removed memberships and contact links. Mapping:
+//! [`rows`].
 
 mod api;
 mod changes;
@@ -25,7 +38,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rostersync_connector_sdk::*;
 
-use crate::api::{Api, DEFAULT_BASE_URL, query_value};
+use crate::api::{Api, DEFAULT_BASE_URL, DEFAULT_TOKEN_URL, query_value};
 use crate::changes::{Cursor, Links};
 use crate::rows::Row;
 
@@ -56,6 +69,17 @@ impl Table {
             Table::Staff => "Staff",
             Table::Contacts => "Contacts",
             Table::Groups => "Groups",
+        }
+    }
+
+    /// The `TokenDetails` scope reading the endpoint needs, where a
+    /// recorded token names one.
+    fn scope(self) -> Option<&'static str> {
+        match self {
+            Table::Students => Some("Student"),
+            Table::Staff => Some("Staff"),
+            Table::Contacts => Some("Contact"),
+            Table::Groups => None,
         }
     }
 
@@ -94,6 +118,11 @@ impl Connector for Xporter {
             "The Xporter on Demand API root.",
             Some(DEFAULT_BASE_URL),
         ))
+        .setting(SettingSpec::base_url(
+            "token-url",
+            "Where the credentials are exchanged for a token: Groupcall's documented endpoint by default, or the older STS (https://login.groupcall.com/idaas/sts/STS/GetToken).",
+            Some(DEFAULT_TOKEN_URL),
+        ))
         .setting(SettingSpec::text(
             "estab",
             "The school's DfE establishment number (LA code and establishment, e.g. 3281102).",
@@ -129,8 +158,8 @@ impl Connector for Xporter {
         let scopes = details.ids("Scopes")?;
         let missing: Vec<&str> = Table::ALL
             .iter()
-            .map(|table| table.endpoint())
-            .filter(|endpoint| !scopes.is_empty() && !scopes.contains(*endpoint))
+            .filter_map(|table| table.scope())
+            .filter(|scope| !scopes.is_empty() && !scopes.contains(*scope))
             .collect();
         if !missing.is_empty() {
             return Err(SyncError::Forbidden(format!(
@@ -246,10 +275,10 @@ struct Tables {
     delta: bool,
     /// The `changedRows` value each endpoint is asked with.
     requested: BTreeMap<Table, String>,
-    /// The `NextChangedRows` each endpoint's first page handed out: taken
-    /// before any row is read, so a change made while the read runs is read
-    /// again next time rather than missed.
-    next: BTreeMap<Table, String>,
+    /// The `NextChangedRows` each endpoint's first page handed out, if
+    /// any: taken before any row is read, so a change made while the read
+    /// runs is read again next time rather than missed.
+    next: BTreeMap<Table, Option<String>>,
     links: Links,
     /// Deleted ids already reported: Xporter repeats them on every page.
     deleted: BTreeSet<(Table, String)>,
@@ -269,31 +298,30 @@ impl Tables {
         let body = self.api.get(url)?;
         let response = Row::new(url, &body)?;
         let key = table.result_key();
-        if !response.has(key) && !response.has("Pagination") {
+        if !response.has(key) {
             return Err(SyncError::BadResponse(format!(
                 "{url}: the response has no `{key}` table"
             )));
         }
         if let Entry::Vacant(first_page) = self.next.entry(table) {
-            let token = response
-                .nested("__changedRows__")?
-                .first()
-                .map(|changeset| changeset.text("NextChangedRows"))
-                .transpose()?
-                .flatten()
-                .ok_or_else(|| {
-                    SyncError::BadResponse(format!(
-                        "{url}: `__changedRows__` has no `NextChangedRows`, so later changes could not be read"
-                    ))
-                })?;
-            first_page.insert(token);
+            // An answer without a changeset is still read in full; the next
+            // delta then finds no token for the table and asks for a full
+            // read.
+            first_page.insert(
+                response
+                    .nested("__changedRows__")?
+                    .first()
+                    .map(|changeset| changeset.text("NextChangedRows"))
+                    .transpose()?
+                    .flatten(),
+            );
         }
         let mut records = Vec::new();
         for row in response.nested(key)? {
             self.read_row(table, &row, &mut records)?;
         }
         if self.delta {
-            for id in response.ids(&format!("{key}_deleted"))? {
+            for id in response.deleted(&format!("{key}_deleted"))? {
                 if self.deleted.insert((table, id.clone())) {
                     records.extend(match table {
                         Table::Students => self.links.remove_student(&id),
@@ -304,8 +332,10 @@ impl Tables {
                 }
             }
         }
-        let pagination = response.object("Pagination")?;
-        let number = |name| pagination.as_ref().map(|p| p.number(name)).transpose();
+        // A response that fits one page carries no `__pagination__`.
+        let pagination = response.nested("__pagination__")?;
+        let pagination = pagination.first();
+        let number = |name| pagination.map(|p| p.number(name)).transpose();
         let page_number = number("PageNumber")?.flatten().unwrap_or(1);
         let page_count = number("PageCount")?.flatten().unwrap_or(page_number);
         Ok(Page {
@@ -366,7 +396,7 @@ impl Tables {
             changed_rows: self
                 .next
                 .iter()
-                .map(|(table, token)| (table.endpoint().to_string(), token.clone()))
+                .filter_map(|(table, token)| Some((table.endpoint().to_string(), token.clone()?)))
                 .collect(),
             links: self.links.clone(),
         }
@@ -395,6 +425,11 @@ mod tests {
                     "base-url",
                     SettingKind::BaseUrl,
                     Some("https://xporter.groupcall.com/api")
+                ),
+                (
+                    "token-url",
+                    SettingKind::BaseUrl,
+                    Some("https://xporter.groupcall.com/api/oauth/GetToken")
                 ),
                 ("estab", SettingKind::Text, None),
                 ("relying-party", SettingKind::Text, None),

@@ -28,7 +28,10 @@
 //! in Clever. `mis_id` is `sis_id`; `username` is
 //! `credentials.district_username`; names are `name.first/middle/last` and
 //! there is no preferred name in v3.0; contacts carry their full name in
-//! `last_name` only. `year_group` is the Clever `grade` (UK year − 1);
+//! `last_name` only; a teacher's `mis_id` is `teacher_number`, a staff
+//! member's `staff_id`. `year_group` is the Clever `grade` (UK year − 1);
+//! `registration_group` is the name of the pupil's `homeroom/advisory`
+//! section;
 //! `start_date` is the enrollment's `start_date`. Sections with subject
 //! `homeroom/advisory` are `Registration` groups, the others `Class`
 //! groups with Clever's subject enum as the subject. Memberships are
@@ -53,15 +56,19 @@
 //! priority and the contact type (1 primary, 2 secondary, later
 //! emergency), `isLegalGuardian` as parental responsibility.
 //!
-//! **Xporter.** Ids are Xporter `Id`s as strings; pupils are read with
-//! `studentStatus=All`. `mis_id` is `ExternalId`; `first_name` is
-//! `LegalForename`, `preferred_first_name` `PreferredForename`; enrolment is
-//! `Status` (OnRoll, Leaver, Applicant) and the admission comes from
-//! `ApplicationActive`, `AdmissionDate`, `AdmissionStatus`, `IntakeGroup`.
-//! Groups are every `Group` row, kind by `Type` (Class, RegGroup,
-//! YearGroup, House); memberships are `StudentIds` and `StaffIds` (Teacher).
-//! Relationships are each contact's `Students` entries with their
-//! `ContactType`, `Relationship`, `Priority` and `ParentalResponsibility`.
+//! **Xporter.** Ids are Xporter `Id`s; pupils are read with
+//! `studentStatus=All`. `mis_id` is `AdmissionNo` for pupils, `StaffCode`
+//! for staff and `ExternalId` for contacts; `first_name` is
+//! `LegalForename`, `preferred_first_name` `Forename` (staff and contacts
+//! too); email is `WorkEmail`; the year is `YearGroup` with SIMS's double
+//! space collapsed; enrolment is `StudentStatus` (OnRoll, Leaver,
+//! Applicant) and the admission comes from `ApplicationActive`,
+//! `AdmissionDate`, `AdmissionStatus`, `IntakeGroup`. Groups are every
+//! `Group` row, kind by `Type` (TeachingGrp, RegGrp, YearGrp, HouseGrp),
+//! without subject or year (no recorded row has them); memberships are
+//! `StudentIds` and `StaffIds`/`PrimaryStaffId` (Teacher). Relationships
+//! are each contact's `Students` entries with their `ContactType`,
+//! `Relationship`, `Priority` and `ParentalResponsibility`.
 //!
 //! **Scholarpack.** Ids are Scholarpack `id`s as strings. `mis_id` is
 //! `admission_number` for pupils and `staff_code` for staff; the preferred
@@ -316,6 +323,8 @@ struct MisExport {
     only_contacts_of_served_pupils: bool,
     /// The groups it serves.
     groups: fn(&g::Group) -> bool,
+    /// Groups carry their subject and year.
+    groups_have_subject_and_year: bool,
     /// Registration groups list their tutors as teacher members.
     registration_tutors: bool,
     /// Relationships come after every other record rather than after each
@@ -332,6 +341,7 @@ impl Default for MisExport {
             staff_and_contacts_have_preferred_name: false,
             only_contacts_of_served_pupils: false,
             groups: |_| true,
+            groups_have_subject_and_year: true,
             registration_tutors: true,
             relationships_last: false,
         }
@@ -377,7 +387,12 @@ impl MisExport {
             out.push(adult(contact(id(c.uid), c), &c.title));
         }
         for grp in sch.live_groups().filter(|g| (self.groups)(g)) {
-            out.push(Record::Group(group(grp, id(grp.uid), year_name)));
+            let mut record = group(grp, id(grp.uid), year_name);
+            if !self.groups_have_subject_and_year {
+                record.subject = None;
+                record.year_group = None;
+            }
+            out.push(Record::Group(record));
             let teachers = if grp.kind == GroupKind::Registration && !self.registration_tutors {
                 Teachers::Omitted
             } else {
@@ -431,6 +446,10 @@ pub fn arbor(world: &World, school: usize) -> Vec<Record> {
 pub fn xporter(world: &World, school: usize) -> Vec<Record> {
     MisExport {
         pupil: mis_pupil_with_admission,
+        // `Forename` beside `LegalForename` on staff rows too.
+        staff_and_contacts_have_preferred_name: true,
+        // No recorded group row carries a subject or a year.
+        groups_have_subject_and_year: false,
         ..MisExport::default()
     }
     .records(&world.schools[school])
@@ -466,6 +485,8 @@ pub fn clever(world: &World, school: usize) -> Vec<Record> {
             start_date: Some(s.start_date),
             enrolment: Some(EnrolmentStatus::OnRoll),
             year_group: Some(clever::grade(s.year)),
+            // The name of the `homeroom/advisory` section listing the pupil.
+            registration_group: sch.group(s.registration).and_then(|g| g.name.clone()),
             ..pupil(id(s.uid), s)
         }));
     }
@@ -512,6 +533,23 @@ pub fn clever(world: &World, school: usize) -> Vec<Record> {
         ));
     }
     out
+}
+
+/// What a OneRoster CSV connector should read from the sandbox's 1.2 bulk
+/// drop: the 1.1 records, but pupils' rows leave `agentSourcedIds` empty,
+/// so each link comes from the contact's row, which gives no order and so
+/// no priority.
+pub fn oneroster_1_2(world: &World, school: usize) -> Vec<Record> {
+    oneroster(world, school)
+        .into_iter()
+        .map(|record| match record {
+            Record::Relationship(link) => Record::Relationship(Relationship {
+                priority: None,
+                ..link
+            }),
+            other => other,
+        })
+        .collect()
 }
 
 /// What a OneRoster 1.1 CSV connector should read from a bulk drop.

@@ -10,7 +10,7 @@
 //! | Wonde v1.0 | `http://127.0.0.1:P/wonde/v1.0` | token as Basic user or Bearer |
 //! | Clever v3.0 | `http://127.0.0.1:P/clever/v3.0` | Bearer (one token per school) |
 //! | Arbor REST v2 | `http://127.0.0.1:P/arbor/{school-host}/rest-v2` | HTTP Basic |
-//! | Groupcall Xporter | `http://127.0.0.1:P/xporter/api` | `POST oauth/GetToken`, then `Authorization: Idaas {token}` |
+//! | Groupcall Xporter | `http://127.0.0.1:P/xporter/api` | `POST oauth/GetToken` (or the STS at `/xporter/idaas/sts/STS/GetToken`), then `Authorization: Idaas {token}` |
 //! | Scholarpack | `http://127.0.0.1:P/scholarpack/api/v1` | Bearer |
 //! | OneRoster 1.1 CSV | a drop folder ([`SandboxHandle::write_oneroster_drop`]) | none |
 //!
@@ -49,7 +49,7 @@ use sha2::{Digest, Sha256};
 pub use faults::{Fault, FaultKind};
 pub use generator::{Size, World};
 pub use mutation::{Mutation, MutationError, MutationOutcome};
-pub use oneroster::DropKind;
+pub use oneroster::{DropKind, DropSpec, Version as OneRosterVersion};
 
 /// The providers the sandbox fakes over HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -296,6 +296,11 @@ impl SandboxHandle {
             Provider::Scholarpack => format!("{root}/scholarpack/api/v1"),
         }
     }
+    /// Xporter's older STS token endpoint, which the recorded client posts
+    /// to (Groupcall's documented `…/api/oauth/GetToken` is served too).
+    pub fn xporter_sts_url(&self) -> String {
+        format!("http://{}/xporter/idaas/sts/STS/GetToken", self.addr)
+    }
     /// The settings the workspace's connector `connector` (its plugin
     /// name) needs to read `school` here: base URL and credentials. The
     /// OneRoster connector reads a drop folder and needs none.
@@ -311,6 +316,7 @@ impl SandboxHandle {
                 .with("username", c.arbor_user)
                 .with("password", c.arbor_password),
             "xporter" => base(Provider::Xporter)
+                .with("token-url", self.xporter_sts_url())
                 .with("estab", c.xporter_estab)
                 .with("relying-party", c.xporter_relying_party)
                 .with("secret", c.xporter_secret),
@@ -378,6 +384,15 @@ impl SandboxHandle {
     ) -> std::io::Result<std::path::PathBuf> {
         let world = self.world();
         oneroster::write_drop(&world, school, kind, dir)
+    }
+    /// Writes the OneRoster zip `spec` describes (one school or several,
+    /// 1.1 or 1.2) into `dir` and returns its path.
+    pub fn write_oneroster(
+        &self,
+        dir: &Path,
+        spec: &DropSpec,
+    ) -> std::io::Result<std::path::PathBuf> {
+        oneroster::write_spec(&self.world(), spec, dir)
     }
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -1,5 +1,20 @@
-//! OneRoster 1.1 CSV drops: a zip per school with `manifest.csv` at the
-//! root, written into a drop folder.
+//! OneRoster 1.1 and 1.2 CSV drops: a zip with `manifest.csv` at the root,
+//! written into a drop folder, for one school or several.
+//!
+//! Sources: 1EdTech's OneRoster 1.1 CSV binding (manifest properties,
+//! every file's columns in their order, `status`/`dateLastModified` blank
+//! in bulk files and `active`/`tobedeleted` in delta ones) and OneRoster
+//! 1.2 CSV binding (`users.csv` without `role` and `orgSourcedIds` but with
+//! `preferredGivenName`, `primaryOrgSourcedId`, `pronouns` and the rest;
+//! `roles.csv` with `userSourcedId`, `roleType`, `role`, `orgSourcedId`,
+//! `userProfileSourcedId`, `beginDate`, `endDate`). 1.2 drops are written
+//! as Windows exports write them, with a UTF-8 byte order mark before each
+//! header; their pupils' rows leave `agentSourcedIds` empty, so only the
+//! contacts' rows link them (the binding allows either side); and their
+//! delta drops carry an `orgs.csv` with no rows under OneRoster 1.0's
+//! header, as exports that write every file do. The bindings are silent on
+//! which side of a link an export fills, and on which files it writes
+//! empty.
 //!
 //! Bulk drops hold `orgs`, `academicSessions`, `courses`, `classes`,
 //! `users`, `enrollments` and `demographics` with blank `status` and
@@ -25,6 +40,33 @@ use crate::generator::{Group, School, Stamp};
 pub enum DropKind {
     Bulk,
     Delta { since_revision: u64 },
+}
+
+/// The OneRoster version a drop is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1_1,
+    V1_2,
+}
+
+/// What one drop holds: which schools (several make a trust's export),
+/// bulk or delta, and in which version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropSpec {
+    pub schools: Vec<usize>,
+    pub kind: DropKind,
+    pub version: Version,
+}
+
+impl DropSpec {
+    /// One school's OneRoster 1.1 drop.
+    pub fn school(school: usize, kind: DropKind) -> Self {
+        Self {
+            schools: vec![school],
+            kind,
+            version: Version::V1_1,
+        }
+    }
 }
 
 pub fn org_id(sch: &School) -> String {
@@ -93,11 +135,15 @@ impl Files {
     }
 }
 
-/// Builds the zip in memory.
+/// Builds one school's OneRoster 1.1 zip in memory.
 pub fn build_zip(world: &World, school: usize, kind: DropKind) -> Vec<u8> {
-    let sch = &world.schools[school];
+    build(world, &DropSpec::school(school, kind))
+}
+
+/// Builds the zip a [`DropSpec`] describes, in memory.
+pub fn build(world: &World, spec: &DropSpec) -> Vec<u8> {
     let mut f = Files {
-        delta: match kind {
+        delta: match spec.kind {
             DropKind::Bulk => None,
             DropKind::Delta { since_revision } => Some(since_revision),
         },
@@ -106,6 +152,14 @@ pub fn build_zip(world: &World, school: usize, kind: DropKind) -> Vec<u8> {
         enrollments: vec![],
         demographics: vec![],
     };
+    for school in &spec.schools {
+        school_rows(&mut f, &world.schools[*school]);
+    }
+    write(world, spec, f)
+}
+
+/// One school's rows of users, classes, enrollments and demographics.
+fn school_rows(f: &mut Files, sch: &School) {
     let org = org_id(sch);
     for s in sch.students.values().filter(|s| exported(s)) {
         let Some([status, modified]) = f.status(&s.stamp) else {
@@ -257,14 +311,106 @@ pub fn build_zip(world: &World, school: usize, kind: DropKind) -> Vec<u8> {
             }
         }
     }
+}
+
+/// The OneRoster 1.1 `users.csv` header, which [`Files::users`] rows follow.
+const USERS_1_1: [&str; 18] = [
+    "sourcedId",
+    "status",
+    "dateLastModified",
+    "enabledUser",
+    "orgSourcedIds",
+    "role",
+    "username",
+    "userIds",
+    "givenName",
+    "familyName",
+    "middleName",
+    "identifier",
+    "email",
+    "sms",
+    "phone",
+    "agentSourcedIds",
+    "grades",
+    "password",
+];
+
+/// The OneRoster 1.2 `users.csv` header.
+const USERS_1_2: [&str; 23] = [
+    "sourcedId",
+    "status",
+    "dateLastModified",
+    "enabledUser",
+    "username",
+    "userIds",
+    "givenName",
+    "familyName",
+    "middleName",
+    "identifier",
+    "email",
+    "sms",
+    "phone",
+    "agentSourcedIds",
+    "grades",
+    "password",
+    "userMasterIdentifier",
+    "resourceSourcedIds",
+    "preferredGivenName",
+    "preferredMiddleName",
+    "preferredFamilyName",
+    "primaryOrgSourcedId",
+    "pronouns",
+];
+
+/// A 1.1 user row as 1.2 writes it: its `users.csv` row (pupils' links
+/// left to their contacts' rows) and its `roles.csv` row.
+fn user_1_2(row: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let field = |name: &str| {
+        let index = USERS_1_1
+            .iter()
+            .position(|c| *c == name)
+            .expect("a 1.1 column");
+        row[index].clone()
+    };
+    let pupil = field("role") == "student";
+    let user = USERS_1_2
+        .iter()
+        .map(|column| match *column {
+            "agentSourcedIds" if pupil => String::new(),
+            "primaryOrgSourcedId" => field("orgSourcedIds"),
+            c if USERS_1_1.contains(&c) => field(c),
+            _ => String::new(),
+        })
+        .collect();
+    let role = vec![
+        format!("rol-{}", field("sourcedId")),
+        field("status"),
+        field("dateLastModified"),
+        field("sourcedId"),
+        "primary".into(),
+        field("role"),
+        field("orgSourcedIds"),
+        String::new(),
+        String::new(),
+        String::new(),
+    ];
+    (user, role)
+}
+
+/// Writes the files of a drop into a zip.
+fn write(world: &World, spec: &DropSpec, f: Files) -> Vec<u8> {
+    let schools: Vec<&School> = spec.schools.iter().map(|s| &world.schools[*s]).collect();
+    let v1_2 = spec.version == Version::V1_2;
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);
     let mode = if f.delta.is_some() { "delta" } else { "bulk" };
     let bulk_only = if f.delta.is_some() { "absent" } else { "bulk" };
+    // A 1.2 delta carries an `orgs.csv` without rows.
+    let orgs = if v1_2 { mode } else { bulk_only };
     let mut manifest = vec![
         ("manifest.version", "1.0"),
-        ("oneroster.version", "1.1"),
+        ("oneroster.version", if v1_2 { "1.2" } else { "1.1" }),
         ("file.academicSessions", bulk_only),
         ("file.categories", "absent"),
         ("file.classes", mode),
@@ -274,13 +420,16 @@ pub fn build_zip(world: &World, school: usize, kind: DropKind) -> Vec<u8> {
         ("file.demographics", mode),
         ("file.enrollments", mode),
         ("file.lineItems", "absent"),
-        ("file.orgs", bulk_only),
+        ("file.orgs", orgs),
         ("file.resources", "absent"),
         ("file.results", "absent"),
         ("file.users", mode),
     ];
+    if v1_2 {
+        manifest.push(("file.roles", mode));
+    }
     manifest.push(("source.systemName", "rostersync sandbox"));
-    manifest.push(("source.systemCode", &sch.estab));
+    manifest.push(("source.systemCode", &schools[0].estab));
     let mut put = |name: &str, header: &[&str], rows: Vec<Vec<String>>| {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(header).unwrap();
@@ -288,6 +437,9 @@ pub fn build_zip(world: &World, school: usize, kind: DropKind) -> Vec<u8> {
             w.write_record(&r).unwrap();
         }
         zip.start_file(name, opts).unwrap();
+        if v1_2 {
+            zip.write_all("\u{feff}".as_bytes()).unwrap();
+        }
         zip.write_all(&w.into_inner().unwrap()).unwrap();
     };
     put(
@@ -300,6 +452,26 @@ pub fn build_zip(world: &World, school: usize, kind: DropKind) -> Vec<u8> {
     );
     if f.delta.is_none() {
         let district = "org-1".to_string();
+        let mut org_rows = vec![vec![
+            district.clone(),
+            String::new(),
+            String::new(),
+            world.trust_name.clone(),
+            "district".into(),
+            String::new(),
+            String::new(),
+        ]];
+        org_rows.extend(schools.iter().map(|sch| {
+            vec![
+                org_id(sch),
+                String::new(),
+                String::new(),
+                sch.name.clone(),
+                "school".into(),
+                sch.urn.clone(),
+                district.clone(),
+            ]
+        }));
         put(
             "orgs.csv",
             &[
@@ -311,27 +483,32 @@ pub fn build_zip(world: &World, school: usize, kind: DropKind) -> Vec<u8> {
                 "identifier",
                 "parentSourcedId",
             ],
-            vec![
-                vec![
-                    district.clone(),
-                    String::new(),
-                    String::new(),
-                    world.trust_name.clone(),
-                    "district".into(),
-                    String::new(),
-                    String::new(),
-                ],
-                vec![
-                    org.clone(),
-                    String::new(),
-                    String::new(),
-                    sch.name.clone(),
-                    "school".into(),
-                    sch.urn.clone(),
-                    district,
-                ],
-            ],
+            org_rows,
         );
+        let mut sessions = vec![vec![
+            "ay-2027".into(),
+            String::new(),
+            String::new(),
+            "2026-2027".into(),
+            "schoolYear".into(),
+            "2026-09-01".into(),
+            "2027-07-23".into(),
+            String::new(),
+            "2027".into(),
+        ]];
+        sessions.extend(schools.iter().map(|sch| {
+            vec![
+                term_id(sch),
+                String::new(),
+                String::new(),
+                "2026-2027 Full Year".into(),
+                "term".into(),
+                "2026-09-01".into(),
+                "2027-07-23".into(),
+                "ay-2027".into(),
+                "2027".into(),
+            ]
+        }));
         put(
             "academicSessions.csv",
             &[
@@ -345,39 +522,17 @@ pub fn build_zip(world: &World, school: usize, kind: DropKind) -> Vec<u8> {
                 "parentSourcedId",
                 "schoolYear",
             ],
-            vec![
-                vec![
-                    "ay-2027".into(),
-                    String::new(),
-                    String::new(),
-                    "2026-2027".into(),
-                    "schoolYear".into(),
-                    "2026-09-01".into(),
-                    "2027-07-23".into(),
-                    String::new(),
-                    "2027".into(),
-                ],
-                vec![
-                    term_id(sch),
-                    String::new(),
-                    String::new(),
-                    "2026-2027 Full Year".into(),
-                    "term".into(),
-                    "2026-09-01".into(),
-                    "2027-07-23".into(),
-                    "ay-2027".into(),
-                    "2027".into(),
-                ],
-            ],
+            sessions,
         );
-        let mut courses: Vec<Vec<String>> = sch
-            .groups
-            .values()
-            .filter(|g| is_class(g))
-            .map(|g| course_id(sch, g))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .map(|c| {
+        let courses: std::collections::BTreeSet<Vec<String>> = schools
+            .iter()
+            .flat_map(|sch| {
+                sch.groups
+                    .values()
+                    .filter(|g| is_class(g))
+                    .map(|g| (course_id(sch, g), org_id(sch)))
+            })
+            .map(|(c, org)| {
                 let title = c.rsplit('-').next().unwrap_or_default().to_string();
                 vec![
                     c.clone(),
@@ -387,13 +542,12 @@ pub fn build_zip(world: &World, school: usize, kind: DropKind) -> Vec<u8> {
                     title.clone(),
                     title,
                     String::new(),
-                    org.clone(),
+                    org,
                     String::new(),
                     String::new(),
                 ]
             })
             .collect();
-        courses.sort();
         put(
             "courses.csv",
             &[
@@ -408,7 +562,23 @@ pub fn build_zip(world: &World, school: usize, kind: DropKind) -> Vec<u8> {
                 "subjects",
                 "subjectCodes",
             ],
-            courses,
+            courses.into_iter().collect(),
+        );
+    } else if v1_2 {
+        // OneRoster 1.0's orgs header, over no rows.
+        put(
+            "orgs.csv",
+            &[
+                "sourcedId",
+                "name",
+                "type",
+                "identifier",
+                "metadata.classification",
+                "metadata.gender",
+                "metadata.boarding",
+                "parentSourcedId",
+            ],
+            vec![],
         );
     }
     put(
@@ -431,30 +601,28 @@ pub fn build_zip(world: &World, school: usize, kind: DropKind) -> Vec<u8> {
         ],
         f.classes,
     );
-    put(
-        "users.csv",
-        &[
-            "sourcedId",
-            "status",
-            "dateLastModified",
-            "enabledUser",
-            "orgSourcedIds",
-            "role",
-            "username",
-            "userIds",
-            "givenName",
-            "familyName",
-            "middleName",
-            "identifier",
-            "email",
-            "sms",
-            "phone",
-            "agentSourcedIds",
-            "grades",
-            "password",
-        ],
-        f.users,
-    );
+    if v1_2 {
+        let (users, roles): (Vec<_>, Vec<_>) = f.users.into_iter().map(user_1_2).unzip();
+        put("users.csv", &USERS_1_2, users);
+        put(
+            "roles.csv",
+            &[
+                "sourcedId",
+                "status",
+                "dateLastModified",
+                "userSourcedId",
+                "roleType",
+                "role",
+                "orgSourcedId",
+                "userProfileSourcedId",
+                "beginDate",
+                "endDate",
+            ],
+            roles,
+        );
+    } else {
+        put("users.csv", &USERS_1_1, f.users);
+    }
     put(
         "enrollments.csv",
         &[
@@ -512,27 +680,35 @@ fn course_id(sch: &School, g: &Group) -> String {
     format!("crs-{}-{}", sch.uid, subject.replace(' ', "_"))
 }
 
-/// Writes the zip into `dir` as `oneroster-school{N}-{bulk|delta-rREV}.zip`.
+/// Writes one school's OneRoster 1.1 zip into `dir` (see [`write`]).
 pub fn write_drop(
     world: &World,
     school: usize,
     kind: DropKind,
     dir: &Path,
 ) -> std::io::Result<PathBuf> {
-    let name = match kind {
-        DropKind::Bulk => format!(
-            "oneroster-school{}-bulk-r{}.zip",
-            school + 1,
-            world.revision
-        ),
-        DropKind::Delta { since_revision } => format!(
-            "oneroster-school{}-delta-r{since_revision}-r{}.zip",
-            school + 1,
-            world.revision
-        ),
+    write_spec(world, &DropSpec::school(school, kind), dir)
+}
+
+/// Writes the zip into `dir` as
+/// `oneroster[-1.2]-school{N}[+{M}…]-{bulk|delta-rREV}-rREV.zip`.
+pub fn write_spec(world: &World, spec: &DropSpec, dir: &Path) -> std::io::Result<PathBuf> {
+    let version = match spec.version {
+        Version::V1_1 => "",
+        Version::V1_2 => "-1.2",
     };
+    let schools: Vec<String> = spec.schools.iter().map(|s| (s + 1).to_string()).collect();
+    let kind = match spec.kind {
+        DropKind::Bulk => "bulk".to_string(),
+        DropKind::Delta { since_revision } => format!("delta-r{since_revision}"),
+    };
+    let name = format!(
+        "oneroster{version}-school{}-{kind}-r{}.zip",
+        schools.join("+"),
+        world.revision
+    );
     std::fs::create_dir_all(dir)?;
     let path = dir.join(name);
-    std::fs::write(&path, build_zip(world, school, kind))?;
+    std::fs::write(&path, build(world, spec))?;
     Ok(path)
 }

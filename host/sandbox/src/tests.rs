@@ -123,11 +123,16 @@ async fn arbor_json(url: &str, c: &Credentials) -> Value {
     arbor_get(url, c).await.json().await.unwrap()
 }
 
-/// Asks Xporter's `oauth/GetToken` for a token for this school's estab and
-/// relying party with `password`.
+/// Asks Xporter's documented `oauth/GetToken` for a token for this
+/// school's estab and relying party with `password`.
 async fn xporter_get_token(base: &str, c: &Credentials, password: &str) -> reqwest::Response {
+    xporter_token_from(&format!("{base}/oauth/GetToken"), c, password).await
+}
+
+/// Posts the token request to `url`.
+async fn xporter_token_from(url: &str, c: &Credentials, password: &str) -> reqwest::Response {
     reqwest::Client::new()
-        .post(format!("{base}/oauth/GetToken"))
+        .post(url)
         .json(&serde_json::json!({"estab": c.xporter_estab, "relyingParty": c.xporter_relying_party, "password": password, "thirdpartyid": "XporterOnDemand"}))
         .send()
         .await
@@ -712,7 +717,9 @@ async fn xporter_exchanges_a_token_and_serves_changesets() {
     let first = xporter_json(&format!("{students}?changedRows=*&pageSize=10"), &auth).await;
     assert!(first.get("Students").is_some(), "{first}");
     assert_eq!(first["Students"].as_array().unwrap().len(), 10);
-    assert_eq!(first["Pagination"]["PageNumber"], 1);
+    assert_eq!(first["__pagination__"][0]["PageNumber"], 1);
+    assert!(first["Students"][0]["DateofBirth"].is_string());
+    assert_eq!(first["Students"][0]["StudentStatus"], "OnRoll");
     assert!(first["Students_deleted"].as_array().unwrap().is_empty());
     let next = first["__changedRows__"][0]["NextChangedRows"]
         .as_str()
@@ -724,15 +731,37 @@ async fn xporter_exchanges_a_token_and_serves_changesets() {
     let delta = xporter_json(&format!("{students}?changedRows={next}&pageSize=10"), &auth).await;
     let rows = delta["Students"].as_array().unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0]["Id"], added.pupil);
+    assert_eq!(rows[0]["Id"], added.pupil.to_string());
     assert_eq!(
         delta["Students_deleted"],
-        serde_json::json!([removed.pupil])
+        serde_json::json!([{"Id": removed.pupil.to_string()}])
+    );
+    assert!(
+        delta.get("__pagination__").is_none(),
+        "one page needs no paging"
+    );
+
+    // The STS answers the same credentials with its own shape.
+    let sts: Value = xporter_token_from(&sandbox.xporter_sts_url(), &c, &c.xporter_secret)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        sts["token"].is_string() && sts.get("ExceptionType").is_none(),
+        "{sts}"
+    );
+    let details = xporter_json(&format!("{base}/v1/TokenDetails"), &auth).await;
+    assert!(
+        details["Scopes"]
+            .as_array()
+            .unwrap()
+            .contains(&"Student".into())
     );
 
     let groups = xporter_json(
         &format!(
-            "{base}/v1/School/{}/Groups?Type=Class&options=includeMembersIds",
+            "{base}/v1/School/{}/Groups?Type=TeachingGrp&options=includeMembersIds",
             c.xporter_estab
         ),
         &auth,

@@ -1,6 +1,21 @@
 //! Clever API v3.0: `/districts`, `/schools`, `/users?role=`, `/users/{id}`,
 //! `/sections`, `/sections/{id}`, `/events`.
 //!
+//! Sources: Clever's Swagger definitions, Clever/swagger-api `v3.0.yml`
+//! and `v3.0-events.yml` (the paths, `limit`/`starting_after`, the list
+//! envelope, every field of `User`, `Student`, `Teacher`, `Staff`,
+//! `Contact`, `StudentRelationship` and `Section` served here, the
+//! `grade`, `subject`, `relationship` and `type` enums, and an event as
+//! `{id, type, created, data: {object}, previous_attributes}` with
+//! `previous_attributes` beside `data` on `*.updated` only); Clever's docs
+//! (dev.clever.com "Student contacts": a contact's whole name in
+//! `name.last`). A teacher carries `sis_id` and `teacher_number`; a staff
+//! member `staff_id` and no `sis_id`, as the definitions have it.
+//! The specification is silent on what `previous_attributes` holds
+//! beyond "additionalProperties": here a section's update carries the
+//! `students` list it had before the changes since the initial load, and
+//! a user's update carries `{}`.
+//!
 //! Bearer token per school (a school-scoped app token). Lists are
 //! `{data:[{data:{…}, uri}], links:[{rel, uri}]}` with `limit` (default
 //! 100, at most 10000) and `starting_after`; the next link carries
@@ -248,12 +263,17 @@ fn staff_json(sch: &School, s: &Staff) -> Value {
     } else {
         "staff"
     };
+    let credentials = json!({"district_username": s.email.as_ref().map(|e| e.split('@').next().unwrap_or_default().to_string())});
     let mut roles = serde_json::Map::new();
-    roles.insert(role.into(), json!({
-        "created": created, "last_modified": modified, "credentials": {"district_username": s.email.as_ref().map(|e| e.split('@').next().unwrap_or_default().to_string())},
-        "district": district_id(), "school": id(sch.uid), "schools": [id(sch.uid)], "sis_id": s.mis_id,
-        "teacher_number": s.mis_id, "title": s.title, "legacy_id": s.mis_id, "ext": {},
-    }));
+    let fields = if role == "teacher" {
+        json!({"created": created, "last_modified": modified, "credentials": credentials,
+            "district": district_id(), "school": id(sch.uid), "schools": [id(sch.uid)], "sis_id": format!("T{}", s.mis_id),
+            "teacher_number": s.mis_id, "state_id": null, "title": s.title, "legacy_id": s.mis_id, "ext": {}})
+    } else {
+        json!({"credentials": credentials, "department": null, "roles": ["Support staff"],
+            "schools": [id(sch.uid)], "staff_id": s.mis_id, "title": s.title, "legacy_id": s.mis_id, "ext": {}})
+    };
+    roles.insert(role.into(), fields);
     json!({"id": id(s.uid), "district": district_id(), "email": s.email, "created": created, "last_modified": modified,
         "name": {"first": s.forename, "middle": null, "last": s.surname}, "roles": roles})
 }
@@ -324,7 +344,7 @@ fn events(sch: &School) -> Vec<(String, Value)> {
                 s.stamp.updated_rev,
                 s.uid,
                 k,
-                json!({"type": format!("users.{k}"), "object": student_json(sch, s)}),
+                json!({"type": format!("users.{k}"), "object": student_json(sch, s), "previous": {}}),
             ));
         }
     }
@@ -334,17 +354,35 @@ fn events(sch: &School) -> Vec<(String, Value)> {
                 c.stamp.updated_rev,
                 c.uid,
                 k,
-                json!({"type": format!("users.{k}"), "object": contact_json(sch, c)}),
+                json!({"type": format!("users.{k}"), "object": contact_json(sch, c), "previous": {}}),
             ));
         }
     }
     for g in sch.groups.values().filter(|g| is_section(g)) {
         if let Some(k) = kind(&g.stamp) {
+            // Before the changes: today's pupils and those who left since.
+            let before: std::collections::BTreeSet<u64> = g
+                .students
+                .iter()
+                .chain(
+                    g.departed
+                        .iter()
+                        .filter(|(_, rev)| **rev > 1)
+                        .map(|(u, _)| u),
+                )
+                .copied()
+                .collect();
+            let previous: Vec<String> = before
+                .into_iter()
+                .filter(|u| sch.students.get(u).is_some_and(in_clever))
+                .map(id)
+                .collect();
             out.push((
                 g.stamp.updated_rev,
                 g.uid,
                 k,
-                json!({"type": format!("sections.{k}"), "object": section_json(sch, g)}),
+                json!({"type": format!("sections.{k}"), "object": section_json(sch, g),
+                    "previous": {"students": previous}}),
             ));
         }
     }
@@ -353,14 +391,12 @@ fn events(sch: &School) -> Vec<(String, Value)> {
         .map(|(rev, uid, k, v)| {
             let eid = format!("5e{rev:010x}{uid:012x}");
             let at = v["object"]["last_modified"].clone();
-            let mut data = json!({"object": v["object"]});
+            let mut event = json!({"id": eid, "created": at, "type": v["type"],
+                "data": {"object": v["object"]}});
             if k == "updated" {
-                data["previous_attributes"] = json!({});
+                event["previous_attributes"] = v["previous"].clone();
             }
-            (
-                eid.clone(),
-                json!({"id": eid, "created": at, "type": v["type"], "data": data}),
-            )
+            (eid, event)
         })
         .collect()
 }

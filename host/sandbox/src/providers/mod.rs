@@ -32,7 +32,9 @@ pub(crate) fn identify(shared: &Shared, provider: Provider, req: &Req) -> Option
 
 pub(crate) fn handle(state: &SharedState, provider: Provider, req: &Req) -> Response {
     let mut shared = lock(state);
-    if provider == Provider::Xporter && req.path.ends_with("/oauth/GetToken") {
+    if provider == Provider::Xporter
+        && (req.path == "/api/oauth/GetToken" || req.path == "/idaas/sts/STS/GetToken")
+    {
         return xporter::get_token(&mut shared, req);
     }
     let Some(school) = identify(&shared, provider, req) else {

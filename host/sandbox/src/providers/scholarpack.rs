@@ -4,8 +4,13 @@
 //! out of scope: the sandbox hands out the token directly). Lists are
 //! `{has_next, has_prev, next_num, page, pages, per_page, prev_num,
 //! next_uri, prev_uri, data}` with `page` and `per_page` (default 50, at
-//! most 100). Only `students` is documented publicly; the staff, contacts
-//! and groups shapes are likely ones, not confirmed ones. Scholarpack is a
+//! most 100). Sources: Scholarpack's support articles "About the
+//! ScholarPack API" (360030539152; default `per_page` 50) and "For Data
+//! Integrators – About the ScholarPack API" (6173665308189; default 100),
+//! which settle the URI form, the bearer token and the page envelope. They
+//! are silent on every record's fields and name no resource but
+//! `students`: the staff, contacts and groups resources and all field names
+//! here are likely shapes, not confirmed ones. Scholarpack is a
 //! primary-school MIS with no change feed: connectors read in full.
 
 use axum::Json;
