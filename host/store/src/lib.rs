@@ -39,6 +39,10 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("hold {0} is not open: it was already answered")]
     HoldNotOpen(i64),
+    #[error(
+        "run {0} in the queue is no longer this process's to finish: its lease lapsed and it was settled, so nothing of it was applied"
+    )]
+    LeaseLost(i64),
 }
 
 /// One stored record: its key within its kind, the hash of its content,
@@ -155,6 +159,9 @@ pub struct WriteSet {
     pub hold: Option<HoldWrite>,
     /// What an operator did that caused this write (confirming a hold).
     pub audit: Vec<AuditEntry>,
+    /// The queue run this write finishes, if any: the write commits only
+    /// while that run's lease is still held (see [`Lease`]).
+    pub lease: Option<Lease>,
 }
 
 impl WriteSet {
@@ -173,6 +180,7 @@ impl WriteSet {
             kept_change_set: None,
             hold: None,
             audit: Vec::new(),
+            lease: None,
         }
     }
 
@@ -295,12 +303,13 @@ macro_rules! insert_audit {
 }
 
 #[macro_use]
+mod queue;
+#[macro_use]
 mod accounts;
 #[macro_use]
 mod holds;
 mod metrics;
 mod notifications;
-mod queue;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -310,7 +319,7 @@ pub use metrics::StoreMetrics;
 pub use notifications::{
     DeliveryStatus, DueNotification, NOTIFICATION_EVENTS, NotificationDelivery,
 };
-pub use queue::{Enqueued, QueueState, QueuedRun, RunAsk};
+pub use queue::{Enqueued, Lease, QueueState, QueuedRun, RunAsk};
 
 pub struct Store {
     backend: Backend,
@@ -462,6 +471,9 @@ impl Store {
         let now = Utc::now();
         let run_id = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(lease) = writes.lease {
+                fence!(tx, lease, now);
+            }
             for chunk in writes.upserts.chunks(ROWS_PER_STATEMENT) {
                 let mut query = QueryBuilder::new(
                     "INSERT INTO roster_records (connection_id, kind, key, content_hash, body, changed_at) ",

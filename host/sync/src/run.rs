@@ -13,7 +13,9 @@ use rostersync_core::{
 };
 use rostersync_model::{Mode, Person, Record};
 use rostersync_runtime::RunError;
-use rostersync_store::{HoldWrite, OutboxEvent, RunMode, RunRecord, Store, StoredRecord, WriteSet};
+use rostersync_store::{
+    HoldWrite, Lease, OutboxEvent, RunMode, RunRecord, Store, StoredRecord, WriteSet,
+};
 use serde_json::json;
 
 use crate::progress::{Observer, Phase, Progress};
@@ -38,6 +40,9 @@ pub struct RunRequest {
     /// In a blackout that lets additions through: creates and updates
     /// apply, removals wait in a hold for an operator.
     pub additions_only: bool,
+    /// The queue run this is, when it was claimed from the queue: its
+    /// writes commit only while its lease holds.
+    pub lease: Option<Lease>,
 }
 
 impl RunRequest {
@@ -48,6 +53,7 @@ impl RunRequest {
             forced: false,
             today,
             additions_only: false,
+            lease: None,
         }
     }
 }
@@ -211,8 +217,9 @@ pub async fn run_observed<S: OpenSource>(
     {
         Ok(read) => read,
         Err((error, records_read)) => {
-            let writes =
+            let mut writes =
                 failed_run(store, connection, run, &run_token, &error, records_read).await?;
+            writes.lease = request.lease;
             report.records_read = records_read;
             report.error = writes.run.message.clone();
             report.holds = hold_messages(&writes);
@@ -374,6 +381,7 @@ pub async fn run_observed<S: OpenSource>(
     report.issues = issues.len();
     writes.issues = issues.iter().map(issue_row).collect();
     writes.run.finished_at = Utc::now();
+    writes.lease = request.lease;
     progress.phase = Phase::Applying;
     observer(&progress);
     report.run_id = store.apply(id, &writes).await?;
