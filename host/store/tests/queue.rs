@@ -354,11 +354,15 @@ async fn a_runner_settled_while_slow_cannot_commit_once_the_next_run_has_started
 #[tokio::test]
 async fn a_settler_and_a_committing_runner_racing_never_both_win() {
     on_both_backends(|store: Store, _| async move {
-        store.ensure_connection("north", "wonde").await.unwrap();
         for round in 0..20 {
+            // A connection per round: a settled run is linked to a history
+            // row written after it started, so rounds must not share one.
+            let north = format!("north-{round}");
+            let north = north.as_str();
+            store.ensure_connection(north, "wonde").await.unwrap();
             let stale = Utc::now() - Duration::minutes(5);
             store
-                .enqueue_run(&ask("north", RunMode::Full, "schedule"), stale)
+                .enqueue_run(&ask(north, RunMode::Full, "schedule"), stale)
                 .await
                 .unwrap();
             let runner = store.claim_next_run(stale).await.unwrap().unwrap();
@@ -371,7 +375,7 @@ async fn a_settler_and_a_committing_runner_racing_never_both_win() {
             );
             let now = Utc::now();
             let (committed, settled) = tokio::join!(
-                store.apply("north", &writes),
+                store.apply(north, &writes),
                 store.settle_interrupted_runs(now - Duration::minutes(1), now)
             );
             let settled_it = settled.unwrap().iter().any(|r| r.id == runner.id);
@@ -400,7 +404,7 @@ async fn a_settler_and_a_committing_runner_racing_never_both_win() {
                     assert!(settled_it, "round {round}");
                     assert_eq!(row.state, QueueState::Failed, "round {round}");
                     let keys: Vec<String> = store
-                        .records_of("north", EntityKind::Person)
+                        .records_of(north, EntityKind::Person)
                         .await
                         .unwrap()
                         .into_iter()
