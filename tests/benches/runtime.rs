@@ -33,8 +33,8 @@ async fn main() {
     for _ in 0..5 {
         let fresh_cache = tempfile::tempdir().unwrap();
         let runtime = Runtime::new(RuntimeConfig {
-            plugin_dir: dir.path().to_path_buf(),
             cache_dir: fresh_cache.path().to_path_buf(),
+            ..RuntimeConfig::in_folder(dir.path())
         })
         .unwrap();
         let started = Instant::now();

@@ -15,7 +15,7 @@ impl Connector for Probe {
         ConnectorInfo::new("Probe", "1.0.0", "Misbehaves on request, to test the sandbox.")
             .setting(SettingSpec::text(
                 "behaviour",
-                "What to do: records, roster, fetch, trap, spin, hog, sleep, giant-batch, huge-record, malformed-date, empty-id, removal-in-full, environment, read-file, tcp.",
+                "What to do: records, roster, fetch, trap, spin, hog, sleep, giant-batch, huge-record, malformed-date, empty-id, removal-in-full, environment, read-file, tcp; and against the host's own budget: endless-post, header-flood, endless-empty, huge-id, huge-cursor, huge-error, log-flood, duplicate, look-alike-id, escape-name, far-year.",
                 false,
                 Some("records"),
             ))
@@ -135,8 +135,13 @@ impl Snapshot for ProbeSnapshot {
             .get("behaviour")
             .unwrap_or("records")
             .to_string();
-        if behaviour == "records" {
+        // `huge-cursor` reads like `records`, then hands back a huge cursor.
+        if behaviour == "records" || behaviour == "huge-cursor" {
             return self.records();
+        }
+        if behaviour == "endless-empty" {
+            // Answers at once, forever: only the snapshot's deadline ends it.
+            return Ok(Some(Vec::new()));
         }
         if self.batches_done > 0 {
             return Ok(None);
@@ -218,6 +223,36 @@ impl Snapshot for ProbeSnapshot {
                     .map_err(|e| e.to_string());
                 vec![observation(vec![("tcp", format!("{outcome:?}"))])]
             }
+            "endless-post" => vec![observation(vec![(
+                "post",
+                endless_post(self.settings.require("url")?),
+            )])],
+            "header-flood" => vec![observation(vec![("headers", header_flood())])],
+            "huge-id" => vec![student_with_id("x".repeat(8 << 20))],
+            "huge-error" => return Err(SyncError::BadResponse("e".repeat(64 << 20))),
+            "log-flood" => {
+                let value = "v".repeat(1 << 20);
+                for _ in 0..200 {
+                    log::info("flooding", &[("field", value.as_str())]);
+                }
+                vec![student(1)]
+            }
+            "duplicate" => vec![student(1), student(2), student(1)],
+            "look-alike-id" => vec![student_with_id("P1\u{202E}".into())],
+            "escape-name" => {
+                let RosterRecord::Person(mut person) = student(1) else {
+                    unreachable!("a student is a person")
+                };
+                person.last_name = Some("Evans\u{1B}[2J".into());
+                vec![RosterRecord::Person(person)]
+            }
+            "far-year" => {
+                let RosterRecord::Person(mut person) = student(1) else {
+                    unreachable!("a student is a person")
+                };
+                person.date_of_birth = Some("+12345-01-01".into());
+                vec![RosterRecord::Person(person)]
+            }
             other => {
                 return Err(SyncError::BadSettings(format!(
                     "unknown behaviour {other:?}"
@@ -228,11 +263,73 @@ impl Snapshot for ProbeSnapshot {
     }
 
     fn cursor(&self) -> Option<String> {
+        if self.settings.get("behaviour") == Some("huge-cursor") {
+            return Some("c".repeat(32 << 20));
+        }
         Some(match &self.mode {
             Mode::Full => "probe-cursor-1".into(),
             Mode::Delta(since) => format!("{since}+1"),
         })
     }
+}
+
+fn student_with_id(id: String) -> RosterRecord {
+    let RosterRecord::Person(mut person) = student(1) else {
+        unreachable!("a student is a person")
+    };
+    person.id = id;
+    RosterRecord::Person(person)
+}
+
+/// POSTs a body that never ends to `url`, raw over wasi:http; says how
+/// far it got before the host cut it off.
+fn endless_post(url: &str) -> String {
+    use wasip2::http::outgoing_handler;
+    use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+    let authority = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let request = OutgoingRequest::new(Fields::new());
+    let _ = request.set_method(&Method::Post);
+    let _ = request.set_scheme(Some(&Scheme::Http));
+    let _ = request.set_authority(Some(authority));
+    let _ = request.set_path_with_query(Some("/upload"));
+    let body = request.body().expect("a new request's body is available");
+    let future = match outgoing_handler::handle(request, None) {
+        Ok(future) => future,
+        Err(code) => return format!("refused at once: {code:?}"),
+    };
+    let stream = body.write().expect("one body stream");
+    let chunk = vec![b'x'; 4096];
+    let mut sent: u64 = 0;
+    let stopped = loop {
+        match stream.blocking_write_and_flush(&chunk) {
+            Ok(()) => sent += chunk.len() as u64,
+            Err(error) => break format!("{error:?}"),
+        }
+    };
+    drop(stream);
+    let _ = OutgoingBody::finish(body, None);
+    drop(future);
+    format!("sent {sent} bytes, then {stopped}")
+}
+
+/// Builds header maps of 30 KB each until the host refuses one; says how
+/// many it got.
+fn header_flood() -> String {
+    use wasip2::http::types::Fields;
+    let value = vec![b'h'; 30 << 10];
+    let mut kept = Vec::new();
+    for n in 0..30_000 {
+        let fields = Fields::new();
+        if let Err(error) = fields.append("x-flood", &value) {
+            return format!("refused the map {n}: {error:?}");
+        }
+        kept.push(fields);
+    }
+    format!("kept {} maps", kept.len())
 }
 
 export_connector!(Probe);

@@ -571,8 +571,19 @@ pub async fn notifications(
 /// Deliveries the notifications views list.
 pub(crate) const NOTIFICATIONS_SHOWN: i64 = 100;
 
-/// Up when the store answers; no token needed, so a load balancer can ask.
+/// Up when the store answers and every worker is on duty and reaching
+/// it; no token needed, so a load balancer can ask.
 pub async fn healthz(State(state): State<AppState>) -> Response {
+    let health = state.service.health();
+    if !health.is_healthy() {
+        let why = health.store_error.unwrap_or_else(|| {
+            format!(
+                "{} of {} workers are taking runs",
+                health.workers_on_duty, health.workers_configured
+            )
+        });
+        return error_response_unavailable(&why);
+    }
     match state.service.store().active_runs().await {
         Ok(_) => Json(json!({ "status": "ok" })).into_response(),
         Err(error) => error_response_unavailable(&error.to_string()),

@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rostersync_core::coverage::people_of;
 use rostersync_model::Role;
 use rostersync_schedule::Schedule;
-use rostersync_service::{DEFAULT_RUN_LEASE, run_ask, run_claimed};
+use rostersync_service::{run_ask, run_claimed, run_lease, settle_expired_runs};
 use rostersync_store::{Enqueued, QueuedRun, RunMode, Store, issues_csv};
 use rostersync_sync::{
     DryRunVerdict, Phase, Progress, RunReport, RunRequest, RunStatus, run_observed,
@@ -71,28 +71,38 @@ pub async fn sync(context: &Context, args: SyncArgs) -> anyhow::Result<ExitCode>
     } else {
         let schedule = Schedule::compile(&connection.id, &connection.schedule)
             .map_err(|e| anyhow::anyhow!("connection {:?}: schedule.{e}", connection.id))?;
-        let ask = run_ask(connection, &schedule, mode, "operator", "cli", Utc::now());
-        let claimed = match store.enqueue_run(&ask, Utc::now()).await? {
-            Enqueued::Queued(run) => store.claim_run(run.id, Utc::now()).await?.ok_or(run),
-            Enqueued::Joined(run) => Err(run),
-        };
-        match claimed {
-            Ok(run) => {
-                let source = context.source(connection).await?;
-                run_claimed(
-                    &store,
-                    connection,
-                    &source,
-                    &run,
-                    args.force,
-                    DEFAULT_RUN_LEASE / 4,
-                    &|p| shown.show(p),
-                )
-                .await?
-            }
-            Err(run) => {
-                shown.finish();
-                return follow(&store, run, args.json).await;
+        let store = Arc::new(store);
+        let lease = run_lease();
+        loop {
+            // A run left behind by a process that died must not hold the
+            // connection past its lease.
+            settle_expired_runs(&store, lease).await?;
+            let ask = run_ask(connection, &schedule, mode, "operator", "cli", Utc::now());
+            let claimed = match store.enqueue_run(&ask, Utc::now()).await? {
+                Enqueued::Queued(run) => store.claim_run(run.id, Utc::now()).await?.ok_or(run),
+                Enqueued::Joined(run) => Err(run),
+            };
+            match claimed {
+                Ok(run) => {
+                    let source = context.source(connection).await?;
+                    break run_claimed(
+                        &store,
+                        connection,
+                        &source,
+                        &run,
+                        args.force,
+                        lease / 4,
+                        &|p| shown.show(p),
+                    )
+                    .await?;
+                }
+                Err(run) => {
+                    shown.finish();
+                    if let Some(ended) = follow(&store, run, args.json, lease).await? {
+                        return Ok(ended);
+                    }
+                    // The run it followed was dead and is settled: run now.
+                }
             }
         }
     };
@@ -107,8 +117,14 @@ pub async fn sync(context: &Context, args: SyncArgs) -> anyhow::Result<ExitCode>
 
 /// Another process (a `serve` worker, another `sync`) has the
 /// connection's run: wait for it, showing its progress, and report how it
-/// ended.
-async fn follow(store: &Store, run: QueuedRun, json: bool) -> anyhow::Result<ExitCode> {
+/// ended. If its heartbeat goes stale for longer than `lease`, its process
+/// died: settle it, say so, and return `None` so the caller runs it.
+async fn follow(
+    store: &Store,
+    run: QueuedRun,
+    json: bool,
+    lease: Duration,
+) -> anyhow::Result<Option<ExitCode>> {
     eprintln!(
         "{} already has a {} run {} (asked for by {}); following it.",
         run.connection,
@@ -118,6 +134,20 @@ async fn follow(store: &Store, run: QueuedRun, json: bool) -> anyhow::Result<Exi
     );
     let shown = Reporter::new(&run.connection, json);
     let ended = loop {
+        let settled = settle_expired_runs(store, lease).await?;
+        if let Some(dead) = settled.iter().find(|settled| settled.id == run.id) {
+            shown.finish();
+            eprintln!(
+                "{}: no heartbeat from run {} for {} s, so {}: settled it. Starting a new run.",
+                run.connection,
+                run.id,
+                lease.as_secs(),
+                dead.message
+                    .as_deref()
+                    .unwrap_or("the process running it stopped")
+            );
+            return Ok(None);
+        }
         let now = store
             .queued_run(run.id)
             .await?
@@ -160,12 +190,12 @@ async fn follow(store: &Store, run: QueuedRun, json: bool) -> anyhow::Result<Exi
             ended.message.map(|m| format!(": {m}")).unwrap_or_default()
         );
     }
-    Ok(ExitCode::from(match parsed {
+    Ok(Some(ExitCode::from(match parsed {
         RunStatus::Failed => status::FAILED,
         RunStatus::Held => status::HELD,
         RunStatus::Incomplete => status::INCOMPLETE,
         _ => status::SUCCEEDED,
-    }))
+    })))
 }
 
 /// A run's progress on standard error: a bar on a terminal, a plain line

@@ -118,6 +118,8 @@ pub struct StatusArgs {
 /// open hold.
 pub async fn status(context: &Context, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
+    // A run whose process died shows as what it is, not as running.
+    rostersync_service::settle_expired_runs(&store, rostersync_service::run_lease()).await?;
     let now = Utc::now();
     let mut healthy = true;
     let mut accounts = store.accounts_by_role().await?;

@@ -669,3 +669,54 @@ fn the_demo_syncs_all_six_providers_and_summarises() {
         "the demo's store is in the working folder"
     );
 }
+
+#[test]
+fn a_killed_sync_leaves_its_connection_runnable_by_the_next_sync_within_the_lease() {
+    let plugins = tempfile::tempdir().unwrap();
+    build_into(plugins.path(), "connectors/probe");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("store.db").display());
+    let config = probe_config(dir.path(), 20);
+    let sync = |config: &Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rostersync"));
+        command
+            .args(["sync", "probe-school"])
+            .env("ROSTERSYNC_PLUGIN_DIR", plugins.path())
+            .env("ROSTERSYNC_CONFIG", config)
+            .env("ROSTERSYNC_STORE", &store)
+            .env("ROSTERSYNC_RUN_LEASE_SECONDS", "3")
+            .current_dir(workspace());
+        command
+    };
+    // A sync whose connector never answers, killed mid-run.
+    let stuck_config = dir.path().join("stuck.toml");
+    let toml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&stuck_config, toml.replace("\"roster\"", "\"sleep\"")).unwrap();
+    let mut stuck = sync(&stuck_config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = (0..600).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let status = with_store(plugins.path(), &config, &store, &["status", "--json"]);
+        text(&status).contains(r#""state":"running""#)
+    });
+    assert!(running, "the first sync never started its run");
+    stuck.kill().unwrap();
+    stuck.wait().unwrap();
+
+    // The next sync finds the dead run, waits out its lease, settles it,
+    // says so, and runs.
+    let next = sync(&config).output().unwrap();
+    let said = text(&next);
+    assert_eq!(next.status.code(), Some(0), "{said}");
+    assert!(said.contains("the process running it stopped"), "{said}");
+    assert!(said.contains("created 22"), "{said}");
+    let status = with_store(plugins.path(), &config, &store, &["status", "--json"]);
+    assert!(
+        text(&status).contains(r#""active_run":null"#),
+        "{}",
+        text(&status)
+    );
+}

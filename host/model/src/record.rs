@@ -260,7 +260,7 @@ impl Record {
     }
 
     /// The identifying fields, which must be non-empty.
-    fn keys(&self) -> Vec<(&'static str, &str)> {
+    pub fn keys(&self) -> Vec<(&'static str, &str)> {
         match self {
             Record::Person(p) => vec![("id", &p.id)],
             Record::Group(g) => vec![("id", &g.id)],

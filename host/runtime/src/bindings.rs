@@ -108,17 +108,21 @@ macro_rules! bind_version {
                 }
             }
 
+            /// Who the connector says it is, its texts clipped: they reach
+            /// every plugin list.
             pub fn connector_info(info: ConnectorInfo) -> model::ConnectorInfo {
+                let said = |m: String| super::clip(&m, super::MAX_ERROR_BYTES);
                 model::ConnectorInfo {
-                    provider: info.provider,
-                    version: info.version,
-                    description: info.description,
+                    provider: said(info.provider),
+                    version: said(info.version),
+                    description: said(info.description),
                     settings: info
                         .settings
                         .into_iter()
+                        .take(super::MAX_SETTINGS)
                         .map(|s| model::SettingSpec {
-                            name: s.name,
-                            description: s.description,
+                            name: said(s.name),
+                            description: said(s.description),
                             kind: match s.kind {
                                 SettingKind::Text => model::SettingKind::Text,
                                 SettingKind::Secret => model::SettingKind::Secret,
@@ -148,17 +152,20 @@ macro_rules! bind_version {
                 }
             }
 
+            /// The connector's error, its message clipped: it reaches run
+            /// messages, the outbox, webhooks and email.
             pub fn sync_error(error: SyncError) -> model::SyncError {
+                let said = |m: String| super::clip(&m, super::MAX_ERROR_BYTES);
                 match error {
-                    SyncError::Unauthorized(m) => model::SyncError::Unauthorized(m),
-                    SyncError::Forbidden(m) => model::SyncError::Forbidden(m),
+                    SyncError::Unauthorized(m) => model::SyncError::Unauthorized(said(m)),
+                    SyncError::Forbidden(m) => model::SyncError::Forbidden(said(m)),
                     SyncError::RateLimited(r) => model::SyncError::RateLimited {
                         retry_after_seconds: r.retry_after_seconds,
-                        message: r.message,
+                        message: said(r.message),
                     },
-                    SyncError::Unavailable(m) => model::SyncError::Unavailable(m),
-                    SyncError::BadSettings(m) => model::SyncError::BadSettings(m),
-                    SyncError::BadResponse(m) => model::SyncError::BadResponse(m),
+                    SyncError::Unavailable(m) => model::SyncError::Unavailable(said(m)),
+                    SyncError::BadSettings(m) => model::SyncError::BadSettings(said(m)),
+                    SyncError::BadResponse(m) => model::SyncError::BadResponse(said(m)),
                 }
             }
 
@@ -362,12 +369,53 @@ bind_version!(v0_2, "../../wit/since_v0.2.0", {
     }
 });
 
+use crate::budget::{MAX_QUOTED_BYTES, clip};
+
+/// Bytes kept of an error message or description a connector writes.
+const MAX_ERROR_BYTES: usize = 2048;
+/// Settings a connector may declare.
+const MAX_SETTINGS: usize = 64;
+
+/// The years a roster date may fall in: the oldest staff member's birth to
+/// the furthest planned leaving date.
+const PLAUSIBLE_YEARS: std::ops::RangeInclusive<i32> = 1900..=2100;
+
+/// A contract date: exactly `YYYY-MM-DD` (four-digit year, so `+12345` and
+/// `0000` are refused) in a plausible year.
 fn date(
     describe: &dyn Fn() -> String,
     field: &'static str,
     value: String,
 ) -> Result<model::Date, MalformedRecord> {
-    model::parse_date(describe, field, &value)
+    let record = || clip(&describe(), MAX_QUOTED_BYTES);
+    let shape = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape {
+        return Err(MalformedRecord {
+            record: record(),
+            field,
+            reason: format!(
+                "is {:?}, not a date in the form YYYY-MM-DD",
+                clip(&value, MAX_QUOTED_BYTES)
+            ),
+        });
+    }
+    let parsed = model::parse_date(record, field, &value)?;
+    if !PLAUSIBLE_YEARS.contains(&chrono::Datelike::year(&parsed)) {
+        return Err(MalformedRecord {
+            record: record(),
+            field,
+            reason: format!(
+                "is {value:?}, outside the years {} to {} a roster date can fall in",
+                PLAUSIBLE_YEARS.start(),
+                PLAUSIBLE_YEARS.end()
+            ),
+        });
+    }
+    Ok(parsed)
 }
 
 fn opt_date(

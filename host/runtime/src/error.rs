@@ -14,6 +14,16 @@ use crate::outbound::Violation;
 pub enum LoadError {
     #[error("{}: cannot read the file: {message}", path.display())]
     Read { path: PathBuf, message: String },
+    #[error("{}: is {what}, not a regular file; put the plugin file itself in the plugin folder", path.display())]
+    NotARegularFile { path: PathBuf, what: &'static str },
+    #[error("{}: is {bytes} bytes, over the {limit}-byte limit for a plugin file", path.display())]
+    TooLarge {
+        path: PathBuf,
+        bytes: u64,
+        limit: u64,
+    },
+    #[error("{}: compiling it took longer than the limit of {} s; it was not loaded", path.display(), limit.as_secs_f64())]
+    CompileTimeout { path: PathBuf, limit: Duration },
     #[error("{}: the file name must be a connector name (lower-case letters, digits, `-` or `_`) ending in .wasm", path.display())]
     BadName { path: PathBuf },
     #[error("{}: this is a core WebAssembly module, not a component; build connectors with `--target wasm32-wasip2` (`rostersync connector build` does)", path.display())]
@@ -76,4 +86,22 @@ pub enum RunError {
     },
     #[error("connector {connector}: the snapshot already ended and cannot be read further")]
     Ended { connector: String },
+    #[error("connector {connector} was stopped: its snapshot ran longer than its time limit of {} s", limit.as_secs_f64())]
+    SnapshotTimeout { connector: String, limit: Duration },
+    #[error(
+        "connector {connector} was stopped: its snapshot reached {bytes} bytes, over the limit of {limit} for one snapshot"
+    )]
+    SnapshotTooLarge {
+        connector: String,
+        bytes: u64,
+        limit: u64,
+    },
+    #[error(
+        "connector {connector} was stopped: it returned a cursor of {bytes} bytes, over the limit of {limit}"
+    )]
+    CursorTooLarge {
+        connector: String,
+        bytes: usize,
+        limit: usize,
+    },
 }

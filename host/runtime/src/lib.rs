@@ -6,13 +6,18 @@
 //! - [`allow`]: the outbound allow-list grammar and address checks.
 //! - [`outbound`]: the HTTP hook every request passes through.
 //! - [`sandbox`]: limits and the per-run store state.
+//! - [`budget`]: the checks on every record a plugin hands over, the
+//!   snapshot's size, and the clipping of text a plugin controls.
+//! - `clock`: a call's waiting time, not charged for time lost to others.
 //! - `cache`: precompiled artifacts, signed by the host.
 //! - [`plugin`]: one loaded connector and its guarded calls.
 //! - [`runtime`]: the engine, the registry and hot reload.
 
 pub mod allow;
 pub mod bindings;
+pub mod budget;
 mod cache;
+mod clock;
 pub mod error;
 pub mod outbound;
 pub mod plugin;
@@ -25,5 +30,8 @@ pub use cache::LoadSource;
 pub use error::{LoadError, RunError};
 pub use outbound::{CannedResponse, Intercept, Interceptor, OutboundRequest, Violation};
 pub use plugin::{Plugin, Snapshot};
-pub use runtime::{PluginStatus, PluginSummary, Runtime, RuntimeConfig, WatchGuard};
+pub use runtime::{
+    DEFAULT_COMPILE_TIMEOUT, DEFAULT_MAX_PLUGIN_BYTES, PluginStatus, PluginSummary, Runtime,
+    RuntimeConfig, WatchGuard,
+};
 pub use sandbox::{DROP_FOLDER_GUEST_PATH, Limits, Progress, Sandbox};

@@ -19,6 +19,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::allow::{AllowList, AllowedHost, Destination, Scheme};
+use crate::budget::{MAX_QUOTED_BYTES, clip};
 
 /// A request as an interceptor sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +74,12 @@ pub enum Violation {
     ResponseTooLarge { url: String, limit: u64 },
     #[error("sent a request the test fixtures do not cover: {0}")]
     Unrecorded(String),
+    #[error("sent a request body to {url} larger than the {limit}-byte limit")]
+    RequestTooLarge { url: String, limit: u64 },
+    #[error(
+        "requested {url}, but its host name could not be resolved ({message}), so the address could not be checked"
+    )]
+    NameNotResolved { url: String, message: String },
 }
 
 /// The per-run limits on outbound HTTP.
@@ -80,6 +87,9 @@ pub enum Violation {
 pub struct HttpLimits {
     pub max_requests: u32,
     pub max_response_bytes: u64,
+    /// Size of one request body; bodies are streamed, never held whole
+    /// (except up to this size for a recording interceptor).
+    pub max_request_bytes: u64,
     /// Upper bound for connect, first-byte and between-bytes timeouts; a
     /// guest may ask for less, never more.
     pub timeout: Duration,
@@ -160,13 +170,13 @@ impl OutboundHooks {
             });
         }
         let dest = Destination::from_uri(uri).ok_or_else(|| Violation::HostNotAllowed {
-            url: uri.to_string(),
+            url: clip(&uri.to_string(), MAX_QUOTED_BYTES),
             entry: "a URL without a host".into(),
         })?;
         match self.allow.permits(&dest) {
             Some(entry) => Ok((entry.clone(), dest)),
             None => Err(Violation::HostNotAllowed {
-                url: uri.to_string(),
+                url: clip(&uri.to_string(), MAX_QUOTED_BYTES),
                 entry: dest.as_entry(),
             }),
         }
@@ -187,42 +197,61 @@ impl WasiHttpHooks for OutboundHooks {
         let options = self.clamp(options);
         let interceptor = self.interceptor.clone();
         let max_bytes = self.limits.max_response_bytes;
+        let max_request_bytes = self.limits.max_request_bytes;
         Box::new(async move {
             let (entry, dest) = admitted?;
-            let url = request.uri().to_string();
+            let url = clip(&request.uri().to_string(), MAX_QUOTED_BYTES);
             let (parts, body) = request.into_parts();
-            let body = body.collect().await?.to_bytes();
-            let summary = OutboundRequest {
-                method: parts.method.to_string(),
-                url: url.clone(),
-                headers: header_pairs(&parts.headers),
-                body: body.clone(),
-            };
-            let mut observer = None;
-            if let Some(interceptor) = interceptor {
-                match interceptor.intercept(&summary) {
-                    Intercept::Continue if interceptor.wants_responses() => {
-                        observer = Some(interceptor)
-                    }
-                    Intercept::Continue => {}
-                    Intercept::Respond(canned) => {
-                        if canned.body.len() as u64 > max_bytes {
-                            return Err(recorder.refuse(Violation::ResponseTooLarge {
-                                url,
-                                limit: max_bytes,
-                            }));
-                        }
-                        return Ok((
-                            canned_response(canned)?,
-                            Box::new(async { Ok(()) }) as IoFuture,
-                        ));
-                    }
-                    Intercept::Refuse(reason) => {
-                        return Err(recorder.refuse(Violation::Unrecorded(reason)));
-                    }
-                }
+            let body = CappedBody {
+                inner: body,
+                remaining: max_request_bytes,
+                too_large: Violation::RequestTooLarge {
+                    url: url.clone(),
+                    limit: max_request_bytes,
+                },
+                recorder: recorder.clone(),
             }
-            let mut request = http::Request::from_parts(parts, full_body(body));
+            .boxed_unsync();
+            let mut observer = None;
+            let mut summary = None;
+            let body = match interceptor {
+                None => body,
+                Some(interceptor) => {
+                    // Fixtures match whole requests: collect the body, which
+                    // the cap above keeps within its limit.
+                    let body = body.collect().await?.to_bytes();
+                    let request = OutboundRequest {
+                        method: parts.method.to_string(),
+                        url: parts.uri.to_string(),
+                        headers: header_pairs(&parts.headers),
+                        body: body.clone(),
+                    };
+                    match interceptor.intercept(&request) {
+                        Intercept::Continue if interceptor.wants_responses() => {
+                            observer = Some(interceptor)
+                        }
+                        Intercept::Continue => {}
+                        Intercept::Respond(canned) => {
+                            if canned.body.len() as u64 > max_bytes {
+                                return Err(recorder.refuse(Violation::ResponseTooLarge {
+                                    url,
+                                    limit: max_bytes,
+                                }));
+                            }
+                            return Ok((
+                                canned_response(canned)?,
+                                Box::new(async { Ok(()) }) as IoFuture,
+                            ));
+                        }
+                        Intercept::Refuse(reason) => {
+                            return Err(recorder.refuse(Violation::Unrecorded(reason)));
+                        }
+                    }
+                    summary = Some(request);
+                    full_body(body)
+                }
+            };
+            let mut request = http::Request::from_parts(parts, body);
             pin_to_checked_address(&mut request, &entry, &dest)
                 .await
                 .map_err(|violation| recorder.refuse(violation))?;
@@ -238,11 +267,13 @@ impl WasiHttpHooks for OutboundHooks {
             let body = CappedBody {
                 inner: body.boxed_unsync(),
                 remaining: max_bytes,
-                limit: max_bytes,
-                url,
+                too_large: Violation::ResponseTooLarge {
+                    url,
+                    limit: max_bytes,
+                },
                 recorder,
             };
-            let Some(observer) = observer else {
+            let (Some(observer), Some(summary)) = (observer, summary) else {
                 return Ok((
                     http::Response::from_parts(parts, body.boxed_unsync()),
                     Box::new(io) as IoFuture,
@@ -312,14 +343,25 @@ async fn pin_to_checked_address(
     entry: &AllowedHost,
     dest: &Destination,
 ) -> Result<(), Violation> {
-    let Ok(addrs) = tokio::net::lookup_host((dest.host.as_str(), dest.port)).await else {
-        // Let the real send report the DNS failure as the guest expects.
-        return Ok(());
-    };
-    let addrs: Vec<SocketAddr> = addrs.collect();
+    // A failed lookup refuses the request: letting the send look the name
+    // up again would trust an answer that was never checked.
+    let url = clip(&request.uri().to_string(), MAX_QUOTED_BYTES);
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((dest.host.as_str(), dest.port))
+        .await
+        .map_err(|e| Violation::NameNotResolved {
+            url: url.clone(),
+            message: e.to_string(),
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Violation::NameNotResolved {
+            url,
+            message: "no addresses".into(),
+        });
+    }
     if let Some(bad) = addrs.iter().find(|a| !entry.may_connect_to(a.ip())) {
         return Err(Violation::AddressNotAllowed {
-            url: request.uri().to_string(),
+            url,
             addr: bad.ip().to_string(),
         });
     }
@@ -341,12 +383,13 @@ async fn pin_to_checked_address(
     Ok(())
 }
 
-/// A response body that fails once it passes the size limit.
+/// A body, either way, that fails once it passes its size limit, having
+/// held no more than one frame of it.
 struct CappedBody {
     inner: WasiBody,
     remaining: u64,
-    limit: u64,
-    url: String,
+    /// What passing the limit breaks.
+    too_large: Violation,
     recorder: Recorder,
 }
 
@@ -363,10 +406,7 @@ impl Body for CappedBody {
             let len = data.map_or(0, |d| d.len() as u64);
             if len > self.remaining {
                 self.remaining = 0;
-                let violation = Violation::ResponseTooLarge {
-                    url: self.url.clone(),
-                    limit: self.limit,
-                };
+                let violation = self.too_large.clone();
                 return Poll::Ready(Some(Err(self.recorder.refuse(violation))));
             }
             self.remaining -= len;

@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use rostersync_model::{Capability, ConnectorInfo, Mode, Record, SchoolInfo, Settings, SyncError};
 use tokio::sync::watch;
 use wasmtime::component::{Component, ResourceAny, types::ComponentItem};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use crate::bindings::{SOURCE_INTERFACE, WitVersion, v0_1, v0_2};
+use crate::budget::{LedgerError, MAX_QUOTED_BYTES, SnapshotLedger, check_record, clip};
 use crate::cache::{LoadSource, sha256_hex};
+use crate::clock::{WaitedTooLong, limit_waiting};
 use crate::error::{LoadError, RunError};
 use crate::runtime::Shared;
 use crate::sandbox::{Limits, Progress, RunState, Sandbox};
@@ -106,15 +108,28 @@ impl Plugin {
         let sha256 = sha256_hex(&wasm);
         let compiling = shared.clone();
         let digest = sha256.clone();
-        let (component, loaded_from) = tokio::task::spawn_blocking(move || {
-            compiling.cache.load(&compiling.engine, &wasm, &digest)
-        })
+        // A crafted component can take minutes to compile; the host does
+        // not wait for it (the compiling thread finishes on its own and its
+        // work is dropped).
+        let limit = shared.compile_timeout;
+        let compiled = tokio::time::timeout(
+            limit,
+            tokio::task::spawn_blocking(move || {
+                compiling.cache.load(&compiling.engine, &wasm, &digest)
+            }),
+        )
         .await
-        .expect("compilation does not panic")
-        .map_err(|e| LoadError::NotAComponent {
+        .map_err(|_| LoadError::CompileTimeout {
             path: path.to_path_buf(),
-            message: format!("{e:#}"),
+            limit,
         })?;
+        let (component, loaded_from) =
+            compiled.expect("compilation does not panic").map_err(|e| {
+                LoadError::NotAComponent {
+                    path: path.to_path_buf(),
+                    message: format!("{e:#}"),
+                }
+            })?;
         let wit_version = detect_version(&shared.engine, &component, path)?;
         let link_error = |e: wasmtime::Error| LoadError::Link {
             path: path.to_path_buf(),
@@ -232,6 +247,7 @@ impl Plugin {
             handle,
             progress,
             records_read: 0,
+            ledger: SnapshotLedger::default(),
             state: SnapshotState::Reading,
         })
     }
@@ -262,8 +278,21 @@ impl Plugin {
         })?;
         let mut store = Store::new(&self.shared.engine, state);
         store.limiter(|state| &mut state.memory);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(ticks(sandbox.limits.call_timeout));
+        // At every tick the guest runs through, it is charged that tick and
+        // yields to the executor, so a connector that computes without end
+        // cannot hold a thread the heartbeats and other runs need, and the
+        // time it waits for a CPU is not charged to it.
+        store.epoch_deadline_callback(|mut store| {
+            let state = store.data_mut();
+            state.ticks_used += 1;
+            Ok(if state.ticks_used >= state.tick_budget {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.data_mut().tick_budget = ticks(sandbox.limits.call_timeout);
+        store.set_epoch_deadline(1);
         let bound = match &self.pre {
             Pre::V0_1(pre) => pre.instantiate_async(&mut store).await.map(Bound::V0_1),
             Pre::V0_2(pre) => pre.instantiate_async(&mut store).await.map(Bound::V0_2),
@@ -274,17 +303,21 @@ impl Plugin {
         }
     }
 
-    /// Runs one call into the guest under the wall-clock limit (which the
-    /// epoch deadline enforces while it computes, and the timer while it
-    /// waits), then turns whatever went wrong into a typed error.
+    /// Runs one call into the guest under its time limit (which the epoch
+    /// ticks it runs through enforce while it computes, and the waiting
+    /// clock while it waits on the network), then turns whatever went
+    /// wrong into a typed error.
     async fn guarded<T>(
         &self,
         store: &mut Store<RunState>,
         limit: Duration,
         call: impl AsyncFnOnce(&mut Store<RunState>) -> wasmtime::Result<T>,
     ) -> Result<T, RunError> {
-        store.set_epoch_deadline(ticks(limit));
-        let outcome = tokio::time::timeout(limit, call(store)).await;
+        let state = store.data_mut();
+        state.ticks_used = 0;
+        state.tick_budget = ticks(limit);
+        store.set_epoch_deadline(1);
+        let outcome = limit_waiting(limit, call(store)).await;
         if let Some(violation) = store.data().hooks.take_violation() {
             return Err(RunError::Outbound {
                 connector: self.name.clone(),
@@ -294,7 +327,7 @@ impl Plugin {
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(self.classify(store, error, limit)),
-            Err(_elapsed) => Err(RunError::Timeout {
+            Err(WaitedTooLong) => Err(RunError::Timeout {
                 connector: self.name.clone(),
                 limit,
             }),
@@ -382,6 +415,7 @@ pub struct Snapshot {
     handle: ResourceAny,
     progress: watch::Receiver<Progress>,
     records_read: u64,
+    ledger: SnapshotLedger,
     state: SnapshotState,
 }
 
@@ -416,9 +450,25 @@ impl Snapshot {
         result
     }
 
-    async fn pull(&mut self) -> Result<Option<Vec<Record>>, RunError> {
+    /// The time the next call may take: its own limit, or what is left of
+    /// the snapshot's, which is enforced here before every call however
+    /// fast the calls are.
+    fn next_call_limit(&self) -> Result<Duration, RunError> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
-        let limit = self.limits.call_timeout.min(remaining);
+        if remaining.is_zero() {
+            return Err(RunError::SnapshotTimeout {
+                connector: self.plugin.name.clone(),
+                limit: self.limits.snapshot_timeout,
+            });
+        }
+        Ok(self.limits.call_timeout.min(remaining))
+    }
+
+    async fn pull(&mut self) -> Result<Option<Vec<Record>>, RunError> {
+        // A connector that answers instantly still lets the executor run
+        // the heartbeats and other runs between its batches.
+        tokio::task::consume_budget().await;
+        let limit = self.next_call_limit()?;
         let (bound, handle) = (&self.bound, self.handle);
         let answer = self
             .plugin
@@ -454,7 +504,7 @@ impl Snapshot {
         let mut records = Vec::with_capacity(converted.len());
         for record in converted {
             let record = record
-                .and_then(|r| r.check_well_formed().map(|()| r))
+                .and_then(|r| check_record(&r).map(|()| r))
                 .map_err(|error| RunError::Malformed {
                     connector: connector(),
                     error,
@@ -474,11 +524,25 @@ impl Snapshot {
             if bytes > self.limits.max_record_bytes {
                 return Err(RunError::RecordTooLarge {
                     connector: connector(),
-                    record: record.describe(),
+                    record: clip(&record.describe(), MAX_QUOTED_BYTES),
                     bytes,
                     limit: self.limits.max_record_bytes,
                 });
             }
+            let limit = self.limits.max_snapshot_bytes;
+            self.ledger
+                .admit(&record, limit)
+                .map_err(|error| match error {
+                    LedgerError::Duplicate(error) => RunError::Malformed {
+                        connector: connector(),
+                        error,
+                    },
+                    LedgerError::OverBudget { bytes } => RunError::SnapshotTooLarge {
+                        connector: connector(),
+                        bytes,
+                        limit,
+                    },
+                })?;
             records.push(record);
         }
         self.records_read += records.len() as u64;
@@ -493,9 +557,10 @@ impl Snapshot {
                 connector: self.plugin.name.clone(),
             });
         }
+        let limit = self.next_call_limit()?;
         let (bound, handle) = (&self.bound, self.handle);
-        let limit = self.limits.call_timeout;
-        self.plugin
+        let cursor = self
+            .plugin
             .guarded(&mut self.store, limit, async |store| {
                 Ok(per_version!(bound, |b, m| b
                     .rostersync_connector_source()
@@ -503,6 +568,16 @@ impl Snapshot {
                     .call_cursor(store, handle)
                     .await?))
             })
-            .await
+            .await?;
+        match cursor {
+            Some(cursor) if cursor.len() > self.limits.max_cursor_bytes => {
+                Err(RunError::CursorTooLarge {
+                    connector: self.plugin.name.clone(),
+                    bytes: cursor.len(),
+                    limit: self.limits.max_cursor_bytes,
+                })
+            }
+            cursor => Ok(cursor),
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! registry kept in step with the plugin folder (hot reload included).
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -16,12 +17,24 @@ use crate::error::LoadError;
 use crate::plugin::{EPOCH_TICK, Plugin, plugin_name};
 use crate::sandbox::RunState;
 
-/// Where the runtime finds plugins and keeps compiled code.
+/// Where the runtime finds plugins and keeps compiled code, and what it
+/// spends on loading one.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     pub plugin_dir: PathBuf,
     pub cache_dir: PathBuf,
+    /// Size of a plugin file, checked before it is read.
+    pub max_plugin_bytes: u64,
+    /// Time compiling one plugin may take.
+    pub compile_timeout: Duration,
 }
+
+/// A plugin file's size limit when nothing says otherwise: the provider
+/// connectors build to well under a megabyte.
+pub const DEFAULT_MAX_PLUGIN_BYTES: u64 = 64 << 20;
+/// Compilation time allowed when nothing says otherwise: a connector
+/// compiles in about a second on a debug build.
+pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl RuntimeConfig {
     /// `plugins/` with its cache in `plugins/.cache/`.
@@ -30,6 +43,8 @@ impl RuntimeConfig {
         Self {
             cache_dir: plugin_dir.join(".cache"),
             plugin_dir,
+            max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
+            compile_timeout: DEFAULT_COMPILE_TIMEOUT,
         }
     }
 }
@@ -38,6 +53,7 @@ pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<RunState>,
     pub(crate) cache: ArtifactCache,
+    pub(crate) compile_timeout: Duration,
 }
 
 /// What the registry knows about one plugin file.
@@ -131,6 +147,7 @@ impl Runtime {
                 engine,
                 linker,
                 cache,
+                compile_timeout: config.compile_timeout,
             }),
             config,
             slots: Arc::default(),
@@ -144,10 +161,7 @@ impl Runtime {
 
     /// Loads one file without putting it into service (`plugins check`).
     pub async fn load_file(&self, path: &Path) -> Result<Plugin, LoadError> {
-        let wasm = std::fs::read(path).map_err(|e| LoadError::Read {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let wasm = read_plugin_file(path, self.config.max_plugin_bytes)?;
         Plugin::load(self.shared.clone(), path, wasm).await
     }
 
@@ -184,8 +198,12 @@ impl Runtime {
         std::fs::create_dir_all(&self.config.plugin_dir)?;
         let mut present = BTreeMap::new();
         for entry in std::fs::read_dir(&self.config.plugin_dir)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "wasm") && path.is_file() {
+            let entry = entry?;
+            let path = entry.path();
+            // Not following links: a link named *.wasm is listed, and
+            // refused when it is read.
+            let listed = entry.file_type()?;
+            if path.extension().is_some_and(|e| e == "wasm") && !listed.is_dir() {
                 let name = plugin_name(&path).unwrap_or_else(|| path.display().to_string());
                 present.insert(name, path);
             }
@@ -201,13 +219,9 @@ impl Runtime {
     }
 
     async fn refresh(&self, name: &str, path: &Path) {
-        let wasm = match std::fs::read(path) {
+        let wasm = match read_plugin_file(path, self.config.max_plugin_bytes) {
             Ok(wasm) => wasm,
-            Err(e) => {
-                let error = LoadError::Read {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                };
+            Err(error) => {
                 self.slots
                     .write()
                     .expect("slots lock")
@@ -273,6 +287,48 @@ impl Runtime {
             task,
         })
     }
+}
+
+/// Reads a plugin file after checking, without following links, that it
+/// is a regular file within `max_bytes`; the read itself stops there too,
+/// should the file grow in between.
+fn read_plugin_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, LoadError> {
+    let read_error = |e: std::io::Error| LoadError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let kind = std::fs::symlink_metadata(path).map_err(read_error)?;
+    let what = if kind.file_type().is_symlink() {
+        Some("a symbolic link")
+    } else if !kind.is_file() {
+        Some("a device, socket or folder")
+    } else {
+        None
+    };
+    if let Some(what) = what {
+        return Err(LoadError::NotARegularFile {
+            path: path.to_path_buf(),
+            what,
+        });
+    }
+    let too_large = |bytes| LoadError::TooLarge {
+        path: path.to_path_buf(),
+        bytes,
+        limit: max_bytes,
+    };
+    if kind.len() > max_bytes {
+        return Err(too_large(kind.len()));
+    }
+    let mut wasm = Vec::with_capacity(kind.len() as usize);
+    std::fs::File::open(path)
+        .map_err(read_error)?
+        .take(max_bytes + 1)
+        .read_to_end(&mut wasm)
+        .map_err(read_error)?;
+    if wasm.len() as u64 > max_bytes {
+        return Err(too_large(wasm.len() as u64));
+    }
+    Ok(wasm)
 }
 
 /// Keeps the plugin folder watched while it lives.

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use rostersync_model::{ConnectorInfo, SettingKind, Settings};
@@ -16,6 +17,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::allow::{AllowList, AllowedHost, AllowedHostError};
 use crate::bindings::{v0_1, v0_2};
+use crate::budget::{MAX_QUOTED_BYTES, clip};
 use crate::outbound::{HttpLimits, Interceptor, OutboundHooks};
 
 /// Where a drop-folder connector sees its connection's folder.
@@ -26,11 +28,13 @@ pub const DROP_FOLDER_GUEST_PATH: &str = "/drop";
 pub struct Limits {
     /// Linear memory an instance may grow to.
     pub memory_bytes: u64,
-    /// Wall-clock time one call into the connector may take, whether it is
-    /// computing (stopped by epoch interruption) or waiting on the network
-    /// (stopped by a timer).
+    /// Time one call into the connector may take: both the time it spends
+    /// computing (the epoch ticks it runs through itself, so time the host
+    /// gives other runs is not charged to it) and, separately, the time it
+    /// spends waiting on the network (a timer that stops while the call
+    /// waits for a CPU).
     pub call_timeout: Duration,
-    /// Wall-clock time a whole snapshot may take.
+    /// Wall-clock time a whole snapshot may take, checked before every call.
     pub snapshot_timeout: Duration,
     /// Outbound requests one run may make.
     pub max_requests: u32,
@@ -42,6 +46,13 @@ pub struct Limits {
     pub max_batch_records: usize,
     /// Text carried by one record.
     pub max_record_bytes: usize,
+    /// Text carried by one whole snapshot, plus a fixed overhead per
+    /// record: what bounds the host's memory for a run.
+    pub max_snapshot_bytes: u64,
+    /// Size of the cursor a snapshot hands back for the next delta.
+    pub max_cursor_bytes: usize,
+    /// Size of one HTTP request body the connector sends.
+    pub max_request_bytes: u64,
 }
 
 impl Default for Limits {
@@ -55,6 +66,9 @@ impl Default for Limits {
             http_timeout: Duration::from_secs(30),
             max_batch_records: 20_000,
             max_record_bytes: 256 << 10,
+            max_snapshot_bytes: 1 << 30,
+            max_cursor_bytes: 64 << 10,
+            max_request_bytes: 8 << 20,
         }
     }
 }
@@ -168,11 +182,22 @@ impl ResourceLimiter for MemoryGuard {
     }
 }
 
-/// The most log lines one run may write, so a chatty connector cannot
-/// flood the host's logs.
+/// The most log lines one run may write, and the most bytes of them, so a
+/// chatty connector cannot flood the host's logs.
 const MAX_LOG_LINES: u32 = 10_000;
+const MAX_LOG_BYTES: usize = 4 << 20;
 const MAX_LOG_MESSAGE: usize = 4096;
+/// Bytes kept of one log field's value, and fields kept per line.
+const MAX_LOG_FIELD: usize = 1024;
+const MAX_LOG_FIELDS: usize = 32;
 const STDERR_CAPTURE: usize = 64 << 10;
+/// The in-memory size one header map the connector builds may reach, and
+/// how many resources (header maps, bodies, streams, ...) it may hold at
+/// once: together they bound what its requests cost the host.
+const MAX_FIELDS_BYTES: usize = 32 << 10;
+const MAX_RESOURCES: usize = 2048;
+/// Refused socket attempts reported per run; the rest are refused quietly.
+const MAX_SOCKET_REPORTS: u32 = 10;
 
 /// The store data of one run.
 pub(crate) struct RunState {
@@ -185,6 +210,10 @@ pub(crate) struct RunState {
     progress: watch::Sender<Progress>,
     connector: String,
     log_lines: u32,
+    log_bytes: usize,
+    /// Epoch ticks the current call has run through, and how many it may.
+    pub(crate) ticks_used: u64,
+    pub(crate) tick_budget: u64,
 }
 
 impl RunState {
@@ -197,23 +226,38 @@ impl RunState {
         let mut wasi = WasiCtxBuilder::new();
         // No env, no args, no stdin, no sockets: the builder grants none of
         // them unless asked; sockets are refused explicitly as well.
+        // Sockets may be created but every address is refused, so each
+        // attempt is reported to the operator instead of failing unseen.
+        let connector_name = connector.to_string();
+        let attempts = AtomicU32::new(0);
         wasi.stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            .allow_tcp(true)
+            .allow_udp(true)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(move |addr, use_| {
+                if attempts.fetch_add(1, Ordering::Relaxed) < MAX_SOCKET_REPORTS {
+                    tracing::warn!(target: "connector", connector = %connector_name, "refused: the connector tried to use a socket ({use_:?} {addr}); connectors reach the network only through wasi:http");
+                }
+                Box::pin(async { false })
+            });
         if let (true, Some(folder)) = (grant_drop_folder, &sandbox.drop_folder) {
             wasi.preopened_dir(folder, DROP_FOLDER_GUEST_PATH, FsPerms::ReadOnly)?;
         }
         let limits = &sandbox.limits;
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_BYTES);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         Ok(Self {
             wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            http,
+            table,
             hooks: OutboundHooks::new(
                 sandbox.allow.clone(),
                 HttpLimits {
                     max_requests: limits.max_requests,
                     max_response_bytes: limits.max_response_bytes,
+                    max_request_bytes: limits.max_request_bytes,
                     timeout: limits.http_timeout,
                 },
                 sandbox.interceptor.clone(),
@@ -227,6 +271,9 @@ impl RunState {
             progress: watch::Sender::new(Progress::default()),
             connector: connector.to_string(),
             log_lines: 0,
+            log_bytes: 0,
+            ticks_used: 0,
+            tick_budget: u64::MAX,
         })
     }
 
@@ -240,23 +287,28 @@ impl RunState {
         let text = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
-        (!tail.is_empty()).then_some(tail)
+        (!tail.is_empty()).then(|| clip(&tail, MAX_LOG_MESSAGE))
     }
 
     fn log(&mut self, level: tracing::Level, message: &str, fields: Vec<(String, String)>) {
-        self.log_lines += 1;
-        if self.log_lines > MAX_LOG_LINES {
-            if self.log_lines == MAX_LOG_LINES + 1 {
-                tracing::warn!(connector = %self.connector, "connector logged more than {MAX_LOG_LINES} lines; dropping the rest");
-            }
+        // Once over a limit, every later line is dropped unread.
+        if self.log_lines == u32::MAX {
             return;
         }
-        let message: String = message.chars().take(MAX_LOG_MESSAGE).collect();
+        self.log_lines += 1;
+        let message = clip(message, MAX_LOG_MESSAGE);
         let fields = fields
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .take(MAX_LOG_FIELDS)
+            .map(|(k, v)| format!("{}={}", clip(k, MAX_QUOTED_BYTES), clip(v, MAX_LOG_FIELD)))
             .collect::<Vec<_>>()
             .join(" ");
+        self.log_bytes += message.len() + fields.len();
+        if self.log_lines > MAX_LOG_LINES || self.log_bytes > MAX_LOG_BYTES {
+            tracing::warn!(connector = %self.connector, "connector logged more than {MAX_LOG_LINES} lines or {MAX_LOG_BYTES} bytes; dropping the rest");
+            self.log_lines = u32::MAX;
+            return;
+        }
         let connector = &self.connector;
         match level {
             tracing::Level::ERROR => {

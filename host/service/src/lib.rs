@@ -9,6 +9,7 @@
 //! the last host left running, and several hosts on one PostgreSQL store
 //! share the work.
 
+mod health;
 mod lease;
 mod progress;
 mod scheduler;
@@ -27,6 +28,8 @@ use rostersync_sync::{ConnectionConfig, Progress};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+pub use health::Health;
+pub use lease::{RUN_LEASE_ENV, run_lease, settle_expired_runs};
 pub use progress::LiveProgress;
 pub use worker::run_claimed;
 
@@ -80,7 +83,7 @@ impl Default for ServiceOptions {
             notifications: Vec::new(),
             notify_every: Duration::from_secs(5),
             notify_retry: RetryPolicy::default(),
-            run_lease: DEFAULT_RUN_LEASE,
+            run_lease: run_lease(),
         }
     }
 }
@@ -101,6 +104,7 @@ pub(crate) struct Inner {
     pub(crate) queued: Notify,
     /// Delivers operator notifications, when any channel is configured.
     pub(crate) notifier: Option<Notifier>,
+    pub(crate) health: health::WorkerHealth,
 }
 
 /// The host's handle: cheap to clone, shared by the scheduler, the workers
@@ -160,6 +164,7 @@ impl Service {
                 live: LiveProgress::default(),
                 queued: Notify::new(),
                 notifier,
+                health: health::WorkerHealth::default(),
             }),
         })
     }
@@ -170,6 +175,13 @@ impl Service {
 
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
+    }
+
+    /// Whether the workers are on duty and the store answers them.
+    pub fn health(&self) -> Health {
+        self.inner
+            .health
+            .report(self.inner.options.concurrency.max(1))
     }
 
     pub fn connection_ids(&self) -> impl Iterator<Item = &str> {

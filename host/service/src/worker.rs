@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use rostersync_store::{QueueState, QueuedRun, Store};
+use rostersync_store::{Lease, QueueState, QueuedRun, Store, StoreError};
 use rostersync_sync::{
     ConnectionConfig, Observer, OpenSource, PluginSource, RunReport, RunRequest, RunStatus,
     SyncError, run_observed,
 };
 use tokio::sync::watch;
 
+use crate::lease::Heartbeat;
 use crate::{Service, ServiceError, pause};
 
 pub(crate) async fn run(
@@ -20,12 +21,14 @@ pub(crate) async fn run(
     worker: usize,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServiceError> {
+    let health = &service.inner.health;
+    let _on_duty = health.worker_started();
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
-        match service.inner.store.claim_next_run(Utc::now()).await? {
-            Some(queued) => {
+        let outcome = match service.inner.store.claim_next_run(Utc::now()).await {
+            Ok(Some(queued)) => {
                 tracing::info!(
                     worker,
                     connection = queued.connection,
@@ -33,19 +36,34 @@ pub(crate) async fn run(
                     mode = queued.mode,
                     "run started"
                 );
-                execute(&service, queued).await?;
+                execute(&service, queued).await.map(|()| false)
             }
-            None => {
-                if pause(
-                    service.inner.options.tick,
-                    Some(&service.inner.queued),
-                    &mut shutdown,
-                )
-                .await
-                {
-                    return Ok(());
-                }
+            Ok(None) => Ok(true),
+            Err(error) => Err(ServiceError::from(error)),
+        };
+        let idle = match outcome {
+            Ok(idle) => {
+                health.store_answered();
+                idle
             }
+            // The store failed (out of file descriptors, a lost database):
+            // the worker stays, reports the service unhealthy, and tries
+            // again after a tick.
+            Err(error) => {
+                tracing::error!(worker, %error, "the worker cannot use the store; retrying");
+                health.store_failed(error.to_string());
+                true
+            }
+        };
+        if idle
+            && pause(
+                service.inner.options.tick,
+                Some(&service.inner.queued),
+                &mut shutdown,
+            )
+            .await
+        {
+            return Ok(());
         }
     }
 }
@@ -116,11 +134,13 @@ pub(crate) async fn execute(service: &Service, queued: QueuedRun) -> Result<(), 
 }
 
 /// Runs a run this process claimed from the queue, heartbeating every
-/// `heartbeat` so no host settles it as dead, and records how it ended on
-/// its queue row. `forced` re-offers unlinked people to provisioning (the
-/// command line's `--force`).
+/// `heartbeat` from a task of its own so no process settles it as dead,
+/// and records how it ended on its queue row. Its writes carry its lease:
+/// if it was settled anyway (it lost its lease), it stops and commits
+/// nothing. `forced` re-offers unlinked people to provisioning (the command
+/// line's `--force`).
 pub async fn run_claimed<S: OpenSource>(
-    store: &Store,
+    store: &Arc<Store>,
     config: &ConnectionConfig,
     source: &S,
     queued: &QueuedRun,
@@ -134,23 +154,18 @@ pub async fn run_claimed<S: OpenSource>(
     let request = RunRequest {
         additions_only: queued.additions_only,
         forced,
+        lease: Some(Lease {
+            queue_id: queued.id,
+        }),
         ..RunRequest::new(queued.run_mode(), today)
     };
-    let beating = async {
-        loop {
-            tokio::time::sleep(heartbeat).await;
-            if let Err(error) = store.heartbeat_run(queued.id, Utc::now()).await {
-                // The next beat may get through; a run that misses enough
-                // of them is settled, which is what the lease is for.
-                tracing::warn!(queue_id = queued.id, %error, "cannot record the run's heartbeat");
-            }
-        }
-    };
+    let mut beating = Heartbeat::start(Arc::clone(store), queued.id, heartbeat);
     let outcome = tokio::select! {
         biased;
         outcome = run_observed(store, config, source, request, observer) => outcome,
-        () = beating => unreachable!("the heartbeat loop never ends"),
+        Ok(_) = beating.lost.wait_for(|lost| *lost) => Err(SyncError::Store(StoreError::LeaseLost(queued.id))),
     };
+    drop(beating);
     let (state, run_id, message) = match &outcome {
         Ok(report) => {
             let state = if report.status == RunStatus::Failed {

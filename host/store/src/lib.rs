@@ -47,6 +47,10 @@ pub enum StoreError {
         reviewed: String,
         current: String,
     },
+    #[error(
+        "run {0} in the queue is no longer this process's to finish: its lease lapsed and it was settled, so nothing of it was applied"
+    )]
+    LeaseLost(i64),
 }
 
 /// One stored record: its key within its kind, the hash of its content,
@@ -186,6 +190,9 @@ pub struct WriteSet {
     /// How the run's issues change the connection's standing issues; none
     /// for a run that did not read the source (failed, dry, a confirm).
     pub standing: Option<StandingWrite>,
+    /// The queue run this write finishes, if any: the write commits only
+    /// while that run's lease is still held (see [`Lease`]).
+    pub lease: Option<Lease>,
 }
 
 impl WriteSet {
@@ -205,6 +212,7 @@ impl WriteSet {
             hold: None,
             audit: Vec::new(),
             standing: None,
+            lease: None,
         }
     }
 
@@ -357,12 +365,13 @@ macro_rules! insert_audit {
 }
 
 #[macro_use]
+mod queue;
+#[macro_use]
 mod accounts;
 #[macro_use]
 mod holds;
 mod metrics;
 mod notifications;
-mod queue;
 #[macro_use]
 mod standing;
 #[cfg(feature = "testing")]
@@ -374,7 +383,7 @@ pub use metrics::StoreMetrics;
 pub use notifications::{
     DeliveryStatus, DueNotification, NOTIFICATION_EVENTS, Notification, NotificationDelivery,
 };
-pub use queue::{Enqueued, QueueState, QueuedRun, RunAsk};
+pub use queue::{Enqueued, Lease, QueueState, QueuedRun, RunAsk};
 pub use standing::{StandingIssue, StandingWrite};
 
 pub struct Store {
@@ -527,6 +536,9 @@ impl Store {
         let now = Utc::now();
         let run_id = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(lease) = writes.lease {
+                fence!(tx, lease, now);
+            }
             for chunk in writes.upserts.chunks(ROWS_PER_STATEMENT) {
                 let mut query = QueryBuilder::new(
                     "INSERT INTO roster_records (connection_id, kind, key, content_hash, body, changed_at) ",

@@ -5,6 +5,12 @@
 //! queue outlives the host: whoever runs a run keeps its heartbeat fresh,
 //! and a running row whose heartbeat went stale (its process died) is
 //! settled by any host, without touching the runs other hosts are running.
+//!
+//! A settled row is never claimed again (a new run gets a new row), so a
+//! running row's id is its fencing token: a run's writes commit only if,
+//! inside their transaction, the row is still running with a fresh
+//! heartbeat ([`Lease`]). A runner that was settled while it was slow can
+//! therefore never commit after the connection's next run started.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -39,6 +45,33 @@ impl QueueState {
     pub fn is_active(self) -> bool {
         matches!(self, Self::Queued | Self::Running)
     }
+}
+
+/// The claim a runner holds on its running queue row, checked when the
+/// run's writes commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub queue_id: i64,
+}
+
+/// Inside a run's transaction `$tx`: refreshes the heartbeat of `$lease`'s
+/// row, and rolls the transaction back with [`StoreError::LeaseLost`] if
+/// the row is no longer running (a settler took it). The update locks the
+/// row, so a settler that runs at the same time sees the fresh heartbeat.
+macro_rules! fence {
+    ($tx:expr, $lease:expr, $now:expr) => {{
+        let held = sqlx::query(
+            "UPDATE run_queue SET heartbeat_at = $2 WHERE id = $1 AND state = 'running'",
+        )
+        .bind($lease.queue_id)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected();
+        if held != 1 {
+            return Err($crate::StoreError::LeaseLost($lease.queue_id));
+        }
+    }};
 }
 
 /// A request for a run.
@@ -233,16 +266,18 @@ impl Store {
         Ok(rows.into_iter().next())
     }
 
-    /// Says a running run is still going, so no host settles it.
-    pub async fn heartbeat_run(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
+    /// Says a running run is still going, so no host settles it; false
+    /// when the run is no longer running (it was settled: the lease is lost).
+    pub async fn heartbeat_run(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let held = on_pool!(self, pool => {
             sqlx::query("UPDATE run_queue SET heartbeat_at = $2 WHERE id = $1 AND state = 'running'")
                 .bind(id)
                 .bind(now)
                 .execute(pool)
-                .await?;
+                .await?
+                .rows_affected()
         });
-        Ok(())
+        Ok(held == 1)
     }
 
     /// Records how far a running run has got (JSON).
@@ -286,7 +321,8 @@ impl Store {
     /// Settles the runs whose process died: those running with no
     /// heartbeat since `stale_before`. A run applies in one transaction,
     /// so one that wrote no history row after it started applied nothing;
-    /// one that did is linked to it.
+    /// one that did is linked to it. A run whose heartbeat comes back
+    /// between the look and the settling is left alone.
     pub async fn settle_interrupted_runs(
         &self,
         stale_before: DateTime<Utc>,
@@ -319,9 +355,25 @@ impl Store {
                     "the process running it stopped while it was in progress; nothing of it was applied",
                 ),
             };
-            self.finish_run(run.id, state, recorded, Some(message), now)
-                .await?;
-            if let Some(run) = self.queued_run(run.id).await? {
+            let taken = on_pool!(self, pool => {
+                sqlx::query(
+                    "UPDATE run_queue SET state = $2, run_id = $3, message = $4, finished_at = $5 \
+                     WHERE id = $1 AND state = 'running' \
+                     AND COALESCE(heartbeat_at, started_at, requested_at) < $6",
+                )
+                .bind(run.id)
+                .bind(state.as_str())
+                .bind(recorded)
+                .bind(message)
+                .bind(now)
+                .bind(stale_before)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
+            if taken == 1
+                && let Some(run) = self.queued_run(run.id).await?
+            {
                 settled.push(run);
             }
         }

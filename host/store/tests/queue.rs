@@ -3,7 +3,10 @@
 
 use chrono::{Duration, Utc};
 use rostersync_store::testing::on_both_backends;
-use rostersync_store::{Enqueued, QueueState, RunAsk, RunMode, RunRecord, Store, WriteSet};
+use rostersync_store::{
+    Enqueued, EntityKind, Lease, QueueState, RunAsk, RunMode, RunRecord, Store, StoreError,
+    StoredRecord, WriteSet,
+};
 
 fn ask(connection: &str, mode: RunMode, reason: &str) -> RunAsk {
     RunAsk {
@@ -271,6 +274,147 @@ async fn workers_claiming_at_once_each_start_a_different_run_and_none_comes_away
         claimed.dedup();
         assert_eq!(claimed.len(), 10, "no run was started twice");
         assert!(store.claim_next_run(now).await.unwrap().is_none());
+    })
+    .await;
+}
+
+/// A roster of one pupil, as a run would write it.
+fn one_pupil(key: &str, run: RunRecord, lease: Lease) -> WriteSet {
+    WriteSet {
+        upserts: vec![StoredRecord {
+            kind: EntityKind::Person,
+            key: key.into(),
+            content_hash: vec![1; 32],
+            body: format!(r#"{{"id":"{key}"}}"#),
+        }],
+        lease: Some(lease),
+        ..WriteSet::new(run)
+    }
+}
+
+#[tokio::test]
+async fn a_runner_settled_while_slow_cannot_commit_once_the_next_run_has_started() {
+    on_both_backends(|store: Store, _| async move {
+        store.ensure_connection("north", "wonde").await.unwrap();
+        let long_ago = Utc::now() - Duration::minutes(5);
+        store
+            .enqueue_run(&ask("north", RunMode::Full, "schedule"), long_ago)
+            .await
+            .unwrap();
+        let slow = store.claim_next_run(long_ago).await.unwrap().unwrap();
+        // Its heartbeat stalled (a starved host): another process settles
+        // it and starts the connection's next run.
+        let now = Utc::now();
+        let settled = store
+            .settle_interrupted_runs(now - Duration::minutes(1), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            settled.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![slow.id]
+        );
+        store
+            .enqueue_run(&ask("north", RunMode::Full, "operator"), now)
+            .await
+            .unwrap();
+        let next = store.claim_next_run(now).await.unwrap().unwrap();
+
+        // Both runners reach their commit at once.
+        let run = || RunRecord::new(RunMode::Full, "succeeded", now);
+        let late = one_pupil("from-the-late-runner", run(), Lease { queue_id: slow.id });
+        let current = one_pupil(
+            "from-the-current-runner",
+            run(),
+            Lease { queue_id: next.id },
+        );
+        let (late, current) =
+            tokio::join!(store.apply("north", &late), store.apply("north", &current));
+        assert!(
+            matches!(late, Err(StoreError::LeaseLost(id)) if id == slow.id),
+            "{late:?}"
+        );
+        let current = current.unwrap();
+        let pupils: Vec<String> = store
+            .records_of("north", EntityKind::Person)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(pupils, vec!["from-the-current-runner".to_string()]);
+        let history = store.run_history("north", 10).await.unwrap();
+        assert_eq!(
+            history.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![current]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_settler_and_a_committing_runner_racing_never_both_win() {
+    on_both_backends(|store: Store, _| async move {
+        for round in 0..20 {
+            // A connection per round: a settled run is linked to a history
+            // row written after it started, so rounds must not share one.
+            let north = format!("north-{round}");
+            let north = north.as_str();
+            store.ensure_connection(north, "wonde").await.unwrap();
+            let stale = Utc::now() - Duration::minutes(5);
+            store
+                .enqueue_run(&ask(north, RunMode::Full, "schedule"), stale)
+                .await
+                .unwrap();
+            let runner = store.claim_next_run(stale).await.unwrap().unwrap();
+            let writes = one_pupil(
+                &format!("pupil-{round}"),
+                RunRecord::new(RunMode::Full, "succeeded", Utc::now()),
+                Lease {
+                    queue_id: runner.id,
+                },
+            );
+            let now = Utc::now();
+            let (committed, settled) = tokio::join!(
+                store.apply(north, &writes),
+                store.settle_interrupted_runs(now - Duration::minutes(1), now)
+            );
+            let settled_it = settled.unwrap().iter().any(|r| r.id == runner.id);
+            let row = store.queued_run(runner.id).await.unwrap().unwrap();
+            match committed {
+                // The commit won: the settler left the row to its runner,
+                // or saw the recorded run and linked it.
+                Ok(run_id) => {
+                    assert!(
+                        !settled_it || row.run_id == Some(run_id),
+                        "round {round}: {row:?}"
+                    );
+                    store
+                        .finish_run(
+                            runner.id,
+                            QueueState::Finished,
+                            Some(run_id),
+                            None,
+                            Utc::now(),
+                        )
+                        .await
+                        .unwrap();
+                }
+                // The settler won: nothing of the run reached the store.
+                Err(StoreError::LeaseLost(_)) => {
+                    assert!(settled_it, "round {round}");
+                    assert_eq!(row.state, QueueState::Failed, "round {round}");
+                    let keys: Vec<String> = store
+                        .records_of(north, EntityKind::Person)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|r| r.key)
+                        .collect();
+                    assert!(!keys.contains(&format!("pupil-{round}")), "round {round}");
+                }
+                Err(other) => panic!("round {round}: {other}"),
+            }
+        }
     })
     .await;
 }

@@ -85,6 +85,7 @@ impl LimitsConfig {
             max_record_bytes: self
                 .max_record_kb
                 .map_or(base.max_record_bytes, |kb| kb << 10),
+            ..base
         }
     }
 

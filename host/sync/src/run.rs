@@ -18,8 +18,8 @@ use rostersync_core::{
 use rostersync_model::{Mode, Person, Record, Role};
 use rostersync_runtime::RunError;
 use rostersync_store::{
-    HoldWrite, Notification, OutboxEvent, RunMode, RunRecord, StandingWrite, Store, StoredRecord,
-    WriteSet,
+    HoldWrite, Lease, Notification, OutboxEvent, RunMode, RunRecord, StandingWrite, Store,
+    StoredRecord, WriteSet,
 };
 use serde_json::json;
 
@@ -46,6 +46,9 @@ pub struct RunRequest {
     /// In a blackout that lets additions through: creates and updates
     /// apply, removals wait in a hold for an operator.
     pub additions_only: bool,
+    /// The queue run this is, when it was claimed from the queue: its
+    /// writes commit only while its lease holds.
+    pub lease: Option<Lease>,
 }
 
 impl RunRequest {
@@ -56,6 +59,7 @@ impl RunRequest {
             forced: false,
             today,
             additions_only: false,
+            lease: None,
         }
     }
 }
@@ -257,8 +261,9 @@ pub async fn run_observed<S: OpenSource>(
     {
         Ok(read) => read,
         Err((error, records_read)) => {
-            let (writes, holds) =
+            let (mut writes, holds) =
                 failed_run(store, connection, run, &run_token, &error, records_read).await?;
+            writes.lease = request.lease;
             report.records_read = records_read;
             report.error = writes.run.message.clone();
             report.holds = holds;
@@ -446,6 +451,7 @@ pub async fn run_observed<S: OpenSource>(
     }
     writes.counts.extend(role_counts(&read.tally));
     writes.run.finished_at = Utc::now();
+    writes.lease = request.lease;
     progress.phase = Phase::Applying;
     observer(&progress);
     report.run_id = store.apply(id, &writes).await?;

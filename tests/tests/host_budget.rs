@@ -1,0 +1,397 @@
+//! The host's own budget against a hostile connector: one test per way a
+//! plugin tried to spend the host's memory, time, logs or trust, each run
+//! through the whole pipeline into a real store beside a good connection
+//! that must still apply its pupils.
+//!
+//! The attacks are the probe's (`connectors/probe`): each one of the
+//! findings that filed this work, made small enough for a test.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use futures_util::StreamExt;
+use rostersync_model::{EntityKind, Settings};
+use rostersync_runtime::{Limits, LoadError, Runtime, RuntimeConfig};
+use rostersync_store::Store;
+use rostersync_sync::{ConnectionConfig, PluginSource, RunReport, RunRequest, RunStatus, run};
+use rostersync_tests::{install, serve};
+
+/// Pupils the good connection's roster has.
+const GOOD_PUPILS: usize = 30;
+
+/// Everything the connectors logged in this test binary, for the tests
+/// that count what reached the host's logs.
+fn logged() -> &'static Mutex<Vec<u8>> {
+    static LOGGED: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+    LOGGED.get_or_init(|| {
+        #[derive(Clone)]
+        struct Capture;
+        impl std::io::Write for Capture {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                logged().lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn,connector=info")
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .try_init();
+        Mutex::new(Vec::new())
+    })
+}
+
+/// The lines logged so far that contain `needle`.
+fn log_lines_with(needle: &str) -> Vec<String> {
+    let logged = logged().lock().unwrap();
+    String::from_utf8_lossy(&logged)
+        .lines()
+        .filter(|line| line.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+struct Host {
+    runtime: Runtime,
+    store: Store,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl Host {
+    async fn start() -> Host {
+        logged();
+        let plugins = tempfile::tempdir().unwrap();
+        install(plugins.path(), "probe", "probe");
+        let runtime = Runtime::new(RuntimeConfig::in_folder(plugins.path())).unwrap();
+        runtime.scan().await.unwrap();
+        let store_dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", store_dir.path().join("store.db").display());
+        let store = Store::open(&url).await.unwrap();
+        Host {
+            runtime,
+            store,
+            _dirs: (plugins, store_dir),
+        }
+    }
+
+    async fn sync(&self, connection: &ConnectionConfig, limits: Limits) -> RunReport {
+        let plugin = self
+            .runtime
+            .plugin("probe")
+            .expect("the probe is in service");
+        let source = PluginSource::new(plugin, connection, limits).unwrap();
+        let today = chrono::Utc::now().date_naive();
+        run(
+            &self.store,
+            connection,
+            &source,
+            RunRequest::new(rostersync_store::RunMode::Full, today),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Runs `hostile` under `limits` while the good connection syncs;
+    /// asserts the good one applied its whole roster and returns how the
+    /// hostile one ended.
+    async fn beside_a_good_one(&self, hostile: &ConnectionConfig, limits: Limits) -> RunReport {
+        let good = probe("good", &[("behaviour", "roster"), ("batch-size", "30")]);
+        let (hostile, good_run) = tokio::join!(
+            self.sync(hostile, limits),
+            self.sync(&good, Limits::default())
+        );
+        assert_ne!(good_run.status, RunStatus::Failed, "{good_run:?}");
+        let pupils = self
+            .store
+            .records_of("good", EntityKind::Person)
+            .await
+            .unwrap();
+        assert_eq!(pupils.len(), GOOD_PUPILS, "the good connection's pupils");
+        hostile
+    }
+
+    /// [`Host::beside_a_good_one`], asserting the hostile run failed;
+    /// returns why.
+    async fn stopped(&self, hostile: &ConnectionConfig, limits: Limits) -> String {
+        let report = self.beside_a_good_one(hostile, limits).await;
+        assert_eq!(report.status, RunStatus::Failed, "{report:?}");
+        report.error.expect("a failed run says why")
+    }
+}
+
+fn probe(id: &str, settings: &[(&str, &str)]) -> ConnectionConfig {
+    let settings = settings
+        .iter()
+        .fold(Settings::new(), |s, (name, value)| s.with(*name, *value));
+    ConnectionConfig::new(id, "probe", settings)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_request_body_is_cut_off_at_its_limit_as_it_streams() {
+    let received = Arc::new(Mutex::new(0usize));
+    let counted = Arc::clone(&received);
+    let addr = serve(Router::new().route(
+        "/upload",
+        post(async move |body: axum::body::Body| {
+            let mut stream = body.into_data_stream();
+            while let Some(Ok(chunk)) = stream.next().await {
+                *counted.lock().unwrap() += chunk.len();
+            }
+        }),
+    ))
+    .await;
+    let host = Host::start().await;
+    let base = format!("http://{addr}");
+    let hostile = probe(
+        "hostile",
+        &[
+            ("behaviour", "endless-post"),
+            ("base-url", &base),
+            ("url", &format!("{base}/upload")),
+        ],
+    );
+    let limits = Limits {
+        max_request_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let error = host.stopped(&hostile, limits).await;
+    assert!(
+        error.contains("sent a request body") && error.contains("1048576-byte limit"),
+        "{error}"
+    );
+    assert!(
+        *received.lock().unwrap() <= 1 << 20,
+        "the server got more than the limit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_header_maps_stops_at_the_resource_table_s_bound() {
+    let host = Host::start().await;
+    let hostile = probe("hostile", &[("behaviour", "header-flood")]);
+    let error = host.stopped(&hostile, Limits::default()).await;
+    assert!(error.contains("crashed"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_over_its_byte_budget_is_stopped_before_the_host_holds_it() {
+    let host = Host::start().await;
+    // Two million small records; the budget admits some fifty thousand.
+    let hostile = probe(
+        "hostile",
+        &[
+            ("behaviour", "records"),
+            ("batches", "400"),
+            ("batch-size", "5000"),
+        ],
+    );
+    let limits = Limits {
+        max_snapshot_bytes: 16 << 20,
+        ..Limits::default()
+    };
+    let error = host.stopped(&hostile, limits).await;
+    assert!(
+        error.contains("over the limit of 16777216 for one snapshot"),
+        "{error}"
+    );
+    assert!(
+        host.store
+            .records_of("hostile", EntityKind::Person)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a stopped read applies nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_files_are_checked_before_they_are_read() {
+    let host = Host::start().await;
+    let folder = host.runtime.plugin_dir().to_path_buf();
+    // A sparse file the size that killed a serving host, and a link to a
+    // file no plugin should reveal.
+    std::fs::File::create(folder.join("huge.wasm"))
+        .unwrap()
+        .set_len(6 << 30)
+        .unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", folder.join("passwd.wasm")).unwrap();
+    host.runtime.scan().await.unwrap();
+    let statuses = host.runtime.statuses();
+    let error = |name: &str| {
+        statuses
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.error.clone())
+            .unwrap_or_else(|| panic!("{name} was not refused"))
+    };
+    assert!(
+        matches!(error("huge"), LoadError::TooLarge { bytes, .. } if bytes == 6 << 30),
+        "{}",
+        error("huge")
+    );
+    let link = error("passwd");
+    assert!(matches!(link, LoadError::NotARegularFile { .. }), "{link}");
+    assert!(!link.to_string().contains("root"), "{link}");
+    // The good plugin stays in service and syncs.
+    let quiet = probe("quiet", &[("behaviour", "records")]);
+    let report = host.beside_a_good_one(&quiet, Limits::default()).await;
+    assert_ne!(report.status, RunStatus::Failed, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compilation_is_given_up_at_its_time_limit() {
+    let plugins = tempfile::tempdir().unwrap();
+    let path = install(plugins.path(), "probe", "probe");
+    let runtime = Runtime::new(RuntimeConfig {
+        compile_timeout: Duration::from_nanos(1),
+        ..RuntimeConfig::in_folder(plugins.path())
+    })
+    .unwrap();
+    let error = runtime.load_file(&path).await.unwrap_err();
+    assert!(matches!(error, LoadError::CompileTimeout { .. }), "{error}");
+    // A host with a realistic limit loads the same file and runs it.
+    let host = Host::start().await;
+    let quiet = probe("quiet", &[("behaviour", "records")]);
+    let report = host.beside_a_good_one(&quiet, Limits::default()).await;
+    assert_ne!(report.status, RunStatus::Failed, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_snapshot_deadline_stops_a_connector_whose_calls_return_at_once() {
+    let host = Host::start().await;
+    let hostile = probe("hostile", &[("behaviour", "endless-empty")]);
+    let limits = Limits {
+        snapshot_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let error = host.stopped(&hostile, limits).await;
+    assert!(
+        error.contains("its snapshot ran longer than its time limit of 1 s"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_fields_are_clipped_with_the_cut_marked() {
+    let host = Host::start().await;
+    // Two hundred lines, each with a field of a megabyte.
+    let hostile = probe("hostile", &[("behaviour", "log-flood")]);
+    let report = host.beside_a_good_one(&hostile, Limits::default()).await;
+    assert_ne!(report.status, RunStatus::Failed, "{report:?}");
+    let lines = log_lines_with("flooding");
+    assert_eq!(lines.len(), 200);
+    assert!(
+        lines
+            .iter()
+            .all(|line| line.len() < 2048 && line.contains("[cut: 1024 of 1048576 bytes shown]"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_cursor_is_refused_and_not_stored() {
+    let host = Host::start().await;
+    let hostile = probe("hostile", &[("behaviour", "huge-cursor")]);
+    let error = host.stopped(&hostile, Limits::default()).await;
+    assert!(
+        error.contains("returned a cursor of 33554432 bytes, over the limit of 65536"),
+        "{error}"
+    );
+    assert_eq!(host.store.last_cursor("hostile").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_id_or_error_text_reaches_no_message_whole() {
+    let host = Host::start().await;
+    for (behaviour, says) in [
+        ("huge-id", "is 8388608 bytes long, over the limit of 1024"),
+        ("huge-error", "[cut: 2048 of 67108864 bytes shown]"),
+    ] {
+        let hostile = probe(behaviour, &[("behaviour", behaviour)]);
+        let report = host.sync(&hostile, Limits::default()).await;
+        let error = report.error.clone().unwrap_or_default();
+        assert!(
+            error.contains(says) && error.len() < 4096,
+            "{behaviour}: {}",
+            &error[..error.len().min(300)]
+        );
+        let history = host.store.run_history(behaviour, 1).await.unwrap();
+        let message = history[0].message.clone().unwrap_or_default();
+        assert!(
+            message.len() < 4096,
+            "{behaviour}: a run message of {} bytes",
+            message.len()
+        );
+    }
+    let events = host.store.pending_events(100).await.unwrap();
+    assert!(
+        events.iter().all(|e| e.event.payload.len() < 8192),
+        "an outbox payload carried the whole text"
+    );
+    let quiet = probe("quiet", &[("behaviour", "records")]);
+    host.beside_a_good_one(&quiet, Limits::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_that_only_looks_valid_is_refused_naming_the_record() {
+    let host = Host::start().await;
+    for (behaviour, says) in [
+        (
+            "duplicate",
+            "person \"P1\": field `id` appears twice in one snapshot",
+        ),
+        ("look-alike-id", "contains U+202E"),
+        ("escape-name", "field `last-name` contains U+001B"),
+        (
+            "far-year",
+            "\"+12345-01-01\", not a date in the form YYYY-MM-DD",
+        ),
+    ] {
+        let hostile = probe(behaviour, &[("behaviour", behaviour)]);
+        let report = host.sync(&hostile, Limits::default()).await;
+        assert_eq!(report.status, RunStatus::Failed, "{behaviour}: {report:?}");
+        let error = report.error.unwrap_or_default();
+        assert!(error.contains(says), "{behaviour}: {error}");
+    }
+    let quiet = probe("quiet", &[("behaviour", "records")]);
+    host.beside_a_good_one(&quiet, Limits::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_does_not_resolve_refuses_the_request() {
+    let host = Host::start().await;
+    // RFC 2606 keeps .invalid from ever resolving.
+    let hostile = probe(
+        "hostile",
+        &[
+            ("behaviour", "fetch"),
+            ("base-url", "http://rostersync-test.invalid"),
+            ("url", "http://rostersync-test.invalid/pupils"),
+        ],
+    );
+    let error = host.stopped(&hostile, Limits::default()).await;
+    assert!(
+        error.contains("could not be resolved") && error.contains("rostersync-test.invalid"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_socket_attempt_appears_in_the_log() {
+    let host = Host::start().await;
+    let hostile = probe(
+        "hostile",
+        &[("behaviour", "tcp"), ("path", "192.0.2.7:5432")],
+    );
+    let report = host.beside_a_good_one(&hostile, Limits::default()).await;
+    assert_ne!(report.status, RunStatus::Failed, "{report:?}");
+    let refused = log_lines_with("tried to use a socket");
+    assert!(
+        refused.iter().any(|line| line.contains("192.0.2.7:5432")),
+        "{refused:?}"
+    );
+}
