@@ -6,7 +6,7 @@
 //! - [`allow`]: the outbound allow-list grammar and address checks.
 //! - [`outbound`]: the HTTP hook every request passes through.
 //! - [`sandbox`]: limits and the per-run store state.
-//! - `cache`: precompiled artifacts, signed by the host.
+//! - `cache`: precompiled artifacts in the host's state directory, signed by the host.
 //! - [`plugin`]: one loaded connector and its guarded calls.
 //! - [`runtime`]: the engine, the registry and hot reload.
 
@@ -21,7 +21,7 @@ pub mod sandbox;
 
 pub use allow::{AllowList, AllowedHost, AllowedHostError};
 pub use bindings::WitVersion;
-pub use cache::LoadSource;
+pub use cache::{LoadSource, STATE_DIR_ENV, default_state_dir};
 pub use error::{LoadError, RunError};
 pub use outbound::{CannedResponse, Intercept, Interceptor, OutboundRequest, Violation};
 pub use plugin::{Plugin, Snapshot};

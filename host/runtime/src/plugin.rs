@@ -106,8 +106,11 @@ impl Plugin {
         let sha256 = sha256_hex(&wasm);
         let compiling = shared.clone();
         let digest = sha256.clone();
+        let cached_as = name.clone();
         let (component, loaded_from) = tokio::task::spawn_blocking(move || {
-            compiling.cache.load(&compiling.engine, &wasm, &digest)
+            compiling
+                .cache
+                .load(&compiling.engine, &cached_as, &wasm, &digest)
         })
         .await
         .expect("compilation does not panic")

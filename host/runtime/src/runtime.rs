@@ -24,12 +24,18 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    /// `plugins/` with its cache in `plugins/.cache/`.
+    /// `plugins/` with its compiled code cached in the host's state
+    /// directory ([`crate::default_state_dir`]).
     pub fn in_folder(plugin_dir: impl Into<PathBuf>) -> Self {
-        let plugin_dir = plugin_dir.into();
+        Self::new(plugin_dir, crate::default_state_dir())
+    }
+
+    /// `plugins/` with its compiled code cached in
+    /// `state_dir/plugin-cache/`, outside the plugin folder.
+    pub fn new(plugin_dir: impl Into<PathBuf>, state_dir: impl AsRef<Path>) -> Self {
         Self {
-            cache_dir: plugin_dir.join(".cache"),
-            plugin_dir,
+            plugin_dir: plugin_dir.into(),
+            cache_dir: state_dir.as_ref().join("plugin-cache"),
         }
     }
 }

@@ -29,6 +29,7 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// `url` is redacted ([`redacted_url`]), here and below.
     #[error("{url:?} is not a store URL: write sqlite://PATH or postgres://USER@HOST/DATABASE")]
     BadUrl { url: String },
     #[error("cannot open the store at {url}: {source}")]
@@ -296,21 +297,25 @@ macro_rules! insert_audit {
 
 #[macro_use]
 mod accounts;
+mod export;
 #[macro_use]
 mod holds;
 mod metrics;
 mod notifications;
 mod queue;
+mod redact;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use accounts::{AccountRow, AccountStatus, AccountWrite, LinkWrite};
+pub use export::CsvExport;
 pub use holds::{HoldRow, HoldStatus, HoldWrite};
 pub use metrics::StoreMetrics;
 pub use notifications::{
     DeliveryStatus, DueNotification, NOTIFICATION_EVENTS, NotificationDelivery,
 };
 pub use queue::{Enqueued, QueueState, QueuedRun, RunAsk};
+pub use redact::redacted_url;
 
 pub struct Store {
     backend: Backend,
@@ -325,7 +330,7 @@ impl Store {
     /// Opens (creating an SQLite file if needed) and migrates the store.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let open_error = |source| StoreError::Open {
-            url: url.to_string(),
+            url: redacted_url(url),
             source,
         };
         let backend = if url.starts_with("sqlite:") {
@@ -355,7 +360,7 @@ impl Store {
             Backend::Postgres(pool)
         } else {
             return Err(StoreError::BadUrl {
-                url: url.to_string(),
+                url: redacted_url(url),
             });
         };
         Ok(Store { backend })
@@ -712,28 +717,17 @@ impl Store {
 
     /// A run's issues as CSV, with the columns schools know.
     pub async fn issues_csv(&self, run_id: i64) -> Result<String, StoreError> {
-        let mut csv = csv::Writer::from_writer(Vec::new());
-        let write = |csv: &mut csv::Writer<Vec<u8>>, row: [&str; 5]| {
-            csv.write_record(row)
-                .expect("writing CSV to memory cannot fail");
-        };
-        write(&mut csv, ISSUES_CSV_HEADER);
+        let mut csv = CsvExport::new(&ISSUES_CSV_HEADER);
         for issue in self.run_issues(run_id).await? {
-            write(
-                &mut csv,
-                [
-                    &issue.source_id,
-                    &issue.entity_type,
-                    &issue.entity_name,
-                    &issue.mis_id,
-                    &issue.message,
-                ],
-            );
+            csv.row(&[
+                &issue.source_id,
+                &issue.entity_type,
+                &issue.entity_name,
+                &issue.mis_id,
+                &issue.message,
+            ]);
         }
-        let bytes = csv
-            .into_inner()
-            .expect("flushing CSV to memory cannot fail");
-        Ok(String::from_utf8(bytes).expect("CSV of strings is UTF-8"))
+        Ok(csv.finish())
     }
 
     /// Every applied change to one object, oldest first, with its run:

@@ -8,7 +8,7 @@ use chrono::Utc;
 use rostersync_core::{ChangeSet, EntityKind};
 use rostersync_model::Record;
 use rostersync_store::{
-    AuditEntry, HoldRow, HoldStatus, HoldWrite, RunMode, RunRecord, Store, StoreError, WriteSet,
+    AuditEntry, CsvExport, HoldRow, HoldStatus, HoldWrite, RunMode, RunRecord, Store, StoreError, WriteSet,
 };
 
 use crate::provision::{self, Context, issue_row};
@@ -159,12 +159,8 @@ pub async fn export_hold_csv(store: &Store, hold: i64) -> Result<String, SyncErr
             removed.insert((kind, stored.key.clone()), parse_stored(&stored)?);
         }
     }
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    let mut write = |fields: [&str; 6]| {
-        csv.write_record(fields)
-            .expect("writing CSV to memory cannot fail");
-    };
-    write(HOLD_CSV_HEADER);
+    let mut csv = CsvExport::new(&HOLD_CSV_HEADER);
+    let mut write = |fields: [&str; 6]| csv.row(&fields);
     for (record, _) in &changes.creates {
         let (kind, id, name, mis_id) = described(record);
         write(["create", kind, &id, &name, &mis_id, ""]);
@@ -186,10 +182,7 @@ pub async fn export_hold_csv(store: &Store, hold: i64) -> Result<String, SyncErr
         };
         write(["remove", kind, &id, &name, &mis_id, ""]);
     }
-    let bytes = csv
-        .into_inner()
-        .expect("flushing CSV to memory cannot fail");
-    Ok(String::from_utf8(bytes).expect("CSV of strings is UTF-8"))
+    Ok(csv.finish())
 }
 
 /// Entity type, source id, name and MIS id, as the issues export names them.
