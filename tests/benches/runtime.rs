@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rostersync_model::{Mode, Settings};
 use rostersync_runtime::{Limits, LoadSource, Runtime, RuntimeConfig, Sandbox};
-use rostersync_tests::install;
+use rostersync_tests::{install, runtime_config};
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -44,7 +44,7 @@ async fn main() {
     }
     let cold = show("load, cold (compile + cache + describe)", cold);
 
-    let runtime = Runtime::new(RuntimeConfig::in_folder(dir.path())).unwrap();
+    let runtime = Runtime::new(runtime_config(dir.path())).unwrap();
     runtime.load_file(&path).await.unwrap();
     let mut warm = Vec::new();
     for _ in 0..50 {

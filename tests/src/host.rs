@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rostersync_admin::{Scope, TokenConfig};
+use rostersync_admin::{AdminConfig, Scope, TokenConfig};
 use rostersync_core::HoldPolicy;
 use rostersync_model::ContactType;
 use rostersync_notify::{Channel, RetryPolicy};
@@ -34,6 +34,8 @@ pub struct HostSpec<'a> {
     pub start: bool,
     /// Where operator notifications go.
     pub notifications: Vec<Channel>,
+    /// The admin server's settings (its tokens are the suites' two).
+    pub admin: AdminConfig,
 }
 
 impl Default for HostSpec<'_> {
@@ -48,6 +50,7 @@ impl Default for HostSpec<'_> {
             concurrency: 2,
             start: true,
             notifications: Vec::new(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -60,6 +63,8 @@ pub struct Host {
     pub addr: SocketAddr,
     pub runtime: Runtime,
     stop: watch::Sender<bool>,
+    /// The admin server serves until the host is dropped.
+    _stop_admin: watch::Sender<bool>,
     host: Option<tokio::task::JoinHandle<Result<(), rostersync_service::ServiceError>>>,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
 }
@@ -132,14 +137,18 @@ impl Host {
             },
         )
         .unwrap();
-        let router = rostersync_admin::router(
-            service.clone(),
-            &[
+        let admin = AdminConfig {
+            tokens: vec![
                 TokenConfig::new("ops", Scope::Admin, ADMIN_TOKEN),
                 TokenConfig::new("viewer", Scope::Read, READ_TOKEN),
             ],
-        );
-        let addr = crate::serve(router).await;
+            ..spec.admin
+        };
+        let router = rostersync_admin::router(service.clone(), &admin);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_admin, admin_stopped) = watch::channel(false);
+        tokio::spawn(rostersync_admin::serve(listener, router, admin, admin_stopped));
         let (stop, _) = watch::channel(false);
         let mut host = Host {
             sandbox,
@@ -148,6 +157,7 @@ impl Host {
             addr,
             runtime,
             stop,
+            _stop_admin: stop_admin,
             host: None,
             _dirs: (plugin_dir, store_dir),
         };

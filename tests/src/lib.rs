@@ -45,9 +45,17 @@ pub async fn runtime_with(connectors: &[&str]) -> (tempfile::TempDir, Runtime) {
     for connector in connectors {
         install(dir.path(), connector, connector);
     }
-    let runtime = Runtime::new(RuntimeConfig::in_folder(dir.path())).unwrap();
+    let runtime = Runtime::new(runtime_config(dir.path())).unwrap();
     runtime.scan().await.unwrap();
     (dir, runtime)
+}
+
+/// A runtime over `plugin_dir` whose state directory (the compiled-code
+/// cache and its key) is `plugin_dir/.state`, so each throwaway folder has
+/// its own cache; a host keeps it in its state directory, away from the
+/// plugins.
+pub fn runtime_config(plugin_dir: &Path) -> RuntimeConfig {
+    RuntimeConfig::new(plugin_dir, plugin_dir.join(".state"))
 }
 
 /// Serves `router` on an ephemeral 127.0.0.1 port until the test ends.

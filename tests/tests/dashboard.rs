@@ -2,10 +2,15 @@
 //! sign in with the token, press Refresh now and watch the run finish,
 //! confirm a held mass removal after reading its evidence, download a
 //! run's issues as CSV; and a read-only token sees the buttons disabled.
+//! And what a hostile page on another port of the same machine can do to
+//! that signed-in browser: nothing (no forged form or `no-cors` fetch
+//! confirms a hold or queues a run, the session cookie alone opens no
+//! door of the JSON API, and the hold page will not show inside a frame).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
 //! them).
 
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -179,6 +184,200 @@ async fn a_read_only_token_sees_everything_and_can_press_nothing() {
         "Refresh now is disabled"
     );
     assert!(host.store.active_runs().await.unwrap().is_empty());
+    client.close().await.unwrap();
+}
+
+/// A connection whose second run was held for removing a third of its
+/// pupils, asked for over the API; the hold's id.
+async fn held_removal(host: &Host) -> i64 {
+    let run = || {
+        reqwest::Client::new()
+            .post(host.url("/api/v1/connections/north/runs"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "mode": "delta" }))
+            .send()
+    };
+    assert!(run().await.unwrap().status().is_success());
+    host.succeeded("north").await;
+    for _ in 0..20 {
+        host.sandbox
+            .mutate(0, Mutation::RemovePupil { pupil: None })
+            .unwrap();
+    }
+    assert!(run().await.unwrap().status().is_success());
+    assert_eq!(host.settled("north").await, "held");
+    host.store.open_hold("north").await.unwrap().unwrap().id
+}
+
+/// A hostile site on another port of 127.0.0.1: one page per attack on
+/// the dashboard at `target`, against hold `hold`.
+async fn hostile_site(target: SocketAddr, hold: i64) -> SocketAddr {
+    let target = format!("http://{target}");
+    let pages = [
+        (
+            "/confirm-form",
+            format!(
+                "<form id=f method=post action='{target}/holds/{hold}/confirm'></form>\
+                 <script>document.getElementById('f').submit()</script>"
+            ),
+        ),
+        (
+            "/resync-form",
+            format!(
+                "<form id=f method=post action='{target}/connections/north/refresh'>\
+                 <input type=hidden name=mode value=full></form>\
+                 <script>document.getElementById('f').submit()</script>"
+            ),
+        ),
+        (
+            "/fetch",
+            format!(
+                "<script>\
+                 const send = (path, body) => fetch('{target}' + path, {{ method: 'POST', mode: 'no-cors', credentials: 'include', \
+                   headers: {{ 'Content-Type': 'application/x-www-form-urlencoded' }}, body }}).catch(() => null);\
+                 Promise.all([\
+                   send('/api/v1/holds/{hold}/confirm', ''),\
+                   send('/holds/{hold}/confirm', ''),\
+                   send('/connections/north/refresh', 'mode=full'),\
+                 ]).then(() => {{ document.title = 'sent'; }});\
+                 </script>"
+            ),
+        ),
+        (
+            "/frame",
+            format!("<iframe src='{target}/holds/{hold}' width=800 height=600></iframe>"),
+        ),
+    ];
+    let mut site = axum::Router::new();
+    for (path, body) in pages {
+        let html = format!("<!doctype html><html><head><title>prize draw</title></head><body>{body}</body></html>");
+        site = site.route(
+            path,
+            axum::routing::get(move || {
+                let html = html.clone();
+                async move { axum::response::Html(html) }
+            }),
+        );
+    }
+    rostersync_tests::serve(site).await
+}
+
+/// Waits until the browser shows a page of `addr` (a form submitted there).
+async fn landed_on(client: &Client, addr: SocketAddr) -> String {
+    for _ in 0..300 {
+        if client.current_url().await.unwrap().port() == Some(addr.port()) {
+            return client.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the browser never reached {addr}");
+}
+
+#[tokio::test]
+async fn a_page_on_another_port_cannot_confirm_a_hold_or_queue_a_run() {
+    let host = Host::start(HostSpec::default()).await;
+    let hold = held_removal(&host).await;
+    let (client, _driver) = browser().await;
+    sign_in(&client, &host, ADMIN_TOKEN).await;
+    let site = hostile_site(host.addr, hold).await;
+
+    for attack in ["/confirm-form", "/resync-form"] {
+        client.goto(&format!("http://{site}{attack}")).await.unwrap();
+        let answer = landed_on(&client, host.addr).await;
+        assert!(
+            answer.contains("not sent from a rostersync page"),
+            "{attack}: {answer}"
+        );
+    }
+    client.goto(&format!("http://{site}/fetch")).await.unwrap();
+    for _ in 0..300 {
+        if client.title().await.unwrap() == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(client.title().await.unwrap(), "sent");
+
+    assert_eq!(
+        host.store.open_hold("north").await.unwrap().map(|h| h.id),
+        Some(hold),
+        "the hold is still open"
+    );
+    assert!(
+        host.store.active_runs().await.unwrap().is_empty(),
+        "no run was queued"
+    );
+
+    // The framed hold page never renders its Confirm button.
+    client.goto(&format!("http://{site}/frame")).await.unwrap();
+    let framed = loop_until_loaded_frame(&client).await;
+    assert!(
+        !framed.contains(&format!("/holds/{hold}")),
+        "the hold page loaded inside the frame: {framed}"
+    );
+    client.enter_frame(0).await.unwrap();
+    assert!(client.find(Locator::Css("#confirm")).await.is_err());
+    client.enter_parent_frame().await.unwrap();
+
+    // The same browser, on the dashboard itself, still can.
+    client.goto(&host.url(&format!("/holds/{hold}"))).await.unwrap();
+    click(&client, "#confirm").await;
+    let answer = wait_for_text(&client, "#answer", |t| t.contains("confirmed")).await;
+    assert!(answer.contains("by ops"), "{answer}");
+    client.close().await.unwrap();
+}
+
+/// The address the first frame of the page settled on.
+async fn loop_until_loaded_frame(client: &Client) -> String {
+    for _ in 0..300 {
+        client.enter_frame(0).await.unwrap();
+        let href = client
+            .execute("return document.readyState + ' ' + location.href", vec![])
+            .await
+            .unwrap();
+        client.enter_parent_frame().await.unwrap();
+        let href = href.as_str().unwrap_or_default().to_string();
+        if href.starts_with("complete ") && !href.ends_with("about:blank") {
+            return href;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the frame never loaded");
+}
+
+#[tokio::test]
+async fn the_session_cookie_alone_opens_nothing_in_the_json_api() {
+    let host = Host::start(HostSpec::default()).await;
+    let hold = held_removal(&host).await;
+    let (client, _driver) = browser().await;
+    sign_in(&client, &host, ADMIN_TOKEN).await;
+    let cookie = client
+        .get_named_cookie("rostersync_session")
+        .await
+        .unwrap();
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+    assert_eq!(cookie.path(), Some("/"));
+
+    // From the dashboard's own page, with the browser's cookie.
+    let status = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; fetch('/api/v1/holds', { credentials: 'include' }).then(r => done(r.status));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, json!(401));
+
+    // A cookie captured by another local service, replayed.
+    let replayed = reqwest::Client::new()
+        .post(host.url(&format!("/api/v1/holds/{hold}/confirm")))
+        .header("cookie", format!("rostersync_session={}", cookie.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert!(host.store.open_hold("north").await.unwrap().is_some());
     client.close().await.unwrap();
 }
 

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use rostersync_model::{Date, Mode, Record, Settings};
 use rostersync_runtime::{
-    Limits, LoadError, LoadSource, Plugin, Runtime, RuntimeConfig, Sandbox, WitVersion,
+    Limits, LoadError, LoadSource, Plugin, Runtime, Sandbox, WitVersion,
 };
-use rostersync_tests::{connector_wasm, install, runtime_with};
+use rostersync_tests::{connector_wasm, install, runtime_config, runtime_with};
 
 fn runtime_over(dir: &Path) -> Runtime {
-    Runtime::new(RuntimeConfig::in_folder(dir)).unwrap()
+    Runtime::new(runtime_config(dir)).unwrap()
 }
 
 /// Polls until `done` holds, for at most 20 s.
@@ -139,7 +139,7 @@ async fn a_restart_with_a_warm_cache_does_not_recompile() {
 async fn a_cached_artifact_the_host_did_not_write_is_never_loaded() {
     let (dir, first) = runtime_with(&["probe"]).await;
     drop(first);
-    let cache = dir.path().join(".cache");
+    let cache = runtime_config(dir.path()).cache_dir;
     let artifact = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -7,7 +7,9 @@
 use std::sync::{Arc, Mutex};
 
 use reqwest::StatusCode;
-use rostersync_notify::{ChannelConfig, SIGNATURE_HEADER, resolve_channels, verify_signature};
+use rostersync_notify::{
+    ChannelConfig, SIGNATURE_HEADER, TIMESTAMP_HEADER, resolve_channels, verify_signature,
+};
 use rostersync_sandbox::{Mutation, Provider};
 use rostersync_store::{QueueState, RunAsk, RunMode};
 use rostersync_tests::host::{ADMIN_TOKEN, Host, HostSpec, READ_TOKEN};
@@ -361,10 +363,13 @@ async fn webhook_receiver(secret: &'static str) -> (Arc<Mutex<Vec<(Value, bool)>
             move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                 let seen = Arc::clone(&seen);
                 async move {
-                    let signed = headers
-                        .get(SIGNATURE_HEADER)
-                        .and_then(|h| h.to_str().ok())
-                        .is_some_and(|h| verify_signature(secret.as_bytes(), &body, h));
+                    let header = |name| headers.get(name).and_then(|h| h.to_str().ok());
+                    let signed = header(SIGNATURE_HEADER)
+                        .zip(header(TIMESTAMP_HEADER))
+                        .is_some_and(|(signature, sent)| {
+                            let now = chrono::Utc::now().timestamp();
+                            verify_signature(secret.as_bytes(), sent, &body, signature, now)
+                        });
                     seen.lock()
                         .unwrap()
                         .push((serde_json::from_slice(&body).unwrap(), signed));

@@ -370,13 +370,18 @@ pub(crate) fn csv_download(file_name: &str, body: String) -> Response {
         .into_response()
 }
 
+/// A run's issues as a CSV download (the API's and the dashboard's).
+pub(crate) async fn issues_export(state: &AppState, run: i64) -> ApiResult<Response> {
+    let body = state.service.store().issues_csv(run).await?;
+    Ok(csv_download(&format!("run-{run}-issues.csv"), body))
+}
+
 pub async fn issues_csv(
     State(state): State<AppState>,
     _: ApiCaller,
     Path(run): Path<i64>,
 ) -> ApiResult<Response> {
-    let body = state.service.store().issues_csv(run).await?;
-    Ok(csv_download(&format!("run-{run}-issues.csv"), body))
+    issues_export(&state, run).await
 }
 
 #[derive(Deserialize)]
@@ -412,13 +417,19 @@ pub async fn hold(
     Ok(Json(find_hold(&state, id).await?))
 }
 
+/// The records a hold would change as a CSV download (the API's and the
+/// dashboard's).
+pub(crate) async fn hold_export(state: &AppState, id: i64) -> ApiResult<Response> {
+    let body = rostersync_sync::export_hold_csv(state.service.store(), id, None).await?;
+    Ok(csv_download(&format!("hold-{id}.csv"), body))
+}
+
 pub async fn hold_csv(
     State(state): State<AppState>,
     _: ApiCaller,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    let body = rostersync_sync::export_hold_csv(state.service.store(), id, None).await?;
-    Ok(csv_download(&format!("hold-{id}.csv"), body))
+    hold_export(&state, id).await
 }
 
 /// Which revision of a hold an operator confirms: the digest they reviewed.

@@ -1,13 +1,15 @@
 //! The dashboard: server-rendered pages for a school's IT admin. Every
-//! page reads the same views as the JSON API; the only script polls the
-//! running-jobs fragment so progress moves without a reload.
+//! page reads the same views as the JSON API; the only script (served
+//! from `/static/`, never inline) polls the running-jobs fragment so
+//! progress moves without a reload. Every form that changes something is
+//! built by [`post_form`], which carries the session's CSRF token.
 
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use rostersync_store::{DeliveryStatus, RunMode};
 use rostersync_sync::RunStatus;
 use serde::Deserialize;
@@ -16,7 +18,7 @@ use crate::AppState;
 use crate::api::{
     self, ActiveRun, ApiError, ConnectionStatus, HoldView, RequestedMode, all_connections,
 };
-use crate::auth::{Caller, PageCaller, SESSION_COOKIE, session_cookie};
+use crate::auth::{Caller, ClientIp, PageCaller};
 
 /// An error shown as a page, with a way back.
 pub struct PageError(ApiError);
@@ -43,50 +45,6 @@ impl IntoResponse for PageError {
 
 type PageResult = Result<Response, PageError>;
 
-const STYLE: &str = r#"
-body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1d2330; background: #f5f6f8; }
-header { background: #1f3a5f; color: #fff; padding: .6rem 1.5rem; display: flex; gap: 1.5rem; align-items: center; }
-header a { color: #fff; text-decoration: none; font-weight: 600; }
-header .who { margin-left: auto; font-size: .9rem; opacity: .9; }
-main { padding: 1rem 1.5rem 3rem; max-width: 1200px; }
-h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
-table { border-collapse: collapse; width: 100%; background: #fff; }
-th, td { text-align: left; padding: .45rem .6rem; border-bottom: 1px solid #e3e6ea; vertical-align: top; }
-th { background: #eef1f5; font-weight: 600; }
-.badge { display: inline-block; padding: .05rem .5rem; border-radius: .8rem; font-size: .85rem; background: #e3e6ea; }
-.succeeded { background: #d4f3dc; } .failed { background: #fbd5d5; } .held { background: #fde8c4; }
-.succeeded-with-issues { background: #fdf3c4; } .running { background: #d3e6fb; } .queued { background: #e8e0fb; }
-.error { color: #9b1c1c; } .muted { color: #667085; font-size: .9rem; }
-button { font: inherit; padding: .3rem .8rem; border-radius: .3rem; border: 1px solid #1f3a5f; background: #fff; cursor: pointer; }
-button.primary { background: #1f3a5f; color: #fff; } button.danger { border-color: #9b1c1c; color: #9b1c1c; }
-button:disabled { opacity: .5; cursor: not-allowed; }
-form.inline { display: inline; }
-progress { width: 12rem; }
-.panel { background: #fff; padding: 1rem; border: 1px solid #e3e6ea; border-radius: .4rem; }
-"#;
-
-/// Polls the running-jobs fragment; reloads once the last job ends, so
-/// the connection table shows its outcome.
-const JOBS_SCRIPT: &str = r#"
-(function () {
-  var jobs = document.getElementById('jobs');
-  if (!jobs) return;
-  setInterval(function () {
-    fetch('/fragments/jobs', { credentials: 'same-origin' }).then(function (r) {
-      if (!r.ok) return;
-      return r.text().then(function (html) {
-        var before = jobs.getAttribute('data-active');
-        jobs.innerHTML = html;
-        var now = jobs.querySelector('[data-active]');
-        var active = now ? now.getAttribute('data-active') : '0';
-        jobs.setAttribute('data-active', active);
-        if (before !== '0' && active === '0') location.reload();
-      });
-    });
-  }, 1000);
-})();
-"#;
-
 /// The `<head>` every page shares.
 fn head(title: &str) -> Markup {
     html! {
@@ -94,7 +52,7 @@ fn head(title: &str) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · rostersync" }
-            style { (PreEscaped(STYLE)) }
+            link rel="stylesheet" href="/static/dashboard.css";
         }
     }
 }
@@ -105,6 +63,18 @@ fn bare_page(title: &str, body: Markup) -> Markup {
         html lang="en" {
             (head(title))
             body { main { (body) } }
+        }
+    }
+}
+
+/// A form that POSTs to `action` with the session's CSRF token. Every
+/// dashboard form that changes something is built with it; the
+/// [`crate::csrf`] layer refuses one that is not.
+pub(crate) fn post_form(caller: &Caller, action: &str, body: Markup) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            input type="hidden" name=(crate::csrf::FIELD) value=(caller.csrf.as_deref().unwrap_or_default());
+            (body)
         }
     }
 }
@@ -125,11 +95,13 @@ fn page(title: &str, caller: &Caller, body: Markup) -> Response {
                         "Signed in as " (caller.name)
                         @if !caller.is_admin() { " (read-only)" }
                         " · "
-                        form.inline method="post" action="/logout" { button type="submit" { "Sign out" } }
+                        (post_form(caller, "/logout", html! { button #sign-out type="submit" { "Sign out" } }))
+                        " "
+                        (post_form(caller, "/logout/everywhere", html! { button #sign-out-everywhere type="submit" { "Sign out everywhere" } }))
                     }
                 }
                 main { (body) }
-                script { (PreEscaped(JOBS_SCRIPT)) }
+                script src="/static/dashboard.js" {}
             }
         }
     }
@@ -171,16 +143,17 @@ fn refresh_buttons(caller: &Caller, id: &str, busy: bool) -> Markup {
     } else {
         "Run now"
     };
+    let action = format!("/connections/{id}/refresh");
     html! {
-        form.inline method="post" action={"/connections/" (id) "/refresh"} {
+        (post_form(caller, &action, html! {
             input type="hidden" name="mode" value="delta";
             button.primary type="submit" disabled[disabled] title=(why) data-connection=(id) { "Refresh now" }
-        }
+        }))
         " "
-        form.inline method="post" action={"/connections/" (id) "/refresh"} {
+        (post_form(caller, &action, html! {
             input type="hidden" name="mode" value="full";
             button type="submit" disabled[disabled] title=(why) { "Full resync" }
-        }
+        }))
     }
 }
 
@@ -380,7 +353,7 @@ pub async fn issues(
         &caller,
         html! {
             h1 { "Issues of run " (run) }
-            p { a #issues-csv href={"/api/v1/runs/" (run) "/issues.csv"} download { "Download as CSV" } " (" (issues.len()) " issues)" }
+            p { a #issues-csv href={"/runs/" (run) "/issues.csv"} download { "Download as CSV" } " (" (issues.len()) " issues)" }
             table {
                 tr { th { "Type" } th { "Name" } th { "MIS id" } th { "Problem" } }
                 @for issue in &issues {
@@ -438,19 +411,19 @@ pub async fn hold(
             div.panel {
                 p { strong { "Why this run was held:" } }
                 ul #reasons { @for why in &hold.why { li { (why) } } }
-                p { a #evidence href={"/api/v1/holds/" (id) "/export.csv"} download { "Download the affected records (CSV)" } }
+                p { a #evidence href={"/holds/" (id) "/evidence.csv"} download { "Download the affected records (CSV)" } }
                 p.muted { "Opened " (ago(Some(hold.hold.opened_at))) "; revision " (hold.hold.revision) " from run " (hold.hold.run_id) ", digest " code #revision { (hold.hold.digest) } "." }
             }
             @if open {
                 p { "Confirming applies everything the held run would have changed, removals included. Rejecting applies nothing; the next run decides afresh." }
-                form.inline method="post" action={"/holds/" (id) "/confirm"} {
+                (post_form(&caller, &format!("/holds/{id}/confirm"), html! {
                     input type="hidden" name="revision" value=(hold.hold.digest);
                     button.primary #confirm type="submit" disabled[disabled] { "Confirm removals" }
-                }
+                }))
                 " "
-                form.inline method="post" action={"/holds/" (id) "/reject"} {
+                (post_form(&caller, &format!("/holds/{id}/reject"), html! {
                     button.danger #reject type="submit" disabled[disabled] { "Reject" }
-                }
+                }))
                 @if disabled { p.muted { "Answering a hold needs an admin token." } }
             } @else {
                 p #answer { "This hold was " (hold.hold.status.as_str())
@@ -528,6 +501,24 @@ pub async fn notifications(
     ))
 }
 
+/// The run's issues as CSV, for the page's download link.
+pub async fn issues_csv(
+    State(state): State<AppState>,
+    PageCaller(_): PageCaller,
+    Path(run): Path<i64>,
+) -> PageResult {
+    Ok(api::issues_export(&state, run).await?)
+}
+
+/// The records a hold would change as CSV, for the page's evidence link.
+pub async fn hold_csv(
+    State(state): State<AppState>,
+    PageCaller(_): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    Ok(api::hold_export(&state, id).await?)
+}
+
 #[derive(Deserialize)]
 pub struct ModeForm {
     mode: RequestedMode,
@@ -589,30 +580,50 @@ pub struct LoginForm {
     token: String,
 }
 
-pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
-    match state.tokens.log_in(form.token.trim()) {
-        Some(session) => (
-            [(
-                header::SET_COOKIE,
-                format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict"),
-            )],
-            Redirect::to("/"),
-        )
-            .into_response(),
-        None => (StatusCode::UNAUTHORIZED, login_page(true)).into_response(),
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    match state.gate.authenticate(ip, form.token.trim()) {
+        Ok((caller, token)) => {
+            let session = state.gate.sessions.start(caller, token);
+            (
+                [(header::SET_COOKIE, state.gate.set_cookie(&session))],
+                Redirect::to("/"),
+            )
+                .into_response()
+        }
+        Err(refusal) => {
+            refusal.respond((StatusCode::UNAUTHORIZED, login_page(true)).into_response())
+        }
     }
 }
 
+/// Ends this browser's session.
 pub async fn logout(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (parts, _) = request.into_parts();
-    if let Some(session) = session_cookie(&parts) {
-        state.tokens.log_out(session);
+    if let Some(cookie) = state.gate.cookie(&parts) {
+        state.gate.sessions.end(cookie);
     }
+    signed_out(&state)
+}
+
+/// Ends every session started with the same token, on every browser.
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    if let Some(session) = state.gate.session(&parts) {
+        state.gate.sessions.end_all_of(&session.token);
+    }
+    signed_out(&state)
+}
+
+fn signed_out(state: &AppState) -> Response {
     (
-        [(
-            header::SET_COOKIE,
-            format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-        )],
+        [(header::SET_COOKIE, state.gate.clear_cookie())],
         Redirect::to("/login"),
     )
         .into_response()

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use rostersync_admin::{Scope, TokenConfig};
+use rostersync_admin::{AdminConfig, Scope, TokenConfig};
 use rostersync_schedule::{RunSpec, ScheduleConfig};
 
 use chrono::Local;
@@ -157,7 +157,10 @@ pub async fn run(plugin_dir: &Path, args: DemoArgs) -> anyhow::Result<ExitCode> 
             connections: connections.into_iter().map(|(c, _)| c).collect(),
             concurrency: 2,
             listener,
-            tokens: vec![TokenConfig::new("demo", Scope::Admin, &token)],
+            admin: AdminConfig {
+                tokens: vec![TokenConfig::new("demo", Scope::Admin, &token)],
+                ..AdminConfig::default()
+            },
             channels: Vec::new(),
         };
         run_host(plan, |address| {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::Utc;
 use clap::{Args, Subcommand};
-use rostersync_admin::TokenConfig;
+use rostersync_admin::AdminConfig;
 use rostersync_model::Role;
 use rostersync_notify::Channel;
 use rostersync_runtime::Runtime;
@@ -37,7 +37,8 @@ pub struct HostPlan {
     pub connections: Vec<ConnectionConfig>,
     pub concurrency: usize,
     pub listener: tokio::net::TcpListener,
-    pub tokens: Vec<TokenConfig>,
+    /// Who may use the dashboard and API, sessions, connection limits, TLS.
+    pub admin: AdminConfig,
     /// Where operator notifications go.
     pub channels: Vec<Channel>,
 }
@@ -67,11 +68,15 @@ pub async fn serve(context: &Context, args: ServeArgs) -> anyhow::Result<ExitCod
         connections: config.connections.clone(),
         concurrency: config.concurrency(),
         listener: bind(args.listen.unwrap_or(config.admin.listen)).await?,
-        tokens: config.admin.tokens.clone(),
+        admin: config.admin.clone(),
         channels: config.channels().to_vec(),
     };
+    let scheme = if config.admin.tls() { "https" } else { "http" };
+    if let Some(warning) = config.admin.exposure_warning(plan.listener.local_addr()?) {
+        eprintln!("{warning}");
+    }
     run_host(plan, |address| {
-        println!("rostersync is serving: dashboard and API on http://{address}/ (Ctrl-C stops it)");
+        println!("rostersync is serving: dashboard and API on {scheme}://{address}/ (Ctrl-C stops it)");
     })
     .await?;
     Ok(ExitCode::SUCCESS)
@@ -95,8 +100,13 @@ pub async fn run_host(plan: HostPlan, started: impl FnOnce(SocketAddr)) -> anyho
         },
     )?;
     let (stop, shutdown) = watch::channel(false);
-    let router = rostersync_admin::router(service.clone(), &plan.tokens);
-    let server = tokio::spawn(rostersync_admin::serve(listener, router, shutdown.clone()));
+    let router = rostersync_admin::router(service.clone(), &plan.admin);
+    let server = tokio::spawn(rostersync_admin::serve(
+        listener,
+        router,
+        plan.admin,
+        shutdown.clone(),
+    ));
     let host = tokio::spawn(service.run(shutdown));
     started(address);
     tokio::signal::ctrl_c().await?;
@@ -255,6 +265,9 @@ pub fn config(context: &Context, command: ConfigCommand) -> anyhow::Result<ExitC
                 config.concurrency(),
                 config.channels().len(),
             );
+            if let Some(warning) = config.admin.exposure_warning(config.admin.listen) {
+                eprintln!("{warning}");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

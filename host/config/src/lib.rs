@@ -150,7 +150,7 @@ impl Config {
                 line_of(text, |line| line.starts_with("concurrency"))
             )));
         }
-        config.admin.resolve_tokens(env).map_err(|message| {
+        config.admin.resolve(env).map_err(|message| {
             invalid(format!(
                 "{}[admin] {message}",
                 line_of(text, |line| line.starts_with("[admin"))
@@ -258,8 +258,11 @@ fn connection_line(text: &str, id: &str) -> String {
 
 /// toml's message with its source excerpt folded into one line: "TOML
 /// parse error at line 7, column 1: unknown field `shedule`, expected …".
+/// The excerpt and any value are left out: a secret pasted inline where
+/// a variable's name belongs must not be printed back.
 fn one_sentence(error: &toml::de::Error) -> String {
-    let message = error.message().trim();
+    let message = without_value(error.message().trim());
+    let message = message.as_str();
     match error.span() {
         Some(_) => {
             let location = error
@@ -273,6 +276,35 @@ fn one_sentence(error: &toml::de::Error) -> String {
         }
         None => message.to_string(),
     }
+}
+
+/// serde's message with the offending value taken out: "invalid type:
+/// string \"…\", expected a boolean" becomes "invalid type: string,
+/// expected a boolean", and "unknown variant `…`, expected one of …"
+/// becomes "unknown variant, expected one of …".
+fn without_value(message: &str) -> String {
+    const KINDS: [&str; 5] = [
+        "string",
+        "integer",
+        "floating point",
+        "boolean",
+        "character",
+    ];
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(at) = message.find(prefix) {
+            let rest = &message[at + prefix.len()..];
+            if let Some(kind) = KINDS.iter().find(|kind| rest.starts_with(**kind)) {
+                let expected = rest.rfind(", expected").map_or("", |i| &rest[i..]);
+                return format!("{}{prefix}{kind}{expected}", &message[..at]);
+            }
+        }
+    }
+    if let Some(at) = message.find("unknown variant `") {
+        let rest = &message[at..];
+        let expected = rest.rfind("`, expected").map_or("", |i| &rest[i + 1..]);
+        return format!("{}unknown variant{expected}", &message[..at]);
+    }
+    message.to_string()
 }
 
 #[cfg(test)]
@@ -331,6 +363,50 @@ provisioning = { mode = "link" }
     }
 
     #[test]
+    fn a_value_of_the_wrong_type_is_named_by_its_field_never_echoed() {
+        for (text, field) in [
+            ("concurrency = \"Hunter2-pasted-secret\"\n", "concurrency"),
+            (
+                "[[connections]]\nid = \"north\"\nconnector = \"wonde\"\nsecrets = { api-token = 12345678987654321 }\n",
+                "line 4",
+            ),
+            (
+                "[admin]\ntokens = [{ name = \"ops\", scope = \"Hunter2-pasted-secret\", token_env = \"T\" }]\n",
+                "unknown variant",
+            ),
+            (
+                "[[connections]]\nid = \"north\"\nconnector = \"wonde\"\nsecrets = { api-token = true }\n",
+                "line 4",
+            ),
+        ] {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.contains(field), "{error}");
+            for value in ["Hunter2-pasted-secret", "12345678987654321", "`true`"] {
+                assert!(!error.contains(value), "{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_token_shorter_than_32_characters_is_refused_by_the_check() {
+        let text = "[admin]\ntokens = [{ name = \"ops\", scope = \"admin\", token_env = \"OPS_TOKEN\" }]\n";
+        let with = |token: &'static str| {
+            Config::parse(Path::new("rostersync.toml"), text, move |name| {
+                (name == "OPS_TOKEN").then(|| token.to_string())
+            })
+        };
+        let error = with("0123456789abcdef0123456789abcde")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 1: [admin] admin token \"ops\"")
+                && error.contains("shorter than 32"),
+            "{error}"
+        );
+        with("0123456789abcdef0123456789abcdef").unwrap();
+    }
+
+    #[test]
     fn duplicate_connection_ids_are_refused() {
         let error = parse(
             "[[connections]]\nid = \"a\"\nconnector = \"x\"\n[[connections]]\nid = \"a\"\nconnector = \"y\"\n",
@@ -356,7 +432,7 @@ provisioning = { mode = "link" }
             .map(|line| format!("{line}\n"))
             .collect();
         let config = Config::parse(Path::new("README.md"), &example, |_| {
-            Some("a-long-secret-value-for-tests".into())
+            Some("a-long-random-secret-value-for-the-tests".into())
         })
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.concurrency(), 4);

@@ -11,6 +11,7 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use reqwest::Url;
+use rostersync_store::redacted_url;
 use serde::Deserialize;
 
 /// How long an SMTP conversation may take before it counts as a failure.
@@ -105,6 +106,10 @@ pub struct EmailConfig {
     pub to: Vec<String>,
     pub username_env: Option<String>,
     pub password_env: Option<String>,
+    /// Lets credentials go over plain `smtp://` (a relay on a trusted
+    /// network); off, they are refused there.
+    #[serde(default)]
+    pub allow_plaintext_auth: bool,
 }
 
 /// Why the notification configuration cannot be used.
@@ -246,12 +251,12 @@ fn resolve_webhook(
     config: &WebhookConfig,
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<WebhookTarget, String> {
+    let shown = redacted_url(&config.url);
     let url = Url::parse(&config.url)
-        .map_err(|error| format!("url: {:?} is not a URL ({error})", config.url))?;
+        .map_err(|error| format!("url: {shown:?} is not a URL ({error})"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
-            "url: {:?} must start with https:// or http://",
-            config.url
+            "url: {shown:?} must start with https:// or http://"
         ));
     }
     Ok(WebhookTarget {
@@ -264,8 +269,9 @@ fn resolve_email(
     config: &EmailConfig,
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<EmailTarget, String> {
+    let shown = redacted_url(&config.smtp_url);
     let url = Url::parse(&config.smtp_url)
-        .map_err(|error| format!("smtp_url: {:?} is not a URL ({error})", config.smtp_url))?;
+        .map_err(|error| format!("smtp_url: {shown:?} is not a URL ({error})"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(
             "smtp_url: put the credentials in username_env and password_env, not in the URL".into(),
@@ -273,7 +279,7 @@ fn resolve_email(
     }
     let host = url
         .host_str()
-        .ok_or_else(|| format!("smtp_url: {:?} names no host", config.smtp_url))?;
+        .ok_or_else(|| format!("smtp_url: {shown:?} names no host"))?;
     let tls_error = |error| format!("smtp_url: cannot set up TLS for {host}: {error}");
     let builder = match url.scheme() {
         "smtp" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
@@ -286,13 +292,17 @@ fn resolve_email(
             .port(url.port().unwrap_or(587)),
         _ => {
             return Err(format!(
-                "smtp_url: {:?} must start with smtp://, smtps:// or smtp+starttls://",
-                config.smtp_url
+                "smtp_url: {shown:?} must start with smtp://, smtps:// or smtp+starttls://"
             ));
         }
     };
     let builder = match (&config.username_env, &config.password_env) {
         (None, None) => builder,
+        (Some(_), Some(_)) if url.scheme() == "smtp" && !config.allow_plaintext_auth => {
+            return Err(format!(
+                "smtp_url: {shown:?} would send the username and password unencrypted; use smtps:// or smtp+starttls://, or set allow_plaintext_auth = true for a relay on a trusted network"
+            ));
+        }
         (Some(username), Some(password)) => {
             let username = read_secret("username_env", username, lookup)?;
             let password = read_secret("password_env", password, lookup)?;
@@ -322,4 +332,63 @@ fn resolve_email(
         to,
         transport: builder.timeout(Some(SMTP_TIMEOUT)).build(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(smtp_url: &str, allow_plaintext_auth: bool) -> ChannelConfig {
+        ChannelConfig::Email(EmailConfig {
+            name: "it-team".into(),
+            events: all_events(),
+            smtp_url: smtp_url.into(),
+            from: "rostersync@school.example".into(),
+            to: vec!["it@school.example".into()],
+            username_env: Some("SMTP_USER".into()),
+            password_env: Some("SMTP_PASSWORD".into()),
+            allow_plaintext_auth,
+        })
+    }
+
+    fn problem(config: ChannelConfig) -> Option<String> {
+        resolve_channels(&[config], |_| Some("pw-Hunter2".into()))
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    #[test]
+    fn credentials_over_plain_smtp_are_refused_unless_the_operator_allows_it() {
+        let refused = problem(email("smtp://relay.school.example", false)).unwrap();
+        assert!(
+            refused.contains("unencrypted") && refused.contains("allow_plaintext_auth = true"),
+            "{refused}"
+        );
+        assert!(!refused.contains("pw-Hunter2"), "{refused}");
+        assert_eq!(problem(email("smtp://relay.school.example", true)), None);
+        assert_eq!(problem(email("smtps://relay.school.example", false)), None);
+        assert_eq!(
+            problem(email("smtp+starttls://relay.school.example", false)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_webhook_url_is_shown_without_its_userinfo_or_query() {
+        for url in [
+            "ftp://hooks.example.org/services/T0?token=xoxb-SECRET",
+            "ftp://bot:xoxb-SECRET@hooks.example.org/services/T0",
+            "not a url?token=xoxb-SECRET",
+        ] {
+            let error = problem(ChannelConfig::Webhook(WebhookConfig {
+                name: "ops-chat".into(),
+                events: all_events(),
+                url: url.into(),
+                secret_env: "HOOK_SECRET".into(),
+            }))
+            .unwrap();
+            assert!(error.contains("url: "), "{error}");
+            assert!(!error.contains("xoxb-SECRET"), "{error}");
+        }
+    }
 }

@@ -30,7 +30,10 @@ pub(crate) async fn send(target: &EmailTarget, notification: &Notification) -> R
             reason: format!("the SMTP server refused the message: {error}"),
         }),
         Err(error) => Err(Failure::Retry {
-            reason: format!("cannot send through {}: {error}", target.smtp_url),
+            reason: format!(
+                "cannot send through {}: {error}",
+                rostersync_store::redacted_url(target.smtp_url.as_str())
+            ),
             retry_after: None,
         }),
     }

@@ -19,4 +19,7 @@ pub use config::{
 };
 pub use delivery::{ClientError, DeliveryReport, Notifier, RetryPolicy};
 pub use message::Notification;
-pub use webhook::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign, verify_signature};
+pub use webhook::{
+    DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, TOLERANCE, sign,
+    verify_signature,
+};

@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use chrono::Utc;
 use rostersync_notify::{
     Channel, ChannelConfig, DELIVERY_HEADER, DeliveryReport, EVENT_HEADER, Notifier, RetryPolicy,
-    SIGNATURE_HEADER, resolve_channels, verify_signature,
+    SIGNATURE_HEADER, TIMESTAMP_HEADER, resolve_channels, verify_signature,
 };
 use rostersync_store::testing::on_both_backends;
 use rostersync_store::{OutboxEvent, RunMode, RunRecord, Store, WriteSet};
@@ -159,11 +159,23 @@ async fn a_webhook_is_signed_retried_after_a_5xx_with_the_same_delivery_key_and_
         for (headers, body) in &got {
             assert_eq!(headers[EVENT_HEADER], "run.failed");
             let signature = headers[SIGNATURE_HEADER].to_str().unwrap();
+            let sent = headers[TIMESTAMP_HEADER].to_str().unwrap();
+            let now = Utc::now().timestamp();
             assert!(
-                verify_signature(SECRET.as_bytes(), body, signature),
-                "signed over the exact body"
+                verify_signature(SECRET.as_bytes(), sent, body, signature, now),
+                "signed over the send time and the exact body"
             );
-            assert!(!verify_signature(b"another-secret", body, signature));
+            assert!(!verify_signature(
+                b"another-secret",
+                sent,
+                body,
+                signature,
+                now
+            ));
+            assert!(
+                !verify_signature(SECRET.as_bytes(), sent, body, signature, now + 3600),
+                "replayed an hour later, it is refused"
+            );
         }
         let body: serde_json::Value = serde_json::from_slice(&got[1].1).unwrap();
         assert_eq!(body["event"], "run.failed");

@@ -9,7 +9,7 @@
 //! - [`budget`]: the checks on every record a plugin hands over, the
 //!   snapshot's size, and the clipping of text a plugin controls.
 //! - `clock`: a call's waiting time, not charged for time lost to others.
-//! - `cache`: precompiled artifacts, signed by the host.
+//! - `cache`: precompiled artifacts in the host's state directory, signed by the host.
 //! - [`plugin`]: one loaded connector and its guarded calls.
 //! - [`runtime`]: the engine, the registry and hot reload.
 
@@ -26,7 +26,7 @@ pub mod sandbox;
 
 pub use allow::{AllowList, AllowedHost, AllowedHostError};
 pub use bindings::WitVersion;
-pub use cache::LoadSource;
+pub use cache::{LoadSource, STATE_DIR_ENV, default_state_dir};
 pub use error::{LoadError, RunError};
 pub use outbound::{CannedResponse, Intercept, Interceptor, OutboundRequest, Violation};
 pub use plugin::{Plugin, Snapshot};

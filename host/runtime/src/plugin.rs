@@ -112,10 +112,13 @@ impl Plugin {
         // not wait for it (the compiling thread finishes on its own and its
         // work is dropped).
         let limit = shared.compile_timeout;
+        let cached_as = name.clone();
         let compiled = tokio::time::timeout(
             limit,
             tokio::task::spawn_blocking(move || {
-                compiling.cache.load(&compiling.engine, &wasm, &digest)
+                compiling
+                    .cache
+                    .load(&compiling.engine, &cached_as, &wasm, &digest)
             }),
         )
         .await

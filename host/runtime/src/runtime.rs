@@ -37,12 +37,18 @@ pub const DEFAULT_MAX_PLUGIN_BYTES: u64 = 64 << 20;
 pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl RuntimeConfig {
-    /// `plugins/` with its cache in `plugins/.cache/`.
+    /// `plugins/` with its compiled code cached in the host's state
+    /// directory ([`crate::default_state_dir`]).
     pub fn in_folder(plugin_dir: impl Into<PathBuf>) -> Self {
-        let plugin_dir = plugin_dir.into();
+        Self::new(plugin_dir, crate::default_state_dir())
+    }
+
+    /// `plugins/` with its compiled code cached in
+    /// `state_dir/plugin-cache/`, outside the plugin folder.
+    pub fn new(plugin_dir: impl Into<PathBuf>, state_dir: impl AsRef<Path>) -> Self {
         Self {
-            cache_dir: plugin_dir.join(".cache"),
-            plugin_dir,
+            plugin_dir: plugin_dir.into(),
+            cache_dir: state_dir.as_ref().join("plugin-cache"),
             max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
             compile_timeout: DEFAULT_COMPILE_TIMEOUT,
         }

@@ -29,6 +29,7 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// `url` is redacted ([`redacted_url`]), here and below.
     #[error("{url:?} is not a store URL: write sqlite://PATH or postgres://USER@HOST/DATABASE")]
     BadUrl { url: String },
     #[error("cannot open the store at {url}: {source}")]
@@ -302,32 +303,22 @@ pub const ISSUES_CSV_HEADER: [&str; 7] = [
     "How to fix",
 ];
 
-/// Issues as CSV, with the columns schools know and the policy and fix.
+/// Issues as CSV, with the columns schools know and the policy and fix,
+/// through the one neutralising writer.
 pub fn issues_csv(issues: &[IssueRow]) -> String {
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    let write = |csv: &mut csv::Writer<Vec<u8>>, row: [&str; 7]| {
-        csv.write_record(row)
-            .expect("writing CSV to memory cannot fail");
-    };
-    write(&mut csv, ISSUES_CSV_HEADER);
+    let mut csv = CsvExport::new(&ISSUES_CSV_HEADER);
     for issue in issues {
-        write(
-            &mut csv,
-            [
-                &issue.source_id,
-                &issue.entity_type,
-                &issue.entity_name,
-                &issue.mis_id,
-                &issue.message,
-                &issue.policy,
-                &issue.fix,
-            ],
-        );
+        csv.row(&[
+            &issue.source_id,
+            &issue.entity_type,
+            &issue.entity_name,
+            &issue.mis_id,
+            &issue.message,
+            &issue.policy,
+            &issue.fix,
+        ]);
     }
-    let bytes = csv
-        .into_inner()
-        .expect("flushing CSV to memory cannot fail");
-    String::from_utf8(bytes).expect("CSV of strings is UTF-8")
+    csv.finish()
 }
 
 enum Backend {
@@ -368,16 +359,19 @@ macro_rules! insert_audit {
 mod queue;
 #[macro_use]
 mod accounts;
+mod export;
 #[macro_use]
 mod holds;
 mod metrics;
 mod notifications;
 #[macro_use]
 mod standing;
+mod redact;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use accounts::{AccountRow, AccountStatus, AccountWrite, LinkWrite};
+pub use export::CsvExport;
 pub use holds::{Classified, HoldRevision, HoldRow, HoldStatus, HoldWrite};
 pub use metrics::StoreMetrics;
 pub use notifications::{
@@ -385,6 +379,7 @@ pub use notifications::{
 };
 pub use queue::{Enqueued, Lease, QueueState, QueuedRun, RunAsk};
 pub use standing::{StandingIssue, StandingWrite};
+pub use redact::redacted_url;
 
 pub struct Store {
     backend: Backend,
@@ -399,7 +394,7 @@ impl Store {
     /// Opens (creating an SQLite file if needed) and migrates the store.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let open_error = |source| StoreError::Open {
-            url: url.to_string(),
+            url: redacted_url(url),
             source,
         };
         let backend = if url.starts_with("sqlite:") {
@@ -429,7 +424,7 @@ impl Store {
             Backend::Postgres(pool)
         } else {
             return Err(StoreError::BadUrl {
-                url: url.to_string(),
+                url: redacted_url(url),
             });
         };
         Ok(Store { backend })

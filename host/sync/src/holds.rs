@@ -11,8 +11,8 @@ use rostersync_core::holds::Census;
 use rostersync_core::{ChangeSet, EntityKind, HoldReason, PriorHashes, RunHistory, check_holds};
 use rostersync_model::{GroupKind, Record, Role};
 use rostersync_store::{
-    AuditEntry, HoldRevision, HoldRow, HoldStatus, HoldWrite, RunMode, RunRecord, Store,
-    StoreError, WriteSet,
+    AuditEntry, CsvExport, HoldRevision, HoldRow, HoldStatus, HoldWrite, RunMode, RunRecord,
+    Store, StoreError, WriteSet,
 };
 
 use crate::provision::{self, Context, display_name, issue_row};
@@ -358,12 +358,8 @@ pub async fn export_hold_csv(
         "# hold {hold} on {} revision {number} digest {digest}\n",
         row.connection
     );
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    let mut write = |fields: [&str; 6]| {
-        csv.write_record(fields)
-            .expect("writing CSV to memory cannot fail");
-    };
-    write(HOLD_CSV_HEADER);
+    let mut csv = CsvExport::new(&HOLD_CSV_HEADER);
+    let mut write = |fields: [&str; 6]| csv.row(&fields);
     for (record, _) in &changes.creates {
         let (kind, id, name, mis_id) = described(record, &names);
         write(["create", kind, &id, &name, &mis_id, ""]);
@@ -385,10 +381,7 @@ pub async fn export_hold_csv(
         };
         write(["remove", kind, &id, &name, &mis_id, ""]);
     }
-    let bytes = csv
-        .into_inner()
-        .expect("flushing CSV to memory cannot fail");
-    out.push_str(&String::from_utf8(bytes).expect("CSV of strings is UTF-8"));
+    out.push_str(&csv.finish());
     Ok(out)
 }
 

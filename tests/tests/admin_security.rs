@@ -1,0 +1,346 @@
+//! The admin server's defences over real HTTP on 127.0.0.1: sessions that
+//! can be ended everywhere, forms that need their session's CSRF token and
+//! this origin, the security headers, a throttle on wrong tokens, a crowd
+//! of half-sent requests that cannot keep `/healthz` from answering, and
+//! TLS with the `__Host-` cookie. (What a hostile page on another port can
+//! do to a signed-in browser is in the Chromium suite, `dashboard.rs`.)
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
+use rostersync_admin::AdminConfig;
+use rostersync_tests::host::{ADMIN_TOKEN, Host, HostSpec};
+use rostersync_tests::workspace;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A client that shows redirects instead of following them.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in with `token` as a browser on the dashboard's own page would;
+/// the session cookie (`name=value`).
+async fn sign_in(host: &Host, token: &str) -> String {
+    let response = client()
+        .post(host.url("/login"))
+        .header(header::ORIGIN, host.url(""))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    cookie_of(response.headers())
+}
+
+fn cookie_of(headers: &HeaderMap) -> String {
+    let set = headers[header::SET_COOKIE].to_str().unwrap();
+    set.split(';').next().unwrap().to_string()
+}
+
+/// The page at `path` as the signed-in browser sees it: its status and body.
+async fn page(host: &Host, cookie: &str, path: &str) -> (StatusCode, String) {
+    let response = client()
+        .get(host.url(path))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// The CSRF token the session's forms carry.
+fn csrf_of(body: &str) -> String {
+    let at = body
+        .find("name=\"csrf\" value=\"")
+        .expect("the page has a form with a CSRF token")
+        + "name=\"csrf\" value=\"".len();
+    body[at..at + 64].to_string()
+}
+
+/// POSTs a dashboard form from this origin with the session's cookie.
+async fn submit(host: &Host, cookie: &str, path: &str, form: &[(&str, &str)]) -> StatusCode {
+    client()
+        .post(host.url(path))
+        .header(header::COOKIE, cookie)
+        .header(header::ORIGIN, host.url(""))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_session_of_the_token() {
+    let host = Host::start(HostSpec::default()).await;
+    let laptop = sign_in(&host, ADMIN_TOKEN).await;
+    let phone = sign_in(&host, ADMIN_TOKEN).await;
+    assert_ne!(laptop, phone);
+    for cookie in [&laptop, &phone] {
+        assert_eq!(page(&host, cookie, "/").await.0, StatusCode::OK);
+    }
+    let csrf = csrf_of(&page(&host, &laptop, "/").await.1);
+    assert_eq!(
+        submit(&host, &laptop, "/logout/everywhere", &[("csrf", &csrf)]).await,
+        StatusCode::SEE_OTHER
+    );
+    for cookie in [&laptop, &phone] {
+        assert_eq!(
+            page(&host, cookie, "/").await.0,
+            StatusCode::SEE_OTHER,
+            "sent back to the login"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_strict_and_expires() {
+    let host = Host::start(HostSpec::default()).await;
+    let response = client()
+        .post(host.url("/login"))
+        .header(header::ORIGIN, host.url(""))
+        .form(&[("token", ADMIN_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(set.starts_with("rostersync_session="), "{set}");
+    for attribute in ["Path=/", "HttpOnly", "SameSite=Strict", "Max-Age=43200"] {
+        assert!(set.contains(attribute), "{attribute} in {set}");
+    }
+    assert!(!set.contains("Domain"), "{set}");
+}
+
+#[tokio::test]
+async fn a_form_without_its_session_token_or_from_elsewhere_changes_nothing() {
+    let host = Host::start(HostSpec::default()).await;
+    let cookie = sign_in(&host, ADMIN_TOKEN).await;
+    let csrf = csrf_of(&page(&host, &cookie, "/").await.1);
+    let refresh = "/connections/north/refresh";
+    assert_eq!(
+        submit(&host, &cookie, refresh, &[("mode", "full")]).await,
+        StatusCode::FORBIDDEN,
+        "no token"
+    );
+    let other = "0".repeat(64);
+    assert_eq!(
+        submit(&host, &cookie, refresh, &[("mode", "full"), ("csrf", &other)]).await,
+        StatusCode::FORBIDDEN,
+        "another token"
+    );
+    let from_elsewhere = client()
+        .post(host.url(refresh))
+        .header(header::COOKIE, &cookie)
+        .header(header::ORIGIN, "http://127.0.0.1:1")
+        .form(&[("mode", "full"), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_elsewhere.status(), StatusCode::FORBIDDEN, "another port");
+    assert!(host.store.active_runs().await.unwrap().is_empty());
+    assert_eq!(
+        submit(&host, &cookie, refresh, &[("mode", "full"), ("csrf", &csrf)]).await,
+        StatusCode::SEE_OTHER,
+        "the real form works"
+    );
+    host.succeeded("north").await;
+}
+
+#[tokio::test]
+async fn every_page_carries_the_security_headers_and_no_inline_script() {
+    let host = Host::start(HostSpec::default()).await;
+    let cookie = sign_in(&host, ADMIN_TOKEN).await;
+    for path in ["/", "/holds", "/plugins", "/login", "/api/openapi.json"] {
+        let response = client()
+            .get(host.url(path))
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        let headers = response.headers().clone();
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        for directive in ["script-src 'self'", "frame-ancestors 'none'"] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "{path}");
+        assert_eq!(headers[header::REFERRER_POLICY], "same-origin", "{path}");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{path}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("<script>"), "{path} has an inline script");
+        assert!(!body.contains("<style>"), "{path} has an inline style");
+    }
+    let script = client()
+        .get(host.url("/static/dashboard.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert_eq!(script.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(
+        script.text().await.unwrap().contains("/fragments/jobs"),
+        "the polling script is served as a file"
+    );
+}
+
+#[tokio::test]
+async fn an_address_guessing_tokens_is_refused_after_ten_wrong_ones() {
+    let host = Host::start(HostSpec::default()).await;
+    let api = |token: &'static str| {
+        client()
+            .get(host.url("/api/v1/connections"))
+            .bearer_auth(token)
+            .send()
+    };
+    for _ in 0..5 {
+        let wrong = api("guess-0000000000000000000000000000").await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    for _ in 0..5 {
+        let wrong = client()
+            .post(host.url("/login"))
+            .header(header::ORIGIN, host.url(""))
+            .form(&[("token", "guess-1111111111111111111111111111")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = api("guess-2222222222222222222222222222").await.unwrap();
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(throttled.headers().contains_key(header::RETRY_AFTER));
+    let even_right = api(ADMIN_TOKEN).await.unwrap();
+    assert_eq!(
+        even_right.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a guesser cannot learn a right token while refused"
+    );
+    // Health needs no token, so it is not throttled.
+    let health = client().get(host.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+/// Opens a connection that sends half a request's headers and waits.
+async fn half_open(host: &Host) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn three_hundred_half_sent_requests_do_not_keep_healthz_from_answering() {
+    let host = Host::start(HostSpec::default()).await;
+    let mut crowd = Vec::new();
+    for _ in 0..300 {
+        crowd.push(half_open(&host).await);
+    }
+    for _ in 0..3 {
+        let health = client().get(host.url("/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+    }
+    // The server keeps at most its limit (256) open: the 44 oldest, idle,
+    // were closed to make room.
+    for (index, stream) in crowd[..44].iter_mut().enumerate() {
+        assert!(hung_up(stream).await, "connection {index} is still open");
+    }
+}
+
+/// Whether the server closes `stream`: reads until it does (the bound
+/// only keeps a broken server from hanging the suite).
+async fn hung_up(stream: &mut tokio::net::TcpStream) -> bool {
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut rest)).await;
+    matches!(read, Ok(Ok(_) | Err(_)))
+}
+
+#[tokio::test]
+async fn a_request_whose_headers_never_finish_is_closed() {
+    let host = Host::start(HostSpec {
+        admin: AdminConfig {
+            header_timeout_seconds: 1,
+            ..AdminConfig::default()
+        },
+        ..HostSpec::default()
+    })
+    .await;
+    let mut stream = half_open(&host).await;
+    assert!(
+        hung_up(&mut stream).await,
+        "the server never closed the connection"
+    );
+    let health = client().get(host.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn with_tls_the_server_speaks_https_and_the_cookie_is_host_bound_and_secure() {
+    let fixtures = workspace().join("tests/fixtures/tls");
+    let host = Host::start(HostSpec {
+        admin: AdminConfig {
+            tls_cert: Some(fixtures.join("cert.pem")),
+            tls_key: Some(fixtures.join("key.pem")),
+            ..AdminConfig::default()
+        },
+        ..HostSpec::default()
+    })
+    .await;
+    let certificate =
+        reqwest::Certificate::from_pem(&std::fs::read(fixtures.join("cert.pem")).unwrap())
+            .unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(certificate)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let origin = format!("https://{}", host.addr);
+    let health = https
+        .get(format!("{origin}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let login = https
+        .post(format!("{origin}/login"))
+        .header(header::ORIGIN, &origin)
+        .form(&[("token", ADMIN_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    let set = login.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(set.starts_with("__Host-rostersync_session="), "{set}");
+    assert!(set.contains("; Secure") && set.contains("Path=/"), "{set}");
+    assert!(
+        client().get(host.url("/healthz")).send().await.is_err(),
+        "plain HTTP gets no answer"
+    );
+}
+
+#[test]
+fn listening_beyond_loopback_without_tls_is_warned_about() {
+    let config = AdminConfig::default();
+    assert_eq!(
+        config.exposure_warning("127.0.0.1:8080".parse().unwrap()),
+        None
+    );
+    let warning = config
+        .exposure_warning("0.0.0.0:8080".parse().unwrap())
+        .unwrap();
+    assert!(warning.contains("without TLS"), "{warning}");
+    let with_tls = AdminConfig {
+        tls_cert: Some("cert.pem".into()),
+        tls_key: Some("key.pem".into()),
+        ..AdminConfig::default()
+    };
+    assert_eq!(
+        with_tls.exposure_warning("0.0.0.0:8080".parse().unwrap()),
+        None
+    );
+}
