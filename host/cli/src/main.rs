@@ -12,10 +12,11 @@ mod sandbox;
 mod serve;
 mod template;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +37,18 @@ struct Cli {
     /// The configuration file: store, plugin folder, connections.
     #[arg(long, global = true, env = "ROSTERSYNC_CONFIG")]
     config: Option<PathBuf>,
+
+    /// How log lines on standard error are written: `text` for people
+    /// (coloured only on a terminal), `json` one object a line for a log
+    /// collector.
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTERSYNC_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
 
     #[command(subcommand)]
     command: Command,
@@ -91,6 +104,38 @@ pub const DEFAULT_PLUGIN_DIR: &str = "plugins";
 /// The configuration file read when `--config` is not given.
 const DEFAULT_CONFIG: &str = "rostersync.toml";
 
+/// The shape of the log lines on standard error.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs go to standard error, filtered by `RUST_LOG` (default: warnings),
+/// as text (colour codes only when standard error is a terminal, so log
+/// files stay plain) or as JSON lines.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
+}
+
+/// A closed pipe (`rostersync history x | head`) ends the process quietly,
+/// as it does for every other Unix tool, instead of a panic from `println!`.
+fn quiet_on_closed_pipe() {
+    // SAFETY: restoring the default disposition of SIGPIPE before any other
+    // thread exists; the Rust runtime sets it to "ignore" at start-up.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Success when `ok`, else the failure status scripts test for.
 pub fn exit_code(ok: bool) -> ExitCode {
     if ok {
@@ -101,14 +146,9 @@ pub fn exit_code(ok: bool) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("starting the async runtime");
     let outcome = runtime.block_on(async {
         let file = cli.config.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
