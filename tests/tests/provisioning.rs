@@ -100,7 +100,7 @@ async fn six_connections_provision_every_role(store: Store) {
         assert_ne!(report.status, RunStatus::Failed, "{provider}: {report:?}");
         if report.status == RunStatus::Held {
             let hold = store.open_hold(&connection.id).await.unwrap().unwrap();
-            confirm_hold(&store, &connection, hold.id, "operator")
+            confirm_hold(&store, &connection, hold.id, &hold.digest, "operator")
                 .await
                 .unwrap();
         }
