@@ -8,7 +8,8 @@ use chrono::Utc;
 use rostersync_core::{ChangeSet, EntityKind};
 use rostersync_model::Record;
 use rostersync_store::{
-    AuditEntry, CsvExport, HoldRow, HoldStatus, HoldWrite, RunMode, RunRecord, Store, StoreError, WriteSet,
+    AuditEntry, CsvExport, HoldRow, HoldStatus, HoldWrite, RunMode, RunRecord, Store, StoreError,
+    WriteSet,
 };
 
 use crate::provision::{self, Context, issue_row};
