@@ -148,7 +148,12 @@ impl Host {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop_admin, admin_stopped) = watch::channel(false);
-        tokio::spawn(rostersync_admin::serve(listener, router, admin, admin_stopped));
+        tokio::spawn(rostersync_admin::serve(
+            listener,
+            router,
+            admin,
+            admin_stopped,
+        ));
         let (stop, _) = watch::channel(false);
         let mut host = Host {
             sandbox,

@@ -128,7 +128,13 @@ async fn a_form_without_its_session_token_or_from_elsewhere_changes_nothing() {
     );
     let other = "0".repeat(64);
     assert_eq!(
-        submit(&host, &cookie, refresh, &[("mode", "full"), ("csrf", &other)]).await,
+        submit(
+            &host,
+            &cookie,
+            refresh,
+            &[("mode", "full"), ("csrf", &other)]
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "another token"
     );
@@ -140,10 +146,20 @@ async fn a_form_without_its_session_token_or_from_elsewhere_changes_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(from_elsewhere.status(), StatusCode::FORBIDDEN, "another port");
+    assert_eq!(
+        from_elsewhere.status(),
+        StatusCode::FORBIDDEN,
+        "another port"
+    );
     assert!(host.store.active_runs().await.unwrap().is_empty());
     assert_eq!(
-        submit(&host, &cookie, refresh, &[("mode", "full"), ("csrf", &csrf)]).await,
+        submit(
+            &host,
+            &cookie,
+            refresh,
+            &[("mode", "full"), ("csrf", &csrf)]
+        )
+        .await,
         StatusCode::SEE_OTHER,
         "the real form works"
     );
@@ -293,19 +309,14 @@ async fn with_tls_the_server_speaks_https_and_the_cookie_is_host_bound_and_secur
     })
     .await;
     let certificate =
-        reqwest::Certificate::from_pem(&std::fs::read(fixtures.join("cert.pem")).unwrap())
-            .unwrap();
+        reqwest::Certificate::from_pem(&std::fs::read(fixtures.join("cert.pem")).unwrap()).unwrap();
     let https = reqwest::Client::builder()
         .add_root_certificate(certificate)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let origin = format!("https://{}", host.addr);
-    let health = https
-        .get(format!("{origin}/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let health = https.get(format!("{origin}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let login = https
         .post(format!("{origin}/login"))

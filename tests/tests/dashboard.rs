@@ -250,7 +250,9 @@ async fn hostile_site(target: SocketAddr, hold: i64) -> SocketAddr {
     ];
     let mut site = axum::Router::new();
     for (path, body) in pages {
-        let html = format!("<!doctype html><html><head><title>prize draw</title></head><body>{body}</body></html>");
+        let html = format!(
+            "<!doctype html><html><head><title>prize draw</title></head><body>{body}</body></html>"
+        );
         site = site.route(
             path,
             axum::routing::get(move || {
@@ -266,7 +268,13 @@ async fn hostile_site(target: SocketAddr, hold: i64) -> SocketAddr {
 async fn landed_on(client: &Client, addr: SocketAddr) -> String {
     for _ in 0..300 {
         if client.current_url().await.unwrap().port() == Some(addr.port()) {
-            return client.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
+            return client
+                .find(Locator::Css("body"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -282,7 +290,10 @@ async fn a_page_on_another_port_cannot_confirm_a_hold_or_queue_a_run() {
     let site = hostile_site(host.addr, hold).await;
 
     for attack in ["/confirm-form", "/resync-form"] {
-        client.goto(&format!("http://{site}{attack}")).await.unwrap();
+        client
+            .goto(&format!("http://{site}{attack}"))
+            .await
+            .unwrap();
         let answer = landed_on(&client, host.addr).await;
         assert!(
             answer.contains("not sent from a rostersync page"),
@@ -320,7 +331,10 @@ async fn a_page_on_another_port_cannot_confirm_a_hold_or_queue_a_run() {
     client.enter_parent_frame().await.unwrap();
 
     // The same browser, on the dashboard itself, still can.
-    client.goto(&host.url(&format!("/holds/{hold}"))).await.unwrap();
+    client
+        .goto(&host.url(&format!("/holds/{hold}")))
+        .await
+        .unwrap();
     click(&client, "#confirm").await;
     let answer = wait_for_text(&client, "#answer", |t| t.contains("confirmed")).await;
     assert!(answer.contains("by ops"), "{answer}");
@@ -351,10 +365,7 @@ async fn the_session_cookie_alone_opens_nothing_in_the_json_api() {
     let hold = held_removal(&host).await;
     let (client, _driver) = browser().await;
     sign_in(&client, &host, ADMIN_TOKEN).await;
-    let cookie = client
-        .get_named_cookie("rostersync_session")
-        .await
-        .unwrap();
+    let cookie = client.get_named_cookie("rostersync_session").await.unwrap();
     assert_eq!(cookie.http_only(), Some(true));
     assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
     assert_eq!(cookie.path(), Some("/"));

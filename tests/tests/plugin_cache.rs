@@ -71,6 +71,9 @@ fn loaded_from(runtime: &Runtime, plugin: &str) -> LoadSource {
         .loaded_from
 }
 
+/// What a test does to a warm cache before the host starts again.
+type Spoil = fn(&HostDirs);
+
 /// Someone other than the host's user (the suites run as root in CI;
 /// as anyone else `chown` is refused and the test says so).
 const NOBODY: u32 = 65534;
@@ -147,7 +150,7 @@ async fn one_plugins_artifact_renamed_to_another_plugin_is_rejected() {
 #[tokio::test]
 async fn a_key_or_cache_another_user_owns_or_may_change_is_ignored() {
     let key = |dirs: &HostDirs| dirs.cache().join("host.key");
-    let cases: [(&str, fn(&HostDirs)); 4] = [
+    let cases: [(&str, Spoil); 4] = [
         ("a key another user owns", |dirs| {
             chown(dirs.cache().join("host.key"), Some(NOBODY), None)
                 .expect("the suite runs as root, so it can give a file away");
@@ -157,8 +160,7 @@ async fn a_key_or_cache_another_user_owns_or_may_change_is_ignored() {
             std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
         }),
         ("a cache folder others may write", |dirs| {
-            std::fs::set_permissions(dirs.cache(), std::fs::Permissions::from_mode(0o777))
-                .unwrap();
+            std::fs::set_permissions(dirs.cache(), std::fs::Permissions::from_mode(0o777)).unwrap();
         }),
         ("a cache folder another user owns", |dirs| {
             chown(dirs.cache(), Some(NOBODY), None).unwrap();

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rostersync_model::{Date, Mode, Record, Settings};
-use rostersync_runtime::{
-    Limits, LoadError, LoadSource, Plugin, Runtime, Sandbox, WitVersion,
-};
+use rostersync_runtime::{Limits, LoadError, LoadSource, Plugin, Runtime, Sandbox, WitVersion};
 use rostersync_tests::{connector_wasm, install, runtime_config, runtime_with};
 
 fn runtime_over(dir: &Path) -> Runtime {

@@ -31,7 +31,9 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     }
     let (parts, body) = request.into_parts();
     if !same_origin(&parts, state.gate.tls) {
-        return refuse("This form was not sent from a rostersync page; reload the page and try again.");
+        return refuse(
+            "This form was not sent from a rostersync page; reload the page and try again.",
+        );
     }
     let session = match state.gate.session(&parts) {
         // Signing in needs no session (its origin is checked above).
@@ -47,9 +49,12 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         .map(|(_, value)| value.into_owned())
         .unwrap_or_default();
     if !bool::from(presented.as_bytes().ct_eq(session.csrf.as_bytes())) {
-        return refuse("This form has expired or did not come from this session; reload the page and try again.");
+        return refuse(
+            "This form has expired or did not come from this session; reload the page and try again.",
+        );
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn refuse(message: &'static str) -> Response {

@@ -76,7 +76,9 @@ pub async fn serve(context: &Context, args: ServeArgs) -> anyhow::Result<ExitCod
         eprintln!("{warning}");
     }
     run_host(plan, |address| {
-        println!("rostersync is serving: dashboard and API on {scheme}://{address}/ (Ctrl-C stops it)");
+        println!(
+            "rostersync is serving: dashboard and API on {scheme}://{address}/ (Ctrl-C stops it)"
+        );
     })
     .await?;
     Ok(ExitCode::SUCCESS)

