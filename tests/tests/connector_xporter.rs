@@ -318,15 +318,14 @@ async fn check_names_the_school_and_refuses_a_wrong_secret() {
         "{message}"
     );
 
-    // Without `token-url`, the token comes from `oauth/GetToken` under the
-    // API root, the endpoint Groupcall documents.
-    let credentials = bench.sandbox.credentials(1);
-    let documented = Connection::new(
-        Settings::new()
-            .with("base-url", bench.sandbox.base_url(Provider::Xporter, 1))
-            .with("estab", credentials.xporter_estab)
-            .with("relying-party", credentials.xporter_relying_party)
-            .with("secret", credentials.xporter_secret),
+    // Groupcall's documented token endpoint answers the same credentials.
+    let mut documented = connection(&bench, 1);
+    documented.settings.set(
+        "token-url",
+        format!(
+            "{}/oauth/GetToken",
+            bench.sandbox.base_url(Provider::Xporter, 1)
+        ),
     );
     let info = bench.check(&documented).await.expect("check succeeds");
     assert_eq!(info.id, estab);

@@ -1,9 +1,9 @@
 //! Reaching Xporter on Demand: the token exchange, and authorised GETs.
 //!
-//! The token endpoint is a setting. By default it is `oauth/GetToken` under
-//! the API root, which for Groupcall's root is what its current
-//! documentation (xporterdocs.groupcall.com, "Authentication") names:
-//! `https://xporter.groupcall.com/api/oauth/GetToken`. The older STS `https://login.groupcall.com/idaas/sts/STS/GetToken` is what
+//! The token endpoint is a setting. Groupcall's current documentation
+//! (xporterdocs.groupcall.com, "Authentication") names
+//! `https://xporter.groupcall.com/api/oauth/GetToken`, the default; the
+//! older STS `https://login.groupcall.com/idaas/sts/STS/GetToken` is what
 //! the recorded client TeamSatchel/xod_client (`lib/xod_client/config.rb`,
 //! `spec/fixtures/vcr_cassettes/valid_token.yml`) and
 //! cpoms/xporter_on_demand (`lib/xporter_on_demand.rb`) post to. Both take
@@ -28,9 +28,8 @@ use serde_json::{Value, json};
 /// Where Groupcall serves Xporter on Demand.
 pub(crate) const DEFAULT_BASE_URL: &str = "https://xporter.groupcall.com/api";
 
-/// Where, under the API root, Groupcall's documentation says to exchange
-/// credentials for a token.
-const TOKEN_PATH: &str = "oauth/GetToken";
+/// Where Groupcall's documentation says to exchange credentials for a token.
+pub(crate) const DEFAULT_TOKEN_URL: &str = "https://xporter.groupcall.com/api/oauth/GetToken";
 
 pub(crate) struct Api {
     base: String,
@@ -52,13 +51,12 @@ struct TokenReply {
 
 impl Api {
     pub(crate) fn new(settings: &Settings) -> Result<Api, SyncError> {
-        let base = settings.base_url("base-url")?;
         Ok(Api {
+            base: settings.base_url("base-url")?,
             token_url: match settings.get("token-url") {
                 Some(_) => settings.base_url("token-url")?,
-                None => format!("{base}/{TOKEN_PATH}"),
+                None => DEFAULT_TOKEN_URL.to_string(),
             },
-            base,
             estab: settings.require("estab")?.trim().to_string(),
             relying_party: settings.require("relying-party")?.trim().to_string(),
             secret: settings.require("secret")?.to_string(),
@@ -176,10 +174,7 @@ mod tests {
             api.school_url("Students"),
             "https://xporter.groupcall.com/api/v1/School/3281102/Students"
         );
-        assert_eq!(
-            api.token_url,
-            "https://xporter.groupcall.com/api/oauth/GetToken"
-        );
+        assert_eq!(api.token_url, DEFAULT_TOKEN_URL);
         let sts = Settings::from_pairs([
             ("base-url", DEFAULT_BASE_URL),
             (

@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rostersync_connector_sdk::*;
 
-use crate::api::{Api, DEFAULT_BASE_URL, query_value};
+use crate::api::{Api, DEFAULT_BASE_URL, DEFAULT_TOKEN_URL, query_value};
 use crate::changes::{Cursor, Links};
 use crate::rows::Row;
 
@@ -120,8 +120,8 @@ impl Connector for Xporter {
         ))
         .setting(SettingSpec::base_url(
             "token-url",
-            "Where the credentials are exchanged for a token: oauth/GetToken under the API root by default (Groupcall's documented https://xporter.groupcall.com/api/oauth/GetToken), or the older STS, https://login.groupcall.com/idaas/sts/STS/GetToken.",
-            None,
+            "Where the credentials are exchanged for a token: Groupcall's documented endpoint by default, or the older STS (https://login.groupcall.com/idaas/sts/STS/GetToken).",
+            Some(DEFAULT_TOKEN_URL),
         ))
         .setting(SettingSpec::text(
             "estab",
@@ -426,7 +426,11 @@ mod tests {
                     SettingKind::BaseUrl,
                     Some("https://xporter.groupcall.com/api")
                 ),
-                ("token-url", SettingKind::BaseUrl, None),
+                (
+                    "token-url",
+                    SettingKind::BaseUrl,
+                    Some("https://xporter.groupcall.com/api/oauth/GetToken")
+                ),
                 ("estab", SettingKind::Text, None),
                 ("relying-party", SettingKind::Text, None),
                 ("secret", SettingKind::Secret, None),
