@@ -178,7 +178,15 @@ async fn a_first_run_provisions_and_an_unchanged_resync_writes_nothing() {
         );
         let history = store.run_history("north", 10).await.unwrap();
         assert_eq!(history.len(), 2);
-        assert!(history[0].counts.is_empty());
+        // An unchanged resync counts only the people it read, per role.
+        assert!(
+            history[0]
+                .counts
+                .iter()
+                .all(|c| c.kind == "staff" && c.action == "read" && c.count == 10),
+            "{:?}",
+            history[0].counts
+        );
         assert!(
             history[1]
                 .counts
