@@ -378,8 +378,8 @@ pub use notifications::{
     DeliveryStatus, DueNotification, NOTIFICATION_EVENTS, Notification, NotificationDelivery,
 };
 pub use queue::{Enqueued, Lease, QueueState, QueuedRun, RunAsk};
-pub use standing::{StandingIssue, StandingWrite};
 pub use redact::redacted_url;
+pub use standing::{StandingIssue, StandingWrite};
 
 pub struct Store {
     backend: Backend,

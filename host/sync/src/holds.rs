@@ -11,8 +11,8 @@ use rostersync_core::holds::Census;
 use rostersync_core::{ChangeSet, EntityKind, HoldReason, PriorHashes, RunHistory, check_holds};
 use rostersync_model::{GroupKind, Record, Role};
 use rostersync_store::{
-    AuditEntry, CsvExport, HoldRevision, HoldRow, HoldStatus, HoldWrite, RunMode, RunRecord,
-    Store, StoreError, WriteSet,
+    AuditEntry, CsvExport, HoldRevision, HoldRow, HoldStatus, HoldWrite, RunMode, RunRecord, Store,
+    StoreError, WriteSet,
 };
 
 use crate::provision::{self, Context, display_name, issue_row};
