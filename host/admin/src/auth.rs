@@ -166,7 +166,9 @@ impl Throttle {
     pub(crate) fn refused(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let failures = self.lock();
         let (since, count) = failures.get(&ip)?;
-        let left = FAILURE_WINDOW.checked_sub(now.saturating_duration_since(*since))?;
+        let left = FAILURE_WINDOW
+            .checked_sub(now.saturating_duration_since(*since))
+            .filter(|left| !left.is_zero())?;
         (*count >= FAILURES_ALLOWED).then_some(left)
     }
 

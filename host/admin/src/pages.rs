@@ -587,7 +587,10 @@ pub async fn login(
 ) -> Response {
     match state.gate.authenticate(ip, form.token.trim()) {
         Ok((caller, token)) => {
-            let session = state.gate.sessions.start(caller, token);
+            let session = state
+                .gate
+                .sessions
+                .start(caller, token, std::time::Instant::now());
             (
                 [(header::SET_COOKIE, state.gate.set_cookie(&session))],
                 Redirect::to("/"),

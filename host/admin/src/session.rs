@@ -62,10 +62,9 @@ impl Sessions {
     }
 
     /// Starts a session for `caller` (signed in with the token whose
-    /// digest is `token`); returns the cookie value.
-    pub(crate) fn start(&self, caller: Caller, token: [u8; 32]) -> String {
+    /// digest is `token`) at `now`; returns the cookie value.
+    pub(crate) fn start(&self, caller: Caller, token: [u8; 32], now: Instant) -> String {
         let cookie = random_hex();
-        let now = Instant::now();
         let session = Session {
             caller,
             token,
@@ -140,8 +139,8 @@ mod tests {
     fn an_idle_session_expires_and_a_used_one_lives_to_its_absolute_age() {
         let sessions = sessions();
         let start = Instant::now();
-        let idle = sessions.start(ops(), [1; 32]);
-        let busy = sessions.start(ops(), [1; 32]);
+        let idle = sessions.start(ops(), [1; 32], start);
+        let busy = sessions.start(ops(), [1; 32], start);
         // The busy one is used every 20 minutes; the idle one never.
         for step in 1..24 {
             let now = start + step * 20 * MINUTE;
@@ -155,9 +154,9 @@ mod tests {
     fn signing_out_everywhere_ends_every_session_of_that_token_only() {
         let sessions = sessions();
         let now = Instant::now();
-        let laptop = sessions.start(ops(), [1; 32]);
-        let phone = sessions.start(ops(), [1; 32]);
-        let other = sessions.start(ops(), [2; 32]);
+        let laptop = sessions.start(ops(), [1; 32], now);
+        let phone = sessions.start(ops(), [1; 32], now);
+        let other = sessions.start(ops(), [2; 32], now);
         sessions.end(&laptop);
         assert!(sessions.get(&laptop, now).is_none());
         assert!(sessions.get(&phone, now).is_some());
@@ -170,8 +169,8 @@ mod tests {
     fn every_session_has_its_own_csrf_token() {
         let sessions = sessions();
         let now = Instant::now();
-        let a = sessions.start(ops(), [1; 32]);
-        let b = sessions.start(ops(), [1; 32]);
+        let a = sessions.start(ops(), [1; 32], now);
+        let b = sessions.start(ops(), [1; 32], now);
         let (a, b) = (
             sessions.get(&a, now).unwrap(),
             sessions.get(&b, now).unwrap(),

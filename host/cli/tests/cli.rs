@@ -361,7 +361,10 @@ fn config_check_passes_a_good_file_and_names_the_line_and_field_of_a_bad_one() {
         let output = Command::new(env!("CARGO_BIN_EXE_rostersync"))
             .args(["config", "check", "--config"])
             .arg(&config)
-            .env("OPS_TOKEN", "a-long-admin-token-for-tests")
+            .env(
+                "OPS_TOKEN",
+                "a-long-random-admin-token-for-the-tests-0f3a9c",
+            )
             .env_remove("ROSTERSYNC_STORE")
             .output()
             .unwrap();
@@ -423,7 +426,7 @@ fn serve_runs_what_the_api_asks_and_status_reports_it() {
     );
     // The admin token comes from a secrets file beside the configuration,
     // so every command (serve, status) finds it without the environment.
-    let token = "a-long-admin-token-for-tests";
+    let token = "a-long-random-admin-token-for-the-tests-0f3a9c";
     std::fs::write(&config, format!("secrets_file = \"secrets\"\n{toml}")).unwrap();
     let secrets = dir.path().join("secrets");
     std::fs::write(&secrets, format!("OPS_TOKEN={token}\n")).unwrap();
@@ -655,7 +658,11 @@ fn the_demo_syncs_all_six_providers_and_summarises() {
     ] {
         let rows: Vec<&str> = out
             .lines()
-            .filter(|line| line.starts_with(&format!("demo-{provider} ")))
+            .filter(|line| {
+                let mut words = line.split_whitespace();
+                words.next() == Some(&format!("demo-{provider}"))
+                    && matches!(words.next(), Some("full" | "delta"))
+            })
             .collect();
         assert_eq!(
             rows.len(),

@@ -206,7 +206,7 @@ fn the_dockerfile_builds_in_stages_runs_unprivileged_and_names_real_commands() {
         assert!(root.join(path).join("Cargo.toml").exists(), "{path}");
     }
     assert!(help(&[]).contains("--plugin-dir"));
-    assert!(help(&["connector", "build"]).contains("[PATHS]..."));
+    assert!(help(&["connector", "build"]).contains("<PATHS>..."));
     let (_, cmd) = last.iter().rev().find(|(word, _)| word == "CMD").unwrap();
     assert!(cmd.contains("\"serve\""), "{cmd}");
     assert!(help(&["serve"]).contains("--listen"));

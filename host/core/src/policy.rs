@@ -25,6 +25,8 @@ pub enum Rule {
     RequireRegistrationGroup,
     /// Every pupil has an enrolment status (always on).
     EnrolmentStatus,
+    /// `validation.require_admission_details`.
+    RequireAdmissionDetails,
     /// Applicants: an active application, no past admission date, an
     /// allowed status (`validation.allowed_admission_statuses`) and an
     /// intake group.
@@ -42,7 +44,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 12] = [
+    pub const ALL: [Rule; 13] = [
         Self::RequiredNames,
         Self::RequireStartDate,
         Self::RequireSalutation,
@@ -50,6 +52,7 @@ impl Rule {
         Self::RequireYearGroup,
         Self::RequireRegistrationGroup,
         Self::EnrolmentStatus,
+        Self::RequireAdmissionDetails,
         Self::AllowedAdmissionStatuses,
         Self::LeaverWindowMonths,
         Self::ClassName,
@@ -67,6 +70,7 @@ impl Rule {
             Self::RequireYearGroup => "require_year_group",
             Self::RequireRegistrationGroup => "require_registration_group",
             Self::EnrolmentStatus => "enrolment_status",
+            Self::RequireAdmissionDetails => "require_admission_details",
             Self::AllowedAdmissionStatuses => "allowed_admission_statuses",
             Self::LeaverWindowMonths => "leaver_window_months",
             Self::ClassName => "class_name",
@@ -90,6 +94,7 @@ impl Rule {
             Self::RequireYearGroup => "are in no year group",
             Self::RequireRegistrationGroup => "are in no usable registration group",
             Self::EnrolmentStatus => "have no enrolment status",
+            Self::RequireAdmissionDetails => "are applicants without admission details",
             Self::AllowedAdmissionStatuses => "are applicants the connection does not sync",
             Self::LeaverWindowMonths => "are leavers without a leaving date",
             Self::ClassName => "are classes without a name",
@@ -119,6 +124,9 @@ impl Rule {
             }
             Self::EnrolmentStatus => {
                 "Record the pupil's enrolment status (on roll, applicant, leaver) in the MIS."
+            }
+            Self::RequireAdmissionDetails => {
+                "Record the application in the MIS, or set validation.require_admission_details = false if the provider sends none."
             }
             Self::AllowedAdmissionStatuses => {
                 "Complete the application in the MIS (active, future admission date, intake group), or add its status to validation.allowed_admission_statuses."

@@ -50,6 +50,11 @@ pub struct ValidationPolicy {
     pub contact_name_in_one_field: bool,
     /// Use the preferred forename, when there is one, as the first name.
     pub use_preferred_first_name: bool,
+    /// Applicants must come with admission details. Off: a provider that
+    /// sends none (Scholarpack's students list has no application block)
+    /// would otherwise leave out every applicant; details that do come are
+    /// always checked.
+    pub require_admission_details: bool,
     /// Admission statuses an applicant may have (compared ignoring case).
     pub allowed_admission_statuses: Vec<String>,
     /// Leavers are synced for this many months after their leaving date.
@@ -72,6 +77,7 @@ impl Default for ValidationPolicy {
             require_registration_group: false,
             contact_name_in_one_field: true,
             use_preferred_first_name: true,
+            require_admission_details: false,
             allowed_admission_statuses: vec![
                 "Offer accepted".into(),
                 "Accepted".into(),
@@ -387,7 +393,14 @@ impl Validator {
     fn check_applicant(&self, person: Person, last_chance: bool) -> Verdict {
         let rule = Rule::AllowedAdmissionStatuses;
         let Some(admission) = person.admission.clone() else {
-            return invalid_person(&person, rule, "Applicant has no admission details".into());
+            if !self.policy.require_admission_details {
+                return Verdict::Sync(Record::Person(person));
+            }
+            return invalid_person(
+                &person,
+                Rule::RequireAdmissionDetails,
+                "Applicant has no admission details".into(),
+            );
         };
         if !admission.application_active {
             return invalid_person(&person, rule, "Application is not active".into());
@@ -956,6 +969,28 @@ mod tests {
             messages(&check(ValidationPolicy::default(), vec![applicant(none)])),
             vec!["Not in an intake group"]
         );
+    }
+
+    #[test]
+    fn an_applicant_without_admission_details_syncs_unless_the_connection_requires_them() {
+        // Scholarpack's students list marks applicants but carries no
+        // application block.
+        let mut bare = pupil("A2");
+        bare.enrolment = Some(EnrolmentStatus::Prospective);
+        bare.registration_group = None;
+        let synced = check(ValidationPolicy::default(), vec![bare.clone()]);
+        assert!(synced.issues.is_empty());
+        assert_eq!(synced.records.len(), 1);
+        let strict = ValidationPolicy {
+            require_admission_details: true,
+            ..ValidationPolicy::default()
+        };
+        let left_out = check(strict, vec![bare]);
+        assert_eq!(
+            messages(&left_out),
+            vec!["Applicant has no admission details"]
+        );
+        assert_eq!(left_out.issues[0].rule, Rule::RequireAdmissionDetails);
     }
 
     #[test]

@@ -405,7 +405,7 @@ async fn too_many_contacts_and_unaccepted_types_are_held_and_confirming_accepts_
             [
                 "Siobhán O'Brien-Smith 0 would have 6 contacts, more than the 5 this connection allows",
                 "an emergency contact, which this connection does not accept: \
-                 Siobhán O'Brien-Smith 1's parent \"C1\"",
+                 Siobhán O'Brien-Smith 1's parent Mary Ó Súilleabháin 1",
             ]
         );
         assert!(
