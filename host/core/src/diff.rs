@@ -243,6 +243,21 @@ pub struct ChangeSet {
 }
 
 impl ChangeSet {
+    /// A change set that creates each of `records`, with its content hash:
+    /// what reading them into an empty store produces.
+    pub fn creating(records: impl IntoIterator<Item = Record>) -> Self {
+        Self {
+            creates: records
+                .into_iter()
+                .map(|record| {
+                    let hash = ContentHash::of(&record);
+                    (record, hash)
+                })
+                .collect(),
+            ..Self::default()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.creates.is_empty() && self.updates.is_empty() && self.removals.is_empty()
     }

@@ -221,7 +221,6 @@ pub fn check(
 mod tests {
     use super::*;
     use crate::diff::Roster;
-    use crate::entity::ContentHash;
     use rostersync_model::{
         ContactType, Group, GroupKind, MemberRole, Membership, Person, Relationship,
     };
@@ -267,19 +266,6 @@ mod tests {
         })
     }
 
-    fn created(records: Vec<Record>) -> ChangeSet {
-        ChangeSet {
-            creates: records
-                .into_iter()
-                .map(|r| {
-                    let hash = ContentHash::of(&r);
-                    (r, hash)
-                })
-                .collect(),
-            ..ChangeSet::default()
-        }
-    }
-
     fn left_out(id: &str) -> Issue {
         Issue {
             source_id: id.into(),
@@ -295,7 +281,7 @@ mod tests {
     #[test]
     fn links_to_people_arriving_or_stored_are_kept_and_the_rest_reported() {
         let stored = Roster::from_records([person("S1", Role::Student), group("G1")]);
-        let changes = created(vec![
+        let changes = ChangeSet::creating(vec![
             person("C1", Role::Contact),
             member("G1", "S1"),
             member("G1", "S2"),

@@ -376,19 +376,6 @@ mod tests {
         person
     }
 
-    fn created(records: Vec<Record>) -> ChangeSet {
-        ChangeSet {
-            creates: records
-                .into_iter()
-                .map(|r| {
-                    let hash = ContentHash::of(&r);
-                    (r, hash)
-                })
-                .collect(),
-            ..ChangeSet::default()
-        }
-    }
-
     fn context<'a>(
         accounts: &'a [AccountRow],
         links: &'a HashMap<String, String>,
@@ -407,7 +394,7 @@ mod tests {
     fn create_mode_provisions_a_stable_account_per_person() {
         let policy = MatchPolicy::default();
         let links = HashMap::new();
-        let changes = created(vec![Record::Person(pupil("S1", "zoe@school.org"))]);
+        let changes = ChangeSet::creating(vec![Record::Person(pupil("S1", "zoe@school.org"))]);
         let plan = plan(&context(&[], &links, &policy), &changes, &[]);
         let id = account_id("north", "S1");
         assert_eq!(id, account_id("north", "S1"));
@@ -482,7 +469,7 @@ mod tests {
             ..MatchPolicy::default()
         };
         let links = HashMap::new();
-        let changes = created(vec![
+        let changes = ChangeSet::creating(vec![
             Record::Person(pupil("S1", "zoe@school.org")),
             Record::Person(pupil("S2", "nobody@school.org")),
         ]);
@@ -510,7 +497,7 @@ mod tests {
 
     #[test]
     fn held_changes_are_logged_as_held_and_counted_apart() {
-        let changes = created(vec![Record::Person(pupil("S1", "zoe@school.org"))]);
+        let changes = ChangeSet::creating(vec![Record::Person(pupil("S1", "zoe@school.org"))]);
         let (rows, counts) = held(&changes);
         assert_eq!(rows[0].action, "held");
         assert!(rows[0].fields.contains("\"would\":\"create\""));
