@@ -17,41 +17,9 @@ use serde::Deserialize;
 /// How long an SMTP conversation may take before it counts as a failure.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The operator notifications a channel can subscribe to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-pub enum NotificationEvent {
-    #[serde(rename = "run.held")]
-    RunHeld,
-    #[serde(rename = "run.failed")]
-    RunFailed,
-    #[serde(rename = "run.incomplete")]
-    RunIncomplete,
-    #[serde(rename = "connection.disconnected")]
-    ConnectionDisconnected,
-    #[serde(rename = "connection.recovered")]
-    ConnectionRecovered,
-}
-
-impl NotificationEvent {
-    pub const ALL: [Self; 5] = [
-        Self::RunHeld,
-        Self::RunFailed,
-        Self::RunIncomplete,
-        Self::ConnectionDisconnected,
-        Self::ConnectionRecovered,
-    ];
-
-    /// The event's name in the outbox.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RunHeld => "run.held",
-            Self::RunFailed => "run.failed",
-            Self::RunIncomplete => "run.incomplete",
-            Self::ConnectionDisconnected => "connection.disconnected",
-            Self::ConnectionRecovered => "connection.recovered",
-        }
-    }
-}
+/// The operator notifications a channel can subscribe to: the store's
+/// typed outbox events, under the name this crate has always exported.
+pub use rostersync_store::Notification as NotificationEvent;
 
 fn all_events() -> Vec<NotificationEvent> {
     NotificationEvent::ALL.to_vec()

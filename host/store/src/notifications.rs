@@ -11,14 +11,20 @@ use sqlx::{QueryBuilder, Row};
 
 use crate::{Store, StoreError};
 
-/// An outbox event that is an operator notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// An outbox event that is an operator notification; a channel's
+/// `events = [...]` in the configuration names them as in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
 pub enum Notification {
+    #[serde(rename = "run.held")]
     RunHeld,
+    #[serde(rename = "run.failed")]
     RunFailed,
     /// Validation left out too much of a role: nothing destructive applied.
+    #[serde(rename = "run.incomplete")]
     RunIncomplete,
+    #[serde(rename = "connection.disconnected")]
     ConnectionDisconnected,
+    #[serde(rename = "connection.recovered")]
     ConnectionRecovered,
 }
 
