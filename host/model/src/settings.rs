@@ -105,8 +105,13 @@ impl Settings {
     /// These settings completed by the connector's defaults, or the name of
     /// the first required setting that has no value at all.
     pub fn resolved(&self, info: &ConnectorInfo) -> Result<Settings, String> {
+        self.resolved_by(&info.settings)
+    }
+
+    /// [`Self::resolved`] against any list of setting specs (a target's too).
+    pub fn resolved_by(&self, specs: &[SettingSpec]) -> Result<Settings, String> {
         let mut resolved = self.clone();
-        for spec in &info.settings {
+        for spec in specs {
             if resolved.get(&spec.name).is_some() {
                 continue;
             }
