@@ -462,7 +462,7 @@ pub(crate) async fn confirm(
         })?;
     Ok(rostersync_sync::confirm_hold(
         state.service.store(),
-        connection,
+        &connection,
         id,
         revision,
         &caller.name,

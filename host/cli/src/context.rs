@@ -39,7 +39,13 @@ impl Context {
         })
     }
 
+    /// The store, which must exist: reading commands never create one.
     pub async fn store(&self) -> anyhow::Result<Store> {
+        Ok(Store::open_existing(&self.config.store_url()).await?)
+    }
+
+    /// The store, created on first use (`serve` and `sync` write it).
+    pub async fn store_or_create(&self) -> anyhow::Result<Store> {
         Ok(Store::open(&self.config.store_url()).await?)
     }
 
@@ -61,6 +67,17 @@ impl Context {
                 }
             )
         })
+    }
+
+    /// Checks a connection named on the command line: one in the
+    /// configuration, or one the store has runs of (a connection since
+    /// removed from the file keeps its history). Anything else is an error,
+    /// so a typo never reads as "never ran".
+    pub async fn known_connection(&self, store: &Store, id: &str) -> anyhow::Result<()> {
+        if self.config.connection(id).is_some() || !store.run_history(id, 1).await?.is_empty() {
+            return Ok(());
+        }
+        self.connection(id).map(|_| ())
     }
 
     /// The connection's connector, loaded from the plugin folder, ready to

@@ -50,6 +50,73 @@ const PROVIDERS: [&str; 6] = [
     "oneroster",
 ];
 
+/// Puts the six provider connectors into `plugin_dir`: built from the
+/// source tree when this binary was built from one that is still there and
+/// cargo is at hand; otherwise the `.wasm` files already in the plugin
+/// folder, or those shipped in a `plugins` folder beside the binary (a
+/// release), so an operator without Rust can run the demo.
+fn provide_connectors(plugin_dir: &Path) -> anyhow::Result<()> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let has_cargo = std::process::Command::new("cargo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if workspace.join("connectors").is_dir() && has_cargo {
+        let workspace = workspace.canonicalize()?;
+        // The folder the test suites build connectors into: each compiles once.
+        let shared_target = workspace.join("target").join("connectors");
+        println!(
+            "Building the provider connectors into {}…",
+            plugin_dir.display()
+        );
+        for provider in PROVIDERS {
+            install(
+                &workspace.join("connectors").join(provider),
+                plugin_dir,
+                Some(&shared_target),
+            )?;
+        }
+        return Ok(());
+    }
+    let wasm = |folder: &Path, provider: &str| folder.join(format!("{provider}.wasm"));
+    let missing = |folder: &Path| {
+        PROVIDERS
+            .iter()
+            .filter(|p| !wasm(folder, p).is_file())
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    if missing(plugin_dir).is_empty() {
+        println!("Using the provider connectors in {}.", plugin_dir.display());
+        return Ok(());
+    }
+    let beside = std::env::current_exe()?
+        .parent()
+        .map(|folder| folder.join("plugins"))
+        .unwrap_or_default();
+    if missing(&beside).is_empty() {
+        std::fs::create_dir_all(plugin_dir)?;
+        for provider in PROVIDERS {
+            std::fs::copy(wasm(&beside, provider), wasm(plugin_dir, provider))?;
+        }
+        println!(
+            "Using the provider connectors shipped in {}.",
+            beside.display()
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the demo needs the six provider connectors, and {} lacks {}: put the release's .wasm files there or in {}, or run the demo from the source tree with Rust installed",
+        plugin_dir.display(),
+        missing(plugin_dir)
+            .iter()
+            .map(|p| format!("{p}.wasm"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        beside.display()
+    )
+}
+
 /// The store the demo writes when `ROSTERSYNC_STORE` names none.
 const DEMO_STORE_FILE: &str = "rostersync-demo.db";
 
@@ -57,22 +124,7 @@ const DEMO_STORE_FILE: &str = "rostersync-demo.db";
 const SCHOOL: usize = 0;
 
 pub async fn run(plugin_dir: &Path, args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()?;
-    // The folder the test suites build connectors into: each compiles once.
-    let shared_target = workspace.join("target").join("connectors");
-    println!(
-        "Building the provider connectors into {}…",
-        plugin_dir.display()
-    );
-    for provider in PROVIDERS {
-        install(
-            &workspace.join("connectors").join(provider),
-            plugin_dir,
-            Some(&shared_target),
-        )?;
-    }
+    provide_connectors(plugin_dir)?;
     let runtime = open_runtime(plugin_dir)?;
     runtime.scan().await?;
 
@@ -162,6 +214,7 @@ pub async fn run(plugin_dir: &Path, args: DemoArgs) -> anyhow::Result<ExitCode> 
                 ..AdminConfig::default()
             },
             channels: Vec::new(),
+            reload_from: None,
         };
         run_host(plan, |address| {
             println!("\nThe dashboard is on http://{address}/ — sign in with the token {token}");

@@ -159,10 +159,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::serve(&context()?, args).await,
             Command::Status(args) => serve::status(&context()?, args).await,
             // Checking a file that is not there is an error, named or not.
-            Command::Config(command) => serve::config(
-                &context::Context::load(&file, true, &cli.plugin_dir)?,
-                command,
-            ),
+            Command::Config(command) => serve::config(&file, &cli.plugin_dir, command).await,
             Command::Sync(args) => roster::sync(&context()?, args).await,
             Command::History(args) => roster::history(&context()?, args).await,
             Command::Issues(args) => roster::issues(&context()?, args).await,

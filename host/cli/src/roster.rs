@@ -52,7 +52,7 @@ pub struct SyncArgs {
 
 pub async fn sync(context: &Context, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let connection = context.connection(&args.connection)?;
-    let store = context.store().await?;
+    let store = context.store_or_create().await?;
     let mode = if args.full || args.force {
         RunMode::Full
     } else {
@@ -335,25 +335,38 @@ pub struct HistoryArgs {
     /// How many runs, newest first.
     #[arg(long, default_value_t = 20)]
     limit: i64,
+    /// One JSON document: the connection's stamps and its runs.
+    #[arg(long)]
+    json: bool,
 }
 
 pub async fn history(context: &Context, args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
-    let stamps = store.stamps(&args.connection).await.ok();
-    if let Some(stamps) = stamps {
-        let show = |at: Option<chrono::DateTime<chrono::Utc>>| {
-            at.map_or("never".to_string(), |at| {
-                at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-            })
-        };
-        println!(
-            "{}: last changed {}, last checked {}",
-            args.connection,
-            show(stamps.last_changed),
-            show(stamps.last_checked)
-        );
+    context.known_connection(&store, &args.connection).await?;
+    let stamps = store.stamps(&args.connection).await?;
+    let runs = store.run_history(&args.connection, args.limit).await?;
+    if args.json {
+        let document = serde_json::json!({
+            "connection": args.connection,
+            "last_changed": stamps.last_changed,
+            "last_checked": stamps.last_checked,
+            "runs": runs,
+        });
+        println!("{document}");
+        return Ok(ExitCode::SUCCESS);
     }
-    for run in store.run_history(&args.connection, args.limit).await? {
+    let show = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        at.map_or("never".to_string(), |at| {
+            at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        })
+    };
+    println!(
+        "{}: last changed {}, last checked {}",
+        args.connection,
+        show(stamps.last_changed),
+        show(stamps.last_checked)
+    );
+    for run in runs {
         let counts: Vec<String> = run
             .counts
             .iter()
@@ -381,12 +394,16 @@ pub struct IssuesArgs {
     #[arg(long)]
     run: Option<i64>,
     /// CSV with the columns schools know, for a spreadsheet.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     csv: bool,
+    /// A JSON array of the issues.
+    #[arg(long)]
+    json: bool,
 }
 
 pub async fn issues(context: &Context, args: IssuesArgs) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
+    context.known_connection(&store, &args.connection).await?;
     let issues = match args.run {
         Some(run) => store.run_issues(run).await?,
         None => {
@@ -399,6 +416,10 @@ pub async fn issues(context: &Context, args: IssuesArgs) -> anyhow::Result<ExitC
     };
     if args.csv {
         print!("{}", issues_csv(&issues));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&issues)?);
         return Ok(ExitCode::SUCCESS);
     }
     if args.run.is_none() {
@@ -428,10 +449,18 @@ pub enum HoldsCommand {
     List {
         #[arg(long)]
         all: bool,
+        /// A JSON array of the holds.
+        #[arg(long)]
+        json: bool,
     },
     /// One hold: its current revision (the digest confirm names), why it
     /// was held, what its change set would do, and every revision shown.
-    Show { hold: i64 },
+    Show {
+        hold: i64,
+        /// One JSON document: the hold, its reasons, counts and revisions.
+        #[arg(long)]
+        json: bool,
+    },
     /// The records the hold's current revision would change, as CSV, under
     /// a first line naming the revision's digest.
     Export {
@@ -463,7 +492,10 @@ pub enum HoldsCommand {
 pub async fn holds(context: &Context, command: HoldsCommand) -> anyhow::Result<ExitCode> {
     let store = context.store().await?;
     match command {
-        HoldsCommand::List { all } => {
+        HoldsCommand::List { all, json: true } => {
+            println!("{}", serde_json::to_string(&store.holds(all).await?)?);
+        }
+        HoldsCommand::List { all, json: false } => {
             for hold in store.holds(all).await? {
                 println!(
                     "hold {:>4}  {}  {:<9}  revision {} ({})  run {}  opened {}",
@@ -477,8 +509,12 @@ pub async fn holds(context: &Context, command: HoldsCommand) -> anyhow::Result<E
                 );
             }
         }
-        HoldsCommand::Show { hold } => {
+        HoldsCommand::Show { hold, json } => {
             let shown = rostersync_sync::hold_summary(&store, hold).await?;
+            if json {
+                println!("{}", serde_json::to_string(&shown)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             let row = &shown.hold;
             println!(
                 "hold {} on {} ({}), revision {}, digest {}",

@@ -3,6 +3,7 @@
 //! asks of it.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -10,12 +11,14 @@ use anyhow::Context as _;
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use rostersync_admin::AdminConfig;
+use rostersync_config::check::{Problem, connection_problems};
 use rostersync_model::Role;
 use rostersync_notify::Channel;
 use rostersync_runtime::Runtime;
 use rostersync_service::{Service, ServiceOptions};
 use rostersync_store::{RunMode, Store};
 use rostersync_sync::{ConnectionConfig, RunStatus, role_name};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::context::Context;
@@ -41,6 +44,15 @@ pub struct HostPlan {
     pub admin: AdminConfig,
     /// Where operator notifications go.
     pub channels: Vec<Channel>,
+    /// The configuration file to reread on SIGHUP or when it changes;
+    /// `None` for a host built in code (the demo).
+    pub reload_from: Option<ReloadFrom>,
+}
+
+/// Where a reload reads its connections from.
+pub struct ReloadFrom {
+    pub file: PathBuf,
+    pub plugin_dir: PathBuf,
 }
 
 /// Binds the admin server's address, naming it if that fails.
@@ -63,13 +75,17 @@ pub async fn serve(context: &Context, args: ServeArgs) -> anyhow::Result<ExitCod
     let runtime = open_runtime(&context.plugin_dir)?;
     runtime.scan().await?;
     let plan = HostPlan {
-        store: Arc::new(context.store().await?),
+        store: Arc::new(context.store_or_create().await?),
         runtime,
         connections: config.connections.clone(),
         concurrency: config.concurrency(),
         listener: bind(args.listen.unwrap_or(config.admin.listen)).await?,
         admin: config.admin.clone(),
         channels: config.channels().to_vec(),
+        reload_from: Some(ReloadFrom {
+            file: context.config_file.clone(),
+            plugin_dir: context.plugin_dir.clone(),
+        }),
     };
     let scheme = if config.admin.tls() { "https" } else { "http" };
     if let Some(warning) = config.admin.exposure_warning(plan.listener.local_addr()?) {
@@ -109,14 +125,102 @@ pub async fn run_host(plan: HostPlan, started: impl FnOnce(SocketAddr)) -> anyho
         plan.admin,
         shutdown.clone(),
     ));
-    let host = tokio::spawn(service.run(shutdown));
+    let host = tokio::spawn(service.clone().run(shutdown));
     started(address);
-    tokio::signal::ctrl_c().await?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let (changed_tx, mut changed) = tokio::sync::mpsc::channel(1);
+    let _file_watch = match &plan.reload_from {
+        Some(from) => Some(watch_file(&from.file, changed_tx)?),
+        None => None,
+    };
+    loop {
+        tokio::select! {
+            stopped = tokio::signal::ctrl_c() => { stopped?; break; }
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => reload(&service, plan.reload_from.as_ref(), "SIGHUP"),
+            Some(()) = changed.recv() => {
+                // An editor's save may come as a truncation then a write:
+                // wait until the file has been quiet for a moment, so a
+                // half-written (even empty) file is never put into service.
+                while tokio::time::timeout(std::time::Duration::from_millis(500), changed.recv()).await.is_ok() {}
+                reload(&service, plan.reload_from.as_ref(), "the file changed")
+            }
+        }
+    }
     eprintln!("Stopping: runs in progress finish first…");
     let _ = stop.send(true);
     host.await??;
     server.await??;
     Ok(())
+}
+
+/// Rereads the configuration file and puts its connections into service.
+/// A file that does not load is reported and the running configuration
+/// stays in service; so is a host with no file to reread.
+fn reload(service: &Service, from: Option<&ReloadFrom>, why: &str) {
+    let Some(from) = from else {
+        eprintln!("Reload asked ({why}), but this host has no configuration file to reread.");
+        return;
+    };
+    let loaded = Context::load(&from.file, true, &from.plugin_dir)
+        .and_then(|context| Ok(service.reload(context.config.connections)?));
+    match loaded {
+        Ok(reload) => {
+            tracing::info!(file = %from.file.display(), why, added = ?reload.added, removed = ?reload.removed, "configuration reloaded");
+            eprintln!(
+                "Reloaded {} ({why}): {} connection(s) kept, added: {}, removed: {}. The store, the admin listener, its tokens and notification channels change only at restart.",
+                from.file.display(),
+                reload.kept,
+                list_or_none(&reload.added),
+                list_or_none(&reload.removed),
+            );
+        }
+        Err(error) => {
+            tracing::error!(file = %from.file.display(), why, %error, "the new configuration does not load; the running one stays");
+            eprintln!(
+                "Not reloaded ({why}): {error:#}. The running configuration stays in service."
+            );
+        }
+    }
+}
+
+fn list_or_none(ids: &[String]) -> String {
+    if ids.is_empty() {
+        "none".into()
+    } else {
+        ids.join(", ")
+    }
+}
+
+/// Tells `changed` when the configuration file is written, renamed into
+/// place or removed (editors do any of these), watching its folder so a
+/// replaced file is still seen. Bursts of events become one.
+fn watch_file(
+    file: &Path,
+    changed: tokio::sync::mpsc::Sender<()>,
+) -> anyhow::Result<notify::RecommendedWatcher> {
+    use notify::Watcher as _;
+    let name = file.file_name().map(ToOwned::to_owned);
+    let folder = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        let ours = event
+            .paths
+            .iter()
+            .any(|path| path.file_name() == name.as_deref());
+        if ours && !event.kind.is_access() {
+            // A full channel already has a reload waiting.
+            let _ = changed.try_send(());
+        }
+    })?;
+    watcher
+        .watch(&folder, notify::RecursiveMode::NonRecursive)
+        .with_context(|| format!("cannot watch {} for changes", folder.display()))?;
+    Ok(watcher)
 }
 
 #[derive(Args)]
@@ -245,32 +349,110 @@ pub async fn status(context: &Context, args: StatusArgs) -> anyhow::Result<ExitC
 #[derive(Subcommand)]
 pub enum ConfigCommand {
     /// Check the configuration file (syntax, fields, schedules, secrets and
-    /// tokens present in the environment) without starting anything.
-    Check,
+    /// tokens present in the environment) and each connection against its
+    /// connector (the plugin is there, every setting name is one it has,
+    /// required settings are given, secrets are not in plain settings),
+    /// reporting every problem in one pass, without starting anything.
+    /// Exit status 1 when there is any problem.
+    Check {
+        /// One JSON document: whether it is valid and every problem.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-pub fn config(context: &Context, command: ConfigCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        ConfigCommand::Check => {
-            let config = &context.config;
-            println!(
-                "{} is valid: {} connection(s), store {}, admin on {} with {} token(s), concurrency {}, {} notification channel(s).",
-                context.config_file.display(),
-                config.connections.len(),
-                if config.store_url().starts_with("postgres") {
-                    "PostgreSQL"
-                } else {
-                    "SQLite"
-                },
-                config.admin.listen,
-                config.admin.tokens.len(),
-                config.concurrency(),
-                config.channels().len(),
-            );
-            if let Some(warning) = config.admin.exposure_warning(config.admin.listen) {
-                eprintln!("{warning}");
-            }
-            Ok(ExitCode::SUCCESS)
+/// What `config check --json` prints.
+#[derive(serde::Serialize)]
+struct CheckReport {
+    file: String,
+    valid: bool,
+    problems: Vec<Problem>,
+}
+
+pub async fn config(
+    file: &Path,
+    plugin_dir: &Path,
+    command: ConfigCommand,
+) -> anyhow::Result<ExitCode> {
+    let ConfigCommand::Check { json } = command;
+    let context = match Context::load(file, true, plugin_dir) {
+        Ok(context) => context,
+        Err(error) if json => {
+            // The file does not load: one problem, and the exit status of
+            // any command that could not start.
+            let report = CheckReport {
+                file: file.display().to_string(),
+                valid: false,
+                problems: vec![Problem {
+                    connection: String::new(),
+                    field: String::new(),
+                    message: format!("{error:#}"),
+                }],
+            };
+            println!("{}", serde_json::to_string(&report)?);
+            return Ok(ExitCode::from(2));
         }
+        Err(error) => return Err(error),
+    };
+    let problems = connector_problems(&context).await?;
+    if json {
+        let report = CheckReport {
+            file: file.display().to_string(),
+            valid: problems.is_empty(),
+            problems,
+        };
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(crate::exit_code(report.valid));
     }
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("{}", problem.message);
+        }
+        eprintln!("{}: {} problem(s)", file.display(), problems.len());
+        return Ok(ExitCode::FAILURE);
+    }
+    let config = &context.config;
+    println!(
+        "{} is valid: {} connection(s), store {}, admin on {} with {} token(s), concurrency {}, {} notification channel(s).",
+        context.config_file.display(),
+        config.connections.len(),
+        if config.store_url().starts_with("postgres") {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        config.admin.listen,
+        config.admin.tokens.len(),
+        config.concurrency(),
+        config.channels().len(),
+    );
+    if let Some(warning) = config.admin.exposure_warning(config.admin.listen) {
+        eprintln!("{warning}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each connection checked against its connector's description, loaded
+/// from the plugin folder.
+async fn connector_problems(context: &Context) -> anyhow::Result<Vec<Problem>> {
+    if context.config.connections.is_empty() {
+        return Ok(Vec::new());
+    }
+    let runtime = open_runtime(&context.plugin_dir)?;
+    runtime.scan().await?;
+    let statuses = runtime.statuses();
+    let available: Vec<&str> = statuses
+        .iter()
+        .filter(|status| status.plugin.is_some())
+        .map(|status| status.name.as_str())
+        .collect();
+    Ok(context
+        .config
+        .connections
+        .iter()
+        .flat_map(|connection| {
+            let plugin = runtime.plugin(&connection.connector);
+            connection_problems(connection, plugin.as_deref().map(|p| &p.info), &available)
+        })
+        .collect())
 }

@@ -226,6 +226,16 @@ fn sync_holds_and_history_work_from_the_command_line_on_the_store_the_environmen
         with_store(plugins.path(), &config, &store, args)
     };
 
+    // Reading commands never create the store they would read.
+    let before = run(40, &["history", "probe-school"]);
+    assert_eq!(before.status.code(), Some(2), "{}", text(&before));
+    assert!(
+        text(&before).contains("there is no store at sqlite://"),
+        "{}",
+        text(&before)
+    );
+    assert!(!dir.path().join("from-the-env.db").exists());
+
     let dry = run(40, &["sync", "probe-school", "--dry-run"]);
     assert_eq!(
         dry.status.code(),
@@ -319,6 +329,34 @@ fn sync_holds_and_history_work_from_the_command_line_on_the_store_the_environmen
         text(&issues)
     );
 
+    // Every listing has a --json form that parses.
+    let json = |args: &[&str]| -> serde_json::Value {
+        let output = run(10, args);
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} prints JSON: {e}: {}", text(&output)))
+    };
+    let history = json(&["history", "probe-school", "--json"]);
+    assert_eq!(history["connection"], "probe-school");
+    assert!(history["last_changed"].is_string(), "{history}");
+    assert!(
+        history["runs"]
+            .as_array()
+            .is_some_and(|runs| runs.len() >= 3),
+        "{history}"
+    );
+    assert!(json(&["issues", "probe-school", "--json"]).is_array());
+    let holds = json(&["holds", "list", "--all", "--json"]);
+    assert_eq!(holds[0]["id"], 1, "{holds}");
+    assert_eq!(json(&["holds", "show", "1", "--json"])["hold"]["id"], 1);
+    let unknown = run(10, &["history", "no-such-school"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("has no connection named \"no-such-school\""),
+        "{}",
+        text(&unknown)
+    );
+
     assert!(dir.path().join("from-the-env.db").exists());
     assert!(
         !dir.path().join("from-the-file.db").exists(),
@@ -354,6 +392,8 @@ fn an_unknown_connection_and_a_bad_config_are_named() {
 
 #[test]
 fn config_check_passes_a_good_file_and_names_the_line_and_field_of_a_bad_one() {
+    let plugins = tempfile::tempdir().unwrap();
+    build_into(plugins.path(), "connectors/wonde");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("rostersync.toml");
     let check = |toml: &str| {
@@ -361,6 +401,8 @@ fn config_check_passes_a_good_file_and_names_the_line_and_field_of_a_bad_one() {
         let output = Command::new(env!("CARGO_BIN_EXE_rostersync"))
             .args(["config", "check", "--config"])
             .arg(&config)
+            .env("ROSTERSYNC_PLUGIN_DIR", plugins.path())
+            .env("NORTH_TOKEN", "t")
             .env(
                 "OPS_TOKEN",
                 "a-long-random-admin-token-for-the-tests-0f3a9c",
@@ -372,7 +414,8 @@ fn config_check_passes_a_good_file_and_names_the_line_and_field_of_a_bad_one() {
     };
     let good = "concurrency = 3\n[admin]\nlisten = \"127.0.0.1:9000\"\ntokens = [{ name = \"ops\", scope = \"admin\", token_env = \"OPS_TOKEN\" }]\n\n\
                 [[connections]]\nid = \"north\"\nconnector = \"wonde\"\n\
-                schedule = { timezone = \"Europe/London\", runs = [{ cron = \"0 7-17 * * MON-FRI\" }] }\n";
+                schedule = { timezone = \"Europe/London\", runs = [{ cron = \"0 7-17 * * MON-FRI\" }] }\n\
+                settings = { school-id = \"A1930499544\" }\nsecrets = { api-token = \"NORTH_TOKEN\" }\n";
     let (code, out) = check(good);
     assert_eq!(code, Some(0), "{out}");
     assert!(
@@ -399,6 +442,55 @@ fn config_check_passes_a_good_file_and_names_the_line_and_field_of_a_bad_one() {
     assert!(
         out.contains("line 9") && out.contains("Europe/Lundon"),
         "{out}"
+    );
+
+    // The three mistakes a new operator made, all reported in one pass.
+    let mistaken = good
+        .replace("connector = \"wonde\"", "connector = \"wondee\"")
+        .replace("id = \"north\"", "id = \"typo\"")
+        + "\n[[connections]]\nid = \"south\"\nconnector = \"wonde\"\n\
+           settings = { school_id = \"A1\", api-token = \"in-the-file\" }\n";
+    let (code, out) = check(&mistaken);
+    assert_eq!(code, Some(1), "{out}");
+    for expected in [
+        "connection \"typo\": there is no connector \"wondee\" in the plugin folder; did you mean \"wonde\"?",
+        "connection \"south\": \"school_id\" is not a setting of connector wonde; did you mean \"school-id\"?",
+        "connection \"south\": \"api-token\" is a secret: name the environment variable that holds it under secrets",
+        "connection \"south\": connector wonde needs the setting \"school-id\"",
+        "4 problem(s)",
+    ] {
+        assert!(out.contains(expected), "{expected}\n in {out}");
+    }
+    assert!(!out.contains("in-the-file"), "no secret echoed: {out}");
+    std::fs::write(&config, &mistaken).unwrap();
+    let json = Command::new(env!("CARGO_BIN_EXE_rostersync"))
+        .args(["config", "check", "--json", "--config"])
+        .arg(&config)
+        .env("ROSTERSYNC_PLUGIN_DIR", plugins.path())
+        .env("NORTH_TOKEN", "t")
+        .env(
+            "OPS_TOKEN",
+            "a-long-random-admin-token-for-the-tests-0f3a9c",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    let fields: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "connector",
+            "settings.api-token",
+            "settings.school_id",
+            "settings.school-id"
+        ]
     );
 
     std::fs::remove_file(&config).unwrap();
@@ -442,6 +534,7 @@ fn serve_runs_what_the_api_asks_and_status_reports_it() {
         .env("ROSTERSYNC_STORE", &store)
         .env_remove("OPS_TOKEN")
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut banner = String::new();
@@ -490,12 +583,73 @@ fn serve_runs_what_the_api_asks_and_status_reports_it() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(state, "finished");
-    // Ctrl-C stops it cleanly.
-    Command::new("kill")
-        .args(["-INT", &serve.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(serve.wait().unwrap().success());
+
+    // SIGHUP rereads the file: a new connection goes into service...
+    let kill = |signal: &str| {
+        Command::new("kill")
+            .args([signal, &serve.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    let configured = || -> Vec<String> {
+        let views: serde_json::Value = client
+            .get(format!("http://{address}/api/v1/connections"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let mut ids: Vec<String> = views
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                v["id"]
+                    .as_str()
+                    .or(v["connection"].as_str())
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let served = std::fs::read_to_string(&config).unwrap();
+    let second = "\n[[connections]]\nid = \"acme\"\nconnector = \"probe\"\nsettings = { behaviour = \"roster\" }\n";
+    std::fs::write(&config, format!("{served}{second}")).unwrap();
+    kill("-HUP");
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        ids = configured();
+        if ids.len() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(ids, ["acme", "probe-school"]);
+    // ...and a broken file is reported while the running one stays.
+    std::fs::write(&config, format!("{served}{second}shedule = 1\n")).unwrap();
+    kill("-HUP");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(configured(), ["acme", "probe-school"]);
+
+    // SIGTERM stops it cleanly, as Ctrl-C does.
+    kill("-TERM");
+    let stopped = serve.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&stopped.stderr);
+    assert!(stopped.status.success(), "{log}");
+    assert!(log.contains("added: acme"), "{log}");
+    assert!(
+        log.contains("Not reloaded")
+            && log.contains("shedule")
+            && log.contains("running configuration stays"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Stopping: runs in progress finish first"),
+        "{log}"
+    );
+    std::fs::write(&config, &served).unwrap();
 
     let status = with_store(plugins.path(), &config, &store, &["status", "--json"]);
     assert_eq!(status.status.code(), Some(0), "{}", text(&status));

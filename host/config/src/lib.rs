@@ -32,6 +32,8 @@
 //! (`NAME=value` lines, readable by its owner only) supplies the
 //! variables the environment does not set.
 
+pub mod check;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -73,6 +75,22 @@ pub struct Config {
     channels: Vec<Channel>,
 }
 
+/// An `sqlite:` store URL whose relative path is made relative to
+/// `folder`; any other URL (PostgreSQL, an in-memory database) unchanged.
+fn sqlite_relative_to(url: &str, folder: &Path) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_string();
+    };
+    let (path, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
+    if path.is_empty() || path == ":memory:" || Path::new(path).is_absolute() {
+        return url.to_string();
+    }
+    format!("sqlite://{}{query}", folder.join(path).display())
+}
+
 /// Runs at once when the file does not say.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
@@ -110,16 +128,14 @@ impl Config {
         };
         let mut config: Config =
             toml::from_str(text).map_err(|e| invalid(one_sentence(&e, text)))?;
+        config.relative_to(file.parent().unwrap_or(Path::new("")));
         let secrets = match &config.secrets_file {
-            Some(path) => {
-                let path = file.parent().unwrap_or(Path::new(".")).join(path);
-                SecretsFile::read(&path).map_err(|message| {
-                    invalid(format!(
-                        "{}secrets_file: {message}",
-                        line_of(text, |line| line.starts_with("secrets_file"))
-                    ))
-                })?
-            }
+            Some(path) => SecretsFile::read(path).map_err(|message| {
+                invalid(format!(
+                    "{}secrets_file: {message}",
+                    line_of(text, |line| line.starts_with("secrets_file"))
+                ))
+            })?,
             None => SecretsFile::default(),
         };
         let env = |name: &str| env(name).or_else(|| secrets.get(name));
@@ -165,6 +181,27 @@ impl Config {
             invalid(format!("{at}[[notifications]] {error}"))
         })?;
         Ok(config)
+    }
+
+    /// Makes the file's relative paths (the SQLite store, the plugin
+    /// folder, drop folders, the admin's TLS files) relative to the folder
+    /// the file is in, not to wherever the command was started.
+    fn relative_to(&mut self, folder: &Path) {
+        let beside = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = folder.join(&*path);
+            }
+        };
+        if let Some(store) = &mut self.store {
+            *store = sqlite_relative_to(store, folder);
+        }
+        self.plugin_dir.iter_mut().for_each(beside);
+        self.secrets_file.iter_mut().for_each(beside);
+        self.admin.tls_cert.iter_mut().for_each(beside);
+        self.admin.tls_key.iter_mut().for_each(beside);
+        for connection in &mut self.connections {
+            connection.drop_folder.iter_mut().for_each(beside);
+        }
     }
 
     /// The notification channels, ready to deliver.
@@ -496,6 +533,29 @@ provisioning = { mode = "link" }
             error.contains("line 2: connection \"north\": limits.max_requests is 0"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_configuration_file() {
+        let text = "store = \"sqlite://state/roster.db?mode=rwc\"\nplugin_dir = \"plugins\"\n\
+                    [[connections]]\nid = \"drop\"\nconnector = \"oneroster\"\ndrop_folder = \"drops/north\"\n\
+                    [[connections]]\nid = \"fixed\"\nconnector = \"oneroster\"\ndrop_folder = \"/srv/drop\"\n";
+        let config =
+            Config::parse(Path::new("/etc/rostersync/rostersync.toml"), text, |_| None).unwrap();
+        assert_eq!(
+            config.store.as_deref(),
+            Some("sqlite:///etc/rostersync/state/roster.db?mode=rwc")
+        );
+        assert_eq!(
+            config.plugin_dir.as_deref(),
+            Some(Path::new("/etc/rostersync/plugins"))
+        );
+        let folder = |id: &str| config.connection(id).unwrap().drop_folder.clone();
+        assert_eq!(folder("drop"), Some("/etc/rostersync/drops/north".into()));
+        assert_eq!(folder("fixed"), Some("/srv/drop".into()), "absolute stays");
+        for unchanged in ["sqlite::memory:", "postgres://u@h/db", "sqlite:///var/x.db"] {
+            assert_eq!(sqlite_relative_to(unchanged, Path::new("/etc")), unchanged);
+        }
     }
 
     #[test]

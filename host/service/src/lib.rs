@@ -16,7 +16,7 @@ mod scheduler;
 mod worker;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -88,6 +88,9 @@ impl Default for ServiceOptions {
     }
 }
 
+/// The connections by id, as one configuration named them.
+pub(crate) type Connections = Arc<BTreeMap<String, Arc<Scheduled>>>;
+
 /// A configured connection and its compiled schedule.
 pub(crate) struct Scheduled {
     pub(crate) config: ConnectionConfig,
@@ -97,7 +100,9 @@ pub(crate) struct Scheduled {
 pub(crate) struct Inner {
     pub(crate) store: Arc<Store>,
     pub(crate) runtime: Runtime,
-    pub(crate) connections: BTreeMap<String, Scheduled>,
+    /// The configured connections; a reload swaps in a new map while runs
+    /// of the old one finish with the configuration they started with.
+    pub(crate) connections: RwLock<Connections>,
     pub(crate) options: ServiceOptions,
     pub(crate) live: LiveProgress,
     /// Wakes idle workers when a run is queued.
@@ -134,19 +139,7 @@ impl Service {
         connections: Vec<ConnectionConfig>,
         options: ServiceOptions,
     ) -> Result<Self, ServiceError> {
-        let connections = connections
-            .into_iter()
-            .map(|config| {
-                let schedule =
-                    Schedule::compile(&config.id, &config.schedule).map_err(|error| {
-                        ServiceError::Schedule {
-                            connection: config.id.clone(),
-                            error,
-                        }
-                    })?;
-                Ok((config.id.clone(), Scheduled { config, schedule }))
-            })
-            .collect::<Result<_, ServiceError>>()?;
+        let connections = compile(connections)?;
         let notifier = if options.notifications.is_empty() {
             None
         } else {
@@ -159,7 +152,7 @@ impl Service {
             inner: Arc::new(Inner {
                 store,
                 runtime,
-                connections,
+                connections: RwLock::new(connections),
                 options,
                 live: LiveProgress::default(),
                 queued: Notify::new(),
@@ -184,18 +177,53 @@ impl Service {
             .report(self.inner.options.concurrency.max(1))
     }
 
-    pub fn connection_ids(&self) -> impl Iterator<Item = &str> {
-        self.inner.connections.keys().map(String::as_str)
+    /// The connections as configured now.
+    pub(crate) fn configured(&self) -> Connections {
+        Arc::clone(&self.inner.connections.read().expect("connections lock"))
     }
 
-    pub fn connection(&self, id: &str) -> Option<&ConnectionConfig> {
-        self.inner.connections.get(id).map(|c| &c.config)
+    pub(crate) fn scheduled(&self, id: &str) -> Option<Arc<Scheduled>> {
+        self.configured().get(id).cloned()
+    }
+
+    pub fn connection_ids(&self) -> Vec<String> {
+        self.configured().keys().cloned().collect()
+    }
+
+    pub fn connection(&self, id: &str) -> Option<ConnectionConfig> {
+        self.scheduled(id).map(|c| c.config.clone())
+    }
+
+    /// Puts a new configuration's connections into service: new ones are
+    /// scheduled, removed ones get no new runs, changed ones run with their
+    /// new settings from their next run. Runs already going finish with the
+    /// configuration they started with. A schedule that does not compile
+    /// refuses the whole reload and the running configuration stays.
+    pub fn reload(&self, connections: Vec<ConnectionConfig>) -> Result<Reload, ServiceError> {
+        let new = compile(connections)?;
+        let mut current = self.inner.connections.write().expect("connections lock");
+        let reload = Reload {
+            added: new
+                .keys()
+                .filter(|id| !current.contains_key(*id))
+                .cloned()
+                .collect(),
+            removed: current
+                .keys()
+                .filter(|id| !new.contains_key(*id))
+                .cloned()
+                .collect(),
+            kept: new.keys().filter(|id| current.contains_key(*id)).count(),
+        };
+        *current = new;
+        drop(current);
+        self.inner.queued.notify_waiters();
+        Ok(reload)
     }
 
     /// Each configured connection with its schedule and next run.
     pub fn connections(&self, now: DateTime<Utc>) -> Vec<ConnectionView> {
-        self.inner
-            .connections
+        self.configured()
             .values()
             .map(|c| ConnectionView {
                 id: c.config.id.clone(),
@@ -242,9 +270,7 @@ impl Service {
         now: DateTime<Utc>,
     ) -> Result<Enqueued, ServiceError> {
         let scheduled = self
-            .inner
-            .connections
-            .get(connection)
+            .scheduled(connection)
             .ok_or_else(|| ServiceError::NoSuchConnection(connection.to_string()))?;
         let ask = run_ask(
             &scheduled.config,
@@ -311,6 +337,33 @@ impl Service {
         }
         Ok(())
     }
+}
+
+/// What a [`Service::reload`] changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reload {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Connections in both configurations (changed or not).
+    pub kept: usize,
+}
+
+/// Compiles every connection's schedule; the error names the connection
+/// and the schedule field.
+fn compile(connections: Vec<ConnectionConfig>) -> Result<Connections, ServiceError> {
+    let compiled = connections
+        .into_iter()
+        .map(|config| {
+            let schedule = Schedule::compile(&config.id, &config.schedule).map_err(|error| {
+                ServiceError::Schedule {
+                    connection: config.id.clone(),
+                    error,
+                }
+            })?;
+            Ok((config.id.clone(), Arc::new(Scheduled { config, schedule })))
+        })
+        .collect::<Result<_, ServiceError>>()?;
+    Ok(Arc::new(compiled))
 }
 
 /// A request for a run of `config` now: additions only when its schedule

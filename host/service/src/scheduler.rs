@@ -4,6 +4,7 @@
 //! skipped until the next night).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rostersync_store::{Enqueued, RunMode};
@@ -16,8 +17,9 @@ pub(crate) async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServiceError> {
     let now = Utc::now();
+    let mut configured = service.configured();
     let mut next: BTreeMap<String, Option<DateTime<Utc>>> = BTreeMap::new();
-    for (id, connection) in &service.inner.connections {
+    for (id, connection) in configured.iter() {
         if let Some(due) = connection.schedule.last_due_at_or_before(now) {
             let last = service.inner.store.last_scheduled_request(id).await?;
             if last.is_some_and(|last| last < due) {
@@ -33,10 +35,29 @@ pub(crate) async fn run(
     }
     loop {
         let now = Utc::now();
+        let current = service.configured();
+        if !Arc::ptr_eq(&current, &configured) {
+            // A reload: new connections are scheduled from now, removed
+            // ones dropped, and a changed schedule recomputed.
+            next = current
+                .iter()
+                .map(|(id, connection)| {
+                    let unchanged = configured.get(id).is_some_and(|old| {
+                        old.schedule.describe() == connection.schedule.describe()
+                    });
+                    let due = match next.get(id) {
+                        Some(due) if unchanged => *due,
+                        _ => connection.schedule.next_run_after(now),
+                    };
+                    (id.clone(), due)
+                })
+                .collect();
+            configured = current;
+        }
         for (id, due) in next.iter_mut() {
             if due.is_some_and(|due| due <= now) {
                 queue(&service, id, "schedule", now).await?;
-                *due = service.inner.connections[id].schedule.next_run_after(now);
+                *due = configured[id].schedule.next_run_after(now);
             }
         }
         if pause(service.inner.options.tick, None, &mut shutdown).await {

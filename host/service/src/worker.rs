@@ -85,7 +85,7 @@ pub(crate) async fn execute(service: &Service, queued: QueuedRun) -> Result<(), 
             )
             .await
     };
-    let Some(scheduled) = inner.connections.get(&queued.connection) else {
+    let Some(scheduled) = service.scheduled(&queued.connection) else {
         return Ok(fail(format!(
             "connection {:?} is not in this host's configuration",
             queued.connection

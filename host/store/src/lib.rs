@@ -32,6 +32,10 @@ pub enum StoreError {
     /// `url` is redacted ([`redacted_url`]), here and below.
     #[error("{url:?} is not a store URL: write sqlite://PATH or postgres://USER@HOST/DATABASE")]
     BadUrl { url: String },
+    #[error(
+        "there is no store at {url}: set ROSTERSYNC_STORE or the configuration's store to the one `serve` or `sync` writes"
+    )]
+    Missing { url: String },
     #[error("cannot open the store at {url}: {source}")]
     Open { url: String, source: sqlx::Error },
     #[error("cannot bring the store's schema up to date: {0}")]
@@ -393,14 +397,32 @@ impl Store {
 
     /// Opens (creating an SQLite file if needed) and migrates the store.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Self::connect(url, true).await
+    }
+
+    /// Opens a store that must already exist: an SQLite file that is not
+    /// there is an error ([`StoreError::Missing`]), never a new empty store,
+    /// so a command reading history from the wrong place says so.
+    pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
+        Self::connect(url, false).await
+    }
+
+    async fn connect(url: &str, create: bool) -> Result<Store, StoreError> {
         let open_error = |source| StoreError::Open {
             url: redacted_url(url),
             source,
         };
         let backend = if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)
-                .map_err(open_error)?
-                .create_if_missing(true)
+            let options = SqliteConnectOptions::from_str(url).map_err(open_error)?;
+            let file = options.get_filename();
+            let in_memory = file.as_os_str().is_empty() || file == std::path::Path::new(":memory:");
+            if !create && !in_memory && !file.exists() {
+                return Err(StoreError::Missing {
+                    url: redacted_url(url),
+                });
+            }
+            let options = options
+                .create_if_missing(create)
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
