@@ -143,7 +143,7 @@ pub async fn run_host(plan: HostPlan, started: impl FnOnce(SocketAddr)) -> anyho
                 // An editor's save may come as a truncation then a write:
                 // wait until the file has been quiet for a moment, so a
                 // half-written (even empty) file is never put into service.
-                while tokio::time::timeout(std::time::Duration::from_millis(500), changed.recv()).await.is_ok() {}
+                while let Ok(Some(())) = tokio::time::timeout(std::time::Duration::from_millis(500), changed.recv()).await {}
                 reload(&service, plan.reload_from.as_ref(), "the file changed")
             }
         }
