@@ -1,0 +1,183 @@
+//! A real OpenLDAP server for the directory target's suite: Debian's
+//! `/usr/sbin/slapd` (packages `slapd` and `ldap-utils`, which `.ci/run`
+//! installs) on a free 127.0.0.1 port, configured by a generated
+//! slapd.conf(5) in a temporary folder: the mdb backend, the suffix
+//! `dc=school,dc=test` with its root entry, and the core, cosine,
+//! inetOrgPerson and nis schemas Debian ships in /etc/ldap/schema. The
+//! server is killed on drop; [`Slapd::stop`] and [`Slapd::resume`] make an
+//! outage that keeps the data.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
+
+pub const SUFFIX: &str = "dc=school,dc=test";
+pub const ROOT_DN: &str = "cn=admin,dc=school,dc=test";
+pub const ROOT_PASSWORD: &str = "slapd-root-secret";
+const SLAPD: &str = "/usr/sbin/slapd";
+const SCHEMAS: [&str; 4] = ["core", "cosine", "inetorgperson", "nis"];
+
+pub struct Slapd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<tokio::process::Child>,
+}
+
+impl Slapd {
+    /// A fresh directory holding only the suffix's entry.
+    pub async fn start() -> Self {
+        assert!(
+            std::path::Path::new(SLAPD).exists(),
+            "{SLAPD} is missing: install Debian's slapd and ldap-utils (see .ci/run)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let includes: String = SCHEMAS
+            .iter()
+            .map(|schema| format!("include /etc/ldap/schema/{schema}.schema\n"))
+            .collect();
+        let config = format!(
+            "{includes}pidfile {pid}\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n\
+             database mdb\nmaxsize 268435456\nsuffix \"{SUFFIX}\"\nrootdn \"{ROOT_DN}\"\n\
+             rootpw {ROOT_PASSWORD}\ndirectory {data}\n\
+             index objectClass,uid,mail,employeeNumber,member,businessCategory eq\n",
+            pid = dir.path().join("slapd.pid").display(),
+            data = data.display(),
+        );
+        std::fs::write(dir.path().join("slapd.conf"), config).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut slapd = Self {
+            dir,
+            port,
+            child: None,
+        };
+        slapd.resume().await;
+        let mut ldap = slapd.admin().await;
+        let set = |values: &[&'static str]| values.iter().copied().collect::<HashSet<_>>();
+        ldap.add(
+            SUFFIX,
+            vec![
+                ("objectClass", set(&["dcObject", "organization"])),
+                ("o", set(&["Test School"])),
+                ("dc", set(&["school"])),
+            ],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+        slapd
+    }
+
+    pub fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("slapd.log")
+    }
+
+    /// Starts slapd in the foreground on the same port and data, and waits
+    /// until it takes a bind.
+    pub async fn resume(&mut self) {
+        let log = std::fs::File::create(self.log()).unwrap();
+        let child = tokio::process::Command::new(SLAPD)
+            .arg("-f")
+            .arg(self.dir.path().join("slapd.conf"))
+            .arg("-h")
+            .arg(format!("{}/", self.url()))
+            .args(["-d", "0"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        for _ in 0..200 {
+            if self.try_admin().await.is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "slapd did not answer on {}: {}",
+            self.url(),
+            std::fs::read_to_string(self.log()).unwrap_or_default()
+        );
+    }
+
+    /// Kills slapd (mdb survives a kill) and waits until it is gone.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.unwrap();
+        }
+    }
+
+    async fn try_admin(&self) -> Option<Ldap> {
+        let (conn, mut ldap) = LdapConnAsync::new(&self.url()).await.ok()?;
+        ldap3::drive!(conn);
+        ldap.simple_bind(ROOT_DN, ROOT_PASSWORD)
+            .await
+            .ok()?
+            .success()
+            .ok()?;
+        Some(ldap)
+    }
+
+    /// A connection bound as the root DN, independent of any target.
+    pub async fn admin(&self) -> Ldap {
+        self.try_admin().await.expect("slapd takes the root bind")
+    }
+
+    /// Every entry under `base` matching `filter`, with its operational
+    /// attributes (`entryUUID`) too.
+    pub async fn search(&self, base: &str, filter: &str) -> Vec<SearchEntry> {
+        let mut ldap = self.admin().await;
+        let ldap3::SearchResult(entries, result) = ldap
+            .search(base, Scope::Subtree, filter, vec!["*", "+"])
+            .await
+            .unwrap();
+        if result.rc == 32 {
+            return Vec::new();
+        }
+        result.success().unwrap();
+        entries.into_iter().map(SearchEntry::construct).collect()
+    }
+
+    /// The entry at `dn`, if there is one.
+    pub async fn entry(&self, dn: &str) -> Option<SearchEntry> {
+        let mut ldap = self.admin().await;
+        let ldap3::SearchResult(entries, result) = ldap
+            .search(dn, Scope::Base, "(objectClass=*)", vec!["*", "+"])
+            .await
+            .unwrap();
+        if result.rc == 32 {
+            return None;
+        }
+        result.success().unwrap();
+        entries.into_iter().next().map(SearchEntry::construct)
+    }
+
+    /// Whether `dn` binds with `password`.
+    pub async fn binds(&self, dn: &str, password: &str) -> bool {
+        let (conn, mut ldap) = LdapConnAsync::new(&self.url()).await.unwrap();
+        ldap3::drive!(conn);
+        ldap.simple_bind(dn, password).await.unwrap().rc == 0
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+}
