@@ -11,6 +11,8 @@
 //! - [`coverage`]: whether a run left out too much of a role to count as complete.
 //! - [`matching`]: create mode and link mode, within a role first.
 //! - [`holds`]: the safety checks that stop a dangerous change set.
+//! - [`targets`]: what each provisioning target should hold, and the plan
+//!   that takes it there.
 
 pub mod coverage;
 pub mod diff;
@@ -20,6 +22,7 @@ pub mod integrity;
 pub mod matching;
 pub mod policy;
 pub mod synthetic;
+pub mod targets;
 pub mod validate;
 
 pub use coverage::{Shortfall, shortfalls};

@@ -40,7 +40,7 @@ impl HoldStatus {
         }
     }
 
-    fn parse(status: &str) -> Option<Self> {
+    pub(crate) fn parse(status: &str) -> Option<Self> {
         [Self::Open, Self::Confirmed, Self::Rejected]
             .into_iter()
             .find(|s| s.as_str() == status)

@@ -371,6 +371,7 @@ mod notifications;
 #[macro_use]
 mod standing;
 mod redact;
+mod targets;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -384,6 +385,9 @@ pub use notifications::{
 pub use queue::{Enqueued, Lease, QueueState, QueuedRun, RunAsk};
 pub use redact::redacted_url;
 pub use standing::{StandingIssue, StandingWrite};
+pub use targets::{
+    DeliveryOutcome, DeliveryRow, DeliveryWrite, PendingChange, PendingNext, TargetHoldRow,
+};
 
 pub struct Store {
     backend: Backend,
