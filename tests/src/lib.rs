@@ -1,11 +1,12 @@
 //! Support for the end-to-end suites: the connectors the build script
-//! built, a runtime over a throwaway plugin folder, and small HTTP servers
-//! on 127.0.0.1.
+//! built, a runtime over a throwaway plugin folder, small HTTP servers on
+//! 127.0.0.1, and a real SCIM service for the target suites.
 
 pub mod example_sis;
 pub mod host;
 pub mod providers;
 pub mod replay;
+pub mod scim;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
