@@ -13,7 +13,7 @@ const CONNECTORS: [&str; 11] = [
     "rostersync-connector-xporter",
     "rostersync-connector-scholarpack",
     "rostersync-connector-oneroster",
-    "rostersync-target-template",
+    "rostersync-target-example-app",
     "rostersync-target-scim",
 ];
 
