@@ -1,9 +1,9 @@
-//! Builds the workspace's connectors once per test build (not per test),
+//! Builds the workspace's connectors and targets once per test build (not per test),
 //! into `target/connectors`, and hands the tests their paths.
 
 use std::path::Path;
 
-const CONNECTORS: [&str; 9] = [
+const CONNECTORS: [&str; 11] = [
     "rostersync-connector-probe",
     "rostersync-connector-legacy-v0_1",
     "rostersync-connector-template",
@@ -13,6 +13,8 @@ const CONNECTORS: [&str; 9] = [
     "rostersync-connector-xporter",
     "rostersync-connector-scholarpack",
     "rostersync-connector-oneroster",
+    "rostersync-target-example-app",
+    "rostersync-target-scim",
 ];
 
 fn main() {

@@ -1,11 +1,13 @@
 //! Support for the end-to-end suites: the connectors the build script
 //! built, a runtime over a throwaway plugin folder, small HTTP servers on
-//! 127.0.0.1, and a real OpenLDAP server.
+//! 127.0.0.1, and the real downstream servers of the target suites (a SCIM
+//! service and OpenLDAP).
 
 pub mod example_sis;
 pub mod host;
 pub mod providers;
 pub mod replay;
+pub mod scim;
 pub mod slapd;
 
 use std::net::SocketAddr;

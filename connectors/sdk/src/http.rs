@@ -1,5 +1,6 @@
 //! HTTP over `wasi:http`, with provider failures turned into the
-//! contract's typed errors.
+//! contract's typed errors. Connectors and targets share it; a target turns
+//! its errors into its own with `?`.
 //!
 //! A GET never opens a request body: writing an empty body after the host
 //! has sent the request is what makes some wasi:http clients fail one GET
@@ -78,6 +79,18 @@ impl Request {
         Self::new(Method::Post, url)
     }
 
+    pub fn put(url: impl Into<String>) -> Self {
+        Self::new(Method::Put, url)
+    }
+
+    pub fn patch(url: impl Into<String>) -> Self {
+        Self::new(Method::Patch, url)
+    }
+
+    pub fn delete(url: impl Into<String>) -> Self {
+        Self::new(Method::Delete, url)
+    }
+
     fn new(method: Method, url: impl Into<String>) -> Self {
         Self {
             method,
@@ -102,9 +115,14 @@ impl Request {
     }
 
     /// A JSON body (for token exchanges and the like).
-    pub fn json(mut self, body: &impl serde::Serialize) -> Self {
+    pub fn json(self, body: &impl serde::Serialize) -> Self {
+        self.json_as("application/json", body)
+    }
+
+    /// A JSON body under another media type, e.g. `application/scim+json`.
+    pub fn json_as(mut self, content_type: &str, body: &impl serde::Serialize) -> Self {
         self.body = Some(serde_json::to_vec(body).expect("serialising a request body"));
-        self.header("content-type", "application/json")
+        self.header("content-type", content_type)
     }
 
     pub fn url(&self) -> &str {
@@ -156,7 +174,10 @@ impl Request {
         let method = match &self.method {
             Method::Get => "GET",
             Method::Post => "POST",
-            other => unreachable!("requests are built as GET or POST, not {other:?}"),
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            other => unreachable!("requests are not built as {other:?}"),
         };
         let scheme = match parts.scheme {
             Scheme::Http => "http",
@@ -203,11 +224,17 @@ impl Request {
 
     #[cfg(target_arch = "wasm32")]
     fn exchange(&self, parts: UrlParts) -> Result<Response, SyncError> {
-        let pairs: Vec<(String, Vec<u8>)> = self
+        let mut pairs: Vec<(String, Vec<u8>)> = self
             .headers
             .iter()
             .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
             .collect();
+        // A body goes with its length: without it the host sends the body
+        // chunked, which HTTP/1.0 servers (Python's wsgiref among them)
+        // read as empty.
+        if let Some(body) = &self.body {
+            pairs.push(("content-length".into(), body.len().to_string().into_bytes()));
+        }
         let fields = Fields::from_list(&pairs).map_err(|e| {
             SyncError::BadSettings(format!("{}: a request header is invalid: {e:?}", self.url))
         })?;
@@ -395,6 +422,19 @@ fn sleep(duration: Duration) {
     std::thread::sleep(duration);
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters (§2.3),
+/// for a path segment or a query value.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Standard base64, for Basic auth; not worth a dependency in every
 /// connector.
 fn base64(input: &[u8]) -> String {
@@ -470,6 +510,12 @@ mod tests {
         assert!(
             matches!(response(404, vec![]).success(), Err(SyncError::BadResponse(m)) if m.contains("nope"))
         );
+    }
+
+    #[test]
+    fn percent_encoding_keeps_unreserved_characters() {
+        assert_eq!(percent_encode("A19-x_y.z~"), "A19-x_y.z~");
+        assert_eq!(percent_encode("a b:c/é"), "a%20b%3Ac%2F%C3%A9");
     }
 
     #[test]

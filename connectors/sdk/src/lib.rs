@@ -24,6 +24,12 @@
 //! ```
 //!
 //! This SDK targets the contract `rostersync:connector@0.2.0`.
+//!
+//! The same crate writes provisioning targets (`rostersync:target@0.1.0`):
+//! see [`target`], its [`target::Target`] trait and [`export_target!`].
+//! Both sides share [`http`] and [`Settings`]. Each export macro embeds
+//! only its own world, so a connector never exports a target's functions
+//! or the other way round.
 
 #[doc(hidden)]
 pub mod bindings {
@@ -36,6 +42,17 @@ pub mod bindings {
     });
 }
 
+#[doc(hidden)]
+pub mod target_bindings {
+    wit_bindgen::generate!({
+        world: "target",
+        path: "../../wit/target/since_v0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_target_world",
+        default_bindings_module: "rostersync_connector_sdk::target_bindings",
+    });
+}
+
 pub mod date;
 pub mod departures;
 pub mod http;
@@ -43,6 +60,7 @@ pub mod log;
 mod pager;
 mod records;
 mod settings;
+pub mod target;
 
 pub use bindings::rostersync::connector::types::{
     Admission, Attribute, Capability, ConnectorInfo, ContactType, EnrolmentStatus, Group,

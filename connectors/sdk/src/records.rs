@@ -1,63 +1,88 @@
-//! Constructors for the contract's records, so a connector names only the
-//! fields it has.
+//! Constructors for the contracts' records, so a connector or a target
+//! names only the fields it has.
 
 use crate::{
     Capability, ConnectorInfo, ContactType, Group, GroupKind, MemberRole, Membership, Person,
     Relationship, Role, SettingKind, SettingSpec,
 };
 
-impl ConnectorInfo {
-    pub fn new(provider: &str, version: &str, description: &str) -> Self {
-        Self {
-            provider: provider.into(),
-            version: version.into(),
-            description: description.into(),
-            settings: Vec::new(),
-            capabilities: Vec::new(),
+/// `new`, `setting` and `capability` on a contract's info record, and the
+/// setting constructors on its `setting-spec`: the connector and target
+/// contracts declare the same shapes as separate types.
+macro_rules! describing {
+    ($info:ty, $spec:ident, $kind:ident, $capability:ty) => {
+        impl $info {
+            pub fn new(provider: &str, version: &str, description: &str) -> Self {
+                Self {
+                    provider: provider.into(),
+                    version: version.into(),
+                    description: description.into(),
+                    settings: Vec::new(),
+                    capabilities: Vec::new(),
+                }
+            }
+
+            pub fn setting(mut self, spec: $spec) -> Self {
+                self.settings.push(spec);
+                self
+            }
+
+            pub fn capability(mut self, capability: $capability) -> Self {
+                self.capabilities.push(capability);
+                self
+            }
         }
-    }
 
-    pub fn setting(mut self, spec: SettingSpec) -> Self {
-        self.settings.push(spec);
-        self
-    }
+        impl $spec {
+            /// A base URL; the host allows requests to its host.
+            pub fn base_url(name: &str, description: &str, default: Option<&str>) -> Self {
+                Self::of($kind::BaseUrl, name, description, true, default)
+            }
 
-    pub fn capability(mut self, capability: Capability) -> Self {
-        self.capabilities.push(capability);
-        self
-    }
+            /// A credential, required, never logged by the host.
+            pub fn secret(name: &str, description: &str) -> Self {
+                Self::of($kind::Secret, name, description, true, None)
+            }
+
+            /// A credential some systems do without.
+            pub fn optional_secret(name: &str, description: &str) -> Self {
+                Self::of($kind::Secret, name, description, false, None)
+            }
+
+            pub fn text(
+                name: &str,
+                description: &str,
+                required: bool,
+                default: Option<&str>,
+            ) -> Self {
+                Self::of($kind::Text, name, description, required, default)
+            }
+
+            fn of(
+                kind: $kind,
+                name: &str,
+                description: &str,
+                required: bool,
+                default: Option<&str>,
+            ) -> Self {
+                Self {
+                    name: name.into(),
+                    description: description.into(),
+                    kind,
+                    required,
+                    default_value: default.map(Into::into),
+                }
+            }
+        }
+    };
 }
 
-impl SettingSpec {
-    /// A base URL; the host allows requests to its host.
-    pub fn base_url(name: &str, description: &str, default: Option<&str>) -> Self {
-        Self::of(SettingKind::BaseUrl, name, description, true, default)
-    }
+describing!(ConnectorInfo, SettingSpec, SettingKind, Capability);
 
-    /// A credential, required, never logged by the host.
-    pub fn secret(name: &str, description: &str) -> Self {
-        Self::of(SettingKind::Secret, name, description, true, None)
-    }
+mod target {
+    use crate::target::{Capability, SettingKind, SettingSpec, TargetInfo};
 
-    pub fn text(name: &str, description: &str, required: bool, default: Option<&str>) -> Self {
-        Self::of(SettingKind::Text, name, description, required, default)
-    }
-
-    fn of(
-        kind: SettingKind,
-        name: &str,
-        description: &str,
-        required: bool,
-        default: Option<&str>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            description: description.into(),
-            kind,
-            required,
-            default_value: default.map(Into::into),
-        }
-    }
+    describing!(TargetInfo, SettingSpec, SettingKind, Capability);
 }
 
 impl Person {

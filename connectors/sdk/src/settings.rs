@@ -1,9 +1,10 @@
-//! The connection's settings as a connector reads them.
+//! The settings of a connection or a target, as the plugin reads them.
 
 use std::collections::BTreeMap;
 
 use crate::SyncError;
 use crate::bindings::rostersync::connector::types::Setting;
+use crate::target_bindings::rostersync::target::types::Setting as TargetSetting;
 
 /// Name/value settings, with errors an operator can act on.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -12,6 +13,11 @@ pub struct Settings(BTreeMap<String, String>);
 impl Settings {
     #[doc(hidden)]
     pub fn from_wit(settings: Vec<Setting>) -> Self {
+        Self(settings.into_iter().map(|s| (s.name, s.value)).collect())
+    }
+
+    #[doc(hidden)]
+    pub fn from_target_wit(settings: Vec<TargetSetting>) -> Self {
         Self(settings.into_iter().map(|s| (s.name, s.value)).collect())
     }
 

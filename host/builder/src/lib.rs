@@ -1,5 +1,5 @@
-//! Builds connector crates into `wasm32-wasip2` components and installs
-//! them into a plugin folder. No wasmtime here: the test suites' build
+//! Builds connector and target crates into `wasm32-wasip2` components and
+//! installs them into a plugin folder. No wasmtime here: the test suites' build
 //! script uses this crate too.
 //!
 //! Size settings (opt-level "s", LTO, one codegen unit, stripped, abort on
@@ -53,7 +53,8 @@ pub struct BuiltConnector {
 
 impl BuiltConnector {
     /// The name the plugin is installed and configured under: the package
-    /// name without the `rostersync-connector-` prefix.
+    /// name without the `rostersync-connector-` or `rostersync-target-`
+    /// prefix.
     pub fn plugin_name(&self) -> String {
         plugin_name(&self.package)
     }
@@ -62,6 +63,7 @@ impl BuiltConnector {
 pub fn plugin_name(package: &str) -> String {
     package
         .strip_prefix("rostersync-connector-")
+        .or_else(|| package.strip_prefix("rostersync-target-"))
         .unwrap_or(package)
         .to_ascii_lowercase()
 }
@@ -257,6 +259,7 @@ mod tests {
         let built = component_artifact(&line).unwrap();
         assert_eq!(built.package, "rostersync-connector-wonde");
         assert_eq!(built.plugin_name(), "wonde");
+        assert_eq!(plugin_name("rostersync-target-scim"), "scim");
         assert_eq!(
             built.wasm,
             PathBuf::from("/t/rostersync_connector_wonde.wasm")

@@ -4,6 +4,9 @@
 //! Adding a version: freeze its WIT under `wit/since_vX.Y.Z/`, add a module
 //! here with `bind_version!`, write the `Person` conversion (the only type
 //! that has changed so far), and add a `WitVersion` variant.
+//!
+//! Targets speak their own contract, `rostersync:target`, released once so
+//! far: [`target_v0_1`].
 
 use std::fmt;
 
@@ -40,6 +43,11 @@ impl fmt::Display for WitVersion {
 
 /// The exported interface, without its version.
 pub const SOURCE_INTERFACE: &str = "rostersync:connector/source";
+
+/// A target's exported interface, without its version.
+pub const SINK_INTERFACE: &str = "rostersync:target/sink";
+
+pub mod target_v0_1;
 
 /// Splits a version's generated `Person` into its module's `PersonCommon`
 /// (the fields every version shares) and the fields that version adds.

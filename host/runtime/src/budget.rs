@@ -3,7 +3,8 @@
 //! control codes in text, dates, duplicates within one snapshot), the
 //! running total of a snapshot's size, and the clipping of any text a
 //! plugin controls before it reaches an error, a log, the store or a
-//! notification.
+//! notification. A target's answers are checked here too: one result per
+//! change of its batch at most, ids the host can store, pages that move on.
 //!
 //! The characters refused in identifiers are those Unicode lists as
 //! invisible or direction-changing: the bidirectional controls of UAX #9
@@ -14,6 +15,7 @@
 
 use std::collections::HashSet;
 
+use rostersync_model::target::{ChangeItem, ChangeResult, HeldObject, HeldPage, Outcome};
 use rostersync_model::{MalformedRecord, Record};
 
 /// Bytes of an identifier (a person's, a group's, a membership's ends).
@@ -196,6 +198,83 @@ impl SnapshotLedger {
     }
 }
 
+/// Checks a target's answer to `batch`: each result answers a change of
+/// the batch, no change is answered twice, and every id it hands back is
+/// one the host can store and show.
+pub fn check_results(
+    batch: &[ChangeItem],
+    results: &[ChangeResult],
+) -> Result<(), MalformedRecord> {
+    let keys: HashSet<&str> = batch.iter().map(|c| c.key.as_str()).collect();
+    let mut answered = HashSet::new();
+    for result in results {
+        let record = || {
+            format!(
+                "the result for change {:?}",
+                clip(&result.key, MAX_QUOTED_BYTES)
+            )
+        };
+        let problem = if !keys.contains(result.key.as_str()) {
+            Some(("key", "answers no change of the batch".to_string()))
+        } else if !answered.insert(result.key.as_str()) {
+            Some((
+                "key",
+                "answers a change that was already answered".to_string(),
+            ))
+        } else {
+            match &result.outcome {
+                Outcome::Done(id) | Outcome::Matched(id) => {
+                    id_problem(id).map(|reason| ("target-id", reason))
+                }
+                _ => None,
+            }
+        };
+        if let Some((field, reason)) = problem {
+            return Err(MalformedRecord {
+                record: record(),
+                field,
+                reason,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks one page a target read back from `cursor`: every object has an
+/// id the host can store, and the page moves on (a page that points back
+/// at itself would be read for ever).
+pub fn check_page(page: &HeldPage, cursor: Option<&str>) -> Result<(), MalformedRecord> {
+    for object in &page.objects {
+        let (kind, id, members) = match object {
+            HeldObject::User(u) => ("user", &u.target_id, &[][..]),
+            HeldObject::Group(g) => ("group", &g.target_id, &g.members[..]),
+        };
+        let record = || format!("held {kind} {:?}", clip(id, MAX_QUOTED_BYTES));
+        if let Some(reason) = id_problem(id) {
+            return Err(MalformedRecord {
+                record: record(),
+                field: "target-id",
+                reason,
+            });
+        }
+        if let Some(reason) = members.iter().find_map(|m| id_problem(m)) {
+            return Err(MalformedRecord {
+                record: record(),
+                field: "members",
+                reason,
+            });
+        }
+    }
+    if page.next.is_some() && page.next.as_deref() == cursor {
+        return Err(MalformedRecord {
+            record: "a page read back".into(),
+            field: "next",
+            reason: "points at the page it came from, so the read would never end".into(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +316,49 @@ mod tests {
     fn clipping_marks_the_cut_on_a_character_boundary() {
         assert_eq!(clip("Zoë", 10), "Zoë");
         assert_eq!(clip("Zoë", 3), "Zo… [cut: 2 of 4 bytes shown]");
+    }
+
+    #[test]
+    fn a_target_answer_is_held_to_its_batch() {
+        use rostersync_model::target::{ObjectRef, TargetChange};
+        let item = |key: &str| ChangeItem {
+            key: key.into(),
+            change: TargetChange::DeleteGroup {
+                object: ObjectRef {
+                    external_id: "G1".into(),
+                    target_id: Some("g1".into()),
+                },
+            },
+        };
+        let result = |key: &str, outcome| ChangeResult {
+            key: key.into(),
+            outcome,
+        };
+        let batch = [item("k1"), item("k2")];
+        assert!(check_results(&batch, &[result("k2", Outcome::Done("g1".into()))]).is_ok());
+        let stranger = check_results(&batch, &[result("k9", Outcome::Done("x".into()))]);
+        assert!(stranger.unwrap_err().reason.contains("no change"));
+        let twice = [
+            result("k1", Outcome::Refused("no".into())),
+            result("k1", Outcome::Done("x".into())),
+        ];
+        assert!(
+            check_results(&batch, &twice)
+                .unwrap_err()
+                .reason
+                .contains("already")
+        );
+        let blank = check_results(&batch, &[result("k1", Outcome::Matched(" ".into()))]);
+        assert_eq!(blank.unwrap_err().field, "target-id");
+    }
+
+    #[test]
+    fn a_page_that_points_at_itself_is_refused() {
+        let page = HeldPage {
+            objects: Vec::new(),
+            next: Some("p2".into()),
+        };
+        assert!(check_page(&page, Some("p1")).is_ok());
+        assert!(check_page(&page, Some("p2")).is_err());
     }
 }

@@ -1,5 +1,5 @@
-//! The runtime's typed errors: why a plugin would not load, and why a run
-//! stopped. Each names the plugin or connector and, where one applies, the
+//! The runtime's typed errors: why a plugin (connector or target) would not
+//! load, and why a run or a target call stopped. Each names the plugin or connector and, where one applies, the
 //! limit.
 
 use std::path::PathBuf;
@@ -34,6 +34,14 @@ pub enum LoadError {
     NotAConnector { path: PathBuf, exports: String },
     #[error("{}: built against rostersync:connector@{found}, which this host does not support (it supports {supported}); rebuild it with a supported SDK", path.display())]
     UnsupportedVersion {
+        path: PathBuf,
+        found: String,
+        supported: String,
+    },
+    #[error("{}: not a rostersync target: it exports no `rostersync:target/sink` interface (it exports: {exports}); build it with the target side of the rostersync SDK", path.display())]
+    NotATarget { path: PathBuf, exports: String },
+    #[error("{}: built against rostersync:target@{found}, which this host does not support (it supports {supported}); rebuild it with a supported SDK", path.display())]
+    UnsupportedTargetVersion {
         path: PathBuf,
         found: String,
         supported: String,

@@ -1,5 +1,5 @@
-//! The plugin runtime: loads connector components from the plugin folder
-//! and runs them in a sandbox. This is the only crate that touches
+//! The plugin runtime: loads connector and target components from the
+//! plugin folder and runs them in a sandbox. This is the only crate that touches
 //! wasmtime; everything it hands out is in the host's own model types.
 //!
 //! - [`bindings`]: one binding module per released WIT version.
@@ -10,7 +10,11 @@
 //!   snapshot's size, and the clipping of text a plugin controls.
 //! - `clock`: a call's waiting time, not charged for time lost to others.
 //! - `cache`: precompiled artifacts in the host's state directory, signed by the host.
+//! - `guest`: what connectors and targets share: compiling, the store of
+//!   each call, the guard around each call.
 //! - [`plugin`]: one loaded connector and its guarded calls.
+//! - [`target`]: one loaded provisioning target, and the same with its
+//!   settings bound, behind the model's `Target` interface.
 //! - [`runtime`]: the engine, the registry and hot reload.
 
 pub mod allow;
@@ -19,10 +23,12 @@ pub mod budget;
 mod cache;
 mod clock;
 pub mod error;
+mod guest;
 pub mod outbound;
 pub mod plugin;
 pub mod runtime;
 pub mod sandbox;
+pub mod target;
 
 pub use allow::{AllowList, AllowedHost, AllowedHostError};
 pub use bindings::WitVersion;
@@ -35,3 +41,4 @@ pub use runtime::{
     RuntimeConfig, WatchGuard,
 };
 pub use sandbox::{DROP_FOLDER_GUEST_PATH, Limits, Progress, Sandbox};
+pub use target::{TargetComponent, TargetPlugin};

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use rostersync_model::{Capability, ConnectorInfo, Mode, Record, SchoolInfo, Settings, SyncError};
 use tokio::sync::watch;
-use wasmtime::component::{Component, ResourceAny, types::ComponentItem};
-use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime::Store;
+use wasmtime::component::ResourceAny;
 
 use crate::bindings::{SOURCE_INTERFACE, WitVersion, v0_1, v0_2};
 use crate::budget::{LedgerError, MAX_QUOTED_BYTES, SnapshotLedger, check_record, clip};
-use crate::cache::{LoadSource, sha256_hex};
-use crate::clock::{WaitedTooLong, limit_waiting};
+use crate::cache::LoadSource;
 use crate::error::{LoadError, RunError};
+use crate::guest::{self, Compiled};
 use crate::runtime::Shared;
 use crate::sandbox::{Limits, Progress, RunState, Sandbox};
 
@@ -97,59 +97,37 @@ impl Plugin {
         path: &Path,
         wasm: Vec<u8>,
     ) -> Result<Plugin, LoadError> {
-        let name = plugin_name(path).ok_or_else(|| LoadError::BadName {
-            path: path.to_path_buf(),
-        })?;
-        if wasm.starts_with(b"\0asm\x01\0\0\0") {
-            return Err(LoadError::CoreModule {
-                path: path.to_path_buf(),
-            });
-        }
-        let sha256 = sha256_hex(&wasm);
-        let compiling = shared.clone();
-        let digest = sha256.clone();
-        // A crafted component can take minutes to compile; the host does
-        // not wait for it (the compiling thread finishes on its own and its
-        // work is dropped).
-        let limit = shared.compile_timeout;
-        let cached_as = name.clone();
-        let compiled = tokio::time::timeout(
-            limit,
-            tokio::task::spawn_blocking(move || {
-                compiling
-                    .cache
-                    .load(&compiling.engine, &cached_as, &wasm, &digest)
-            }),
-        )
-        .await
-        .map_err(|_| LoadError::CompileTimeout {
-            path: path.to_path_buf(),
-            limit,
-        })?;
-        let (component, loaded_from) =
-            compiled.expect("compilation does not panic").map_err(|e| {
-                LoadError::NotAComponent {
-                    path: path.to_path_buf(),
-                    message: format!("{e:#}"),
-                }
-            })?;
-        let wit_version = detect_version(&shared.engine, &component, path)?;
-        let link_error = |e: wasmtime::Error| LoadError::Link {
-            path: path.to_path_buf(),
-            message: format!("{e:#}"),
-        };
+        let compiled = guest::compile(&shared, path, wasm).await?;
+        Plugin::from_compiled(shared, path, compiled).await
+    }
+
+    /// Binds a compiled component to the connector contract it exports and
+    /// asks it who it is.
+    pub(crate) async fn from_compiled(
+        shared: Arc<Shared>,
+        path: &Path,
+        compiled: Compiled,
+    ) -> Result<Plugin, LoadError> {
+        let wit_version = detect_version(&compiled, path)?;
+        let link_error = guest::link_error(path);
         let instance_pre = shared
             .linker
-            .instantiate_pre(&component)
-            .map_err(link_error)?;
+            .instantiate_pre(&compiled.component)
+            .map_err(&link_error)?;
         let pre = match wit_version {
             WitVersion::V0_1_0 => {
-                Pre::V0_1(v0_1::ConnectorPre::new(instance_pre).map_err(link_error)?)
+                Pre::V0_1(v0_1::ConnectorPre::new(instance_pre).map_err(&link_error)?)
             }
             WitVersion::V0_2_0 => {
-                Pre::V0_2(v0_2::ConnectorPre::new(instance_pre).map_err(link_error)?)
+                Pre::V0_2(v0_2::ConnectorPre::new(instance_pre).map_err(&link_error)?)
             }
         };
+        let Compiled {
+            name,
+            sha256,
+            loaded_from,
+            ..
+        } = compiled;
         let mut plugin = Plugin {
             name,
             path: path.to_path_buf(),
@@ -179,12 +157,9 @@ impl Plugin {
     /// Asks the component who it is. Runs with default limits and no
     /// network.
     async fn describe(&self) -> Result<ConnectorInfo, RunError> {
-        let limits = Limits {
-            call_timeout: Duration::from_secs(10),
-            ..Limits::default()
-        };
-        let (mut store, bound) = self.instantiate(&Sandbox::new(limits.clone())).await?;
-        self.guarded(&mut store, limits.call_timeout, async |store| {
+        let sandbox = guest::describe_sandbox();
+        let (mut store, bound) = self.instantiate(&sandbox).await?;
+        self.guarded(&mut store, sandbox.limits.call_timeout, async |store| {
             Ok(per_version!(&bound, |b, m| m::connector_info(
                 b.rostersync_connector_source().call_describe(store).await?
             )))
@@ -274,120 +249,46 @@ impl Plugin {
         let grant_drop_folder = self.info.has(Capability::DropFolder);
         // The only way preparing a sandbox fails is a drop folder that
         // cannot be opened: the operator's setting to fix.
-        let state = RunState::new(&self.name, sandbox, grant_drop_folder).map_err(|e| {
-            self.connector_error(SyncError::BadSettings(format!(
-                "the drop folder cannot be opened: {e:#}"
-            )))
-        })?;
-        let mut store = Store::new(&self.shared.engine, state);
-        store.limiter(|state| &mut state.memory);
-        // At every tick the guest runs through, it is charged that tick and
-        // yields to the executor, so a connector that computes without end
-        // cannot hold a thread the heartbeats and other runs need, and the
-        // time it waits for a CPU is not charged to it.
-        store.epoch_deadline_callback(|mut store| {
-            let state = store.data_mut();
-            state.ticks_used += 1;
-            Ok(if state.ticks_used >= state.tick_budget {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
-        store.data_mut().tick_budget = ticks(sandbox.limits.call_timeout);
-        store.set_epoch_deadline(1);
+        let mut store = guest::new_store(&self.shared, &self.name, sandbox, grant_drop_folder)
+            .map_err(|e| {
+                self.connector_error(SyncError::BadSettings(format!(
+                    "the drop folder cannot be opened: {e:#}"
+                )))
+            })?;
         let bound = match &self.pre {
             Pre::V0_1(pre) => pre.instantiate_async(&mut store).await.map(Bound::V0_1),
             Pre::V0_2(pre) => pre.instantiate_async(&mut store).await.map(Bound::V0_2),
         };
         match bound {
             Ok(bound) => Ok((store, bound)),
-            Err(error) => Err(self.classify(&store, error, sandbox.limits.call_timeout)),
+            Err(error) => Err(guest::classify(
+                &self.name,
+                &store,
+                error,
+                sandbox.limits.call_timeout,
+            )),
         }
     }
 
-    /// Runs one call into the guest under its time limit (which the epoch
-    /// ticks it runs through enforce while it computes, and the waiting
-    /// clock while it waits on the network), then turns whatever went
-    /// wrong into a typed error.
+    /// Runs one call into the guest under its time limit; see
+    /// [`guest::guarded`].
     async fn guarded<T>(
         &self,
         store: &mut Store<RunState>,
         limit: Duration,
         call: impl AsyncFnOnce(&mut Store<RunState>) -> wasmtime::Result<T>,
     ) -> Result<T, RunError> {
-        let state = store.data_mut();
-        state.ticks_used = 0;
-        state.tick_budget = ticks(limit);
-        store.set_epoch_deadline(1);
-        let outcome = limit_waiting(limit, call(store)).await;
-        if let Some(violation) = store.data().hooks.take_violation() {
-            return Err(RunError::Outbound {
-                connector: self.name.clone(),
-                violation,
-            });
-        }
-        match outcome {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(self.classify(store, error, limit)),
-            Err(WaitedTooLong) => Err(RunError::Timeout {
-                connector: self.name.clone(),
-                limit,
-            }),
-        }
+        guest::guarded(&self.name, store, limit, call).await
     }
-
-    fn classify(
-        &self,
-        store: &Store<RunState>,
-        error: wasmtime::Error,
-        limit: Duration,
-    ) -> RunError {
-        let connector = self.name.clone();
-        let state = store.data();
-        if state.memory.exceeded {
-            return RunError::MemoryLimit {
-                connector,
-                limit_bytes: state.memory.limit_bytes(),
-            };
-        }
-        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return RunError::Timeout { connector, limit };
-        }
-        let mut message = error.root_cause().to_string();
-        if let Some(stderr) = state.stderr_tail() {
-            message = format!("{message}; it printed: {stderr}");
-        }
-        RunError::Trap { connector, message }
-    }
-}
-
-fn ticks(limit: Duration) -> u64 {
-    (limit.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
 }
 
 /// The WIT version a component targets, read from its exports before it is
 /// ever instantiated.
-fn detect_version(
-    engine: &Engine,
-    component: &Component,
-    path: &Path,
-) -> Result<WitVersion, LoadError> {
-    let ty = component.component_type();
-    let exports: Vec<String> = ty
-        .exports(engine)
-        .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentInstance(_)))
-        .map(|(name, _)| name.to_string())
-        .collect();
-    let prefix = format!("{SOURCE_INTERFACE}@");
-    let Some(found) = exports.iter().find_map(|e| e.strip_prefix(&prefix)) else {
+fn detect_version(compiled: &Compiled, path: &Path) -> Result<WitVersion, LoadError> {
+    let Some(found) = compiled.version_of(SOURCE_INTERFACE) else {
         return Err(LoadError::NotAConnector {
             path: path.to_path_buf(),
-            exports: if exports.is_empty() {
-                "nothing".into()
-            } else {
-                exports.join(", ")
-            },
+            exports: compiled.exports_listed(),
         });
     };
     WitVersion::parse(found).ok_or_else(|| LoadError::UnsupportedVersion {

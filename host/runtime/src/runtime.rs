@@ -11,11 +11,13 @@ use notify::{RecursiveMode, Watcher};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-use crate::bindings::{v0_1, v0_2};
+use crate::bindings::{SINK_INTERFACE, target_v0_1, v0_1, v0_2};
 use crate::cache::{ArtifactCache, sha256_hex};
 use crate::error::LoadError;
+use crate::guest;
 use crate::plugin::{EPOCH_TICK, Plugin, plugin_name};
 use crate::sandbox::RunState;
+use crate::target::TargetComponent;
 
 /// Where the runtime finds plugins and keeps compiled code, and what it
 /// spends on loading one.
@@ -107,9 +109,18 @@ impl PluginStatus {
     }
 }
 
+/// A file of the plugin folder, loaded as whichever kind it exports.
+enum Loaded {
+    Connector(Plugin),
+    Target(TargetComponent),
+}
+
 #[derive(Default)]
 struct Slot {
+    /// The connector in service, or
     plugin: Option<Arc<Plugin>>,
+    /// the target in service.
+    target: Option<Arc<TargetComponent>>,
     error: Option<LoadError>,
     /// The sha256 of the file content last tried, loaded or not, so an
     /// unchanged broken file is not retried on every scan.
@@ -141,6 +152,7 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         v0_1::Connector::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
         v0_2::Connector::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
+        target_v0_1::Target::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
 
         let cache = ArtifactCache::open(&config.cache_dir, &engine).map_err(|e| {
             anyhow::anyhow!(
@@ -171,6 +183,34 @@ impl Runtime {
         Plugin::load(self.shared.clone(), path, wasm).await
     }
 
+    /// Loads one target component without putting it into service
+    /// (`target test`).
+    pub async fn load_target_file(&self, path: &Path) -> Result<TargetComponent, LoadError> {
+        let wasm = read_plugin_file(path, self.config.max_plugin_bytes)?;
+        let compiled = guest::compile(&self.shared, path, wasm).await?;
+        TargetComponent::from_compiled(self.shared.clone(), path, compiled).await
+    }
+
+    /// The target component in service under `name`.
+    pub fn target(&self, name: &str) -> Option<Arc<TargetComponent>> {
+        self.slots
+            .read()
+            .expect("slots lock")
+            .get(name)?
+            .target
+            .clone()
+    }
+
+    /// Every target component in service.
+    pub fn targets(&self) -> Vec<Arc<TargetComponent>> {
+        self.slots
+            .read()
+            .expect("slots lock")
+            .values()
+            .filter_map(|slot| slot.target.clone())
+            .collect()
+    }
+
     /// The plugin in service under `name`.
     pub fn plugin(&self, name: &str) -> Option<Arc<Plugin>> {
         self.slots
@@ -181,12 +221,14 @@ impl Runtime {
             .clone()
     }
 
-    /// Every plugin file the registry knows, by name.
+    /// Every connector file the registry knows, by name (targets are
+    /// listed by [`Runtime::targets`]).
     pub fn statuses(&self) -> Vec<PluginStatus> {
         self.slots
             .read()
             .expect("slots lock")
             .iter()
+            .filter(|(_, slot)| slot.target.is_none())
             .map(|(name, slot)| PluginStatus {
                 name: name.clone(),
                 plugin: slot.plugin.clone(),
@@ -247,20 +289,43 @@ impl Runtime {
         if unchanged {
             return;
         }
-        let loaded = Plugin::load(self.shared.clone(), path, wasm).await;
+        let loaded = self.load_any(path, wasm).await;
         let mut slots = self.slots.write().expect("slots lock");
         let slot = slots.entry(name.into()).or_default();
         slot.tried_sha256 = Some(sha256);
         match loaded {
-            Ok(plugin) => {
+            Ok(Loaded::Connector(plugin)) => {
                 tracing::info!(plugin = name, version = %plugin.info.version, wit = %plugin.wit_version, source = ?plugin.loaded_from, "plugin in service");
                 slot.plugin = Some(Arc::new(plugin));
+                slot.target = None;
+                slot.error = None;
+            }
+            Ok(Loaded::Target(target)) => {
+                tracing::info!(plugin = name, version = %target.info.version, wit = %target.wit_version, source = ?target.loaded_from, "target plugin in service");
+                slot.target = Some(Arc::new(target));
+                slot.plugin = None;
                 slot.error = None;
             }
             Err(error) => {
                 tracing::error!(plugin = name, %error, kept_previous = slot.plugin.is_some(), "plugin failed to load");
                 slot.error = Some(error);
             }
+        }
+    }
+
+    /// Compiles a file once and binds it to the contract it exports: a
+    /// target's sink, else a connector's source (whose errors name what a
+    /// connector lacks).
+    async fn load_any(&self, path: &Path, wasm: Vec<u8>) -> Result<Loaded, LoadError> {
+        let compiled = guest::compile(&self.shared, path, wasm).await?;
+        if compiled.version_of(SINK_INTERFACE).is_some() {
+            TargetComponent::from_compiled(self.shared.clone(), path, compiled)
+                .await
+                .map(Loaded::Target)
+        } else {
+            Plugin::from_compiled(self.shared.clone(), path, compiled)
+                .await
+                .map(Loaded::Connector)
         }
     }
 

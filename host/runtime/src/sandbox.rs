@@ -1,14 +1,15 @@
-//! What one connector run may do: its limits, its allow-list, its optional
-//! drop folder, and the store state that enforces them (WASI context with
-//! nothing granted, HTTP hooks, memory guard, captured stderr, the host
-//! imports for logs and progress).
+//! What one connector run or target call may do: its limits, its
+//! allow-list, its optional drop folder, and the store state that enforces
+//! them (WASI context with nothing granted, HTTP hooks, memory guard,
+//! captured stderr, the host imports for logs and progress).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use rostersync_model::{ConnectorInfo, SettingKind, Settings};
+use rostersync_model::target::TargetInfo;
+use rostersync_model::{ConnectorInfo, SettingKind, SettingSpec, Settings};
 use tokio::sync::watch;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -16,7 +17,7 @@ use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::allow::{AllowList, AllowedHost, AllowedHostError};
-use crate::bindings::{v0_1, v0_2};
+use crate::bindings::{target_v0_1, v0_1, v0_2};
 use crate::budget::{MAX_QUOTED_BYTES, clip};
 use crate::outbound::{HttpLimits, Interceptor, OutboundHooks};
 
@@ -104,12 +105,29 @@ impl Sandbox {
         extra_hosts: &[AllowedHost],
         limits: Limits,
     ) -> Result<Self, AllowedHostError> {
+        Self::for_settings(&info.settings, settings, extra_hosts, limits)
+    }
+
+    /// The sandbox for a provisioning target, made exactly as a
+    /// connection's is: the hosts of its base-url settings plus
+    /// `extra_hosts`.
+    pub fn for_target(
+        info: &TargetInfo,
+        settings: &Settings,
+        extra_hosts: &[AllowedHost],
+        limits: Limits,
+    ) -> Result<Self, AllowedHostError> {
+        Self::for_settings(&info.settings, settings, extra_hosts, limits)
+    }
+
+    fn for_settings(
+        specs: &[SettingSpec],
+        settings: &Settings,
+        extra_hosts: &[AllowedHost],
+        limits: Limits,
+    ) -> Result<Self, AllowedHostError> {
         let mut allow = AllowList::new(extra_hosts.iter().cloned());
-        for spec in info
-            .settings
-            .iter()
-            .filter(|s| s.kind == SettingKind::BaseUrl)
-        {
+        for spec in specs.iter().filter(|s| s.kind == SettingKind::BaseUrl) {
             let configured = settings.get(&spec.name).or(spec.default_value.as_deref());
             if let Some(url) = configured {
                 allow.allow_base_url(url)?;
@@ -390,3 +408,18 @@ macro_rules! host_imports {
 
 host_imports!(v0_1);
 host_imports!(v0_2);
+
+impl target_v0_1::rostersync::target::types::Host for RunState {}
+
+impl target_v0_1::rostersync::target::host::Host for RunState {
+    fn log(
+        &mut self,
+        level: target_v0_1::LogLevel,
+        message: String,
+        fields: Vec<target_v0_1::Attribute>,
+    ) -> wasmtime::Result<()> {
+        let fields = fields.into_iter().map(|a| (a.name, a.value)).collect();
+        RunState::log(self, target_v0_1::log_level(level), &message, fields);
+        Ok(())
+    }
+}
