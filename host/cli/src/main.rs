@@ -10,6 +10,7 @@ mod plugins;
 mod roster;
 mod sandbox;
 mod serve;
+mod targets;
 mod template;
 
 use std::io::IsTerminal;
@@ -90,6 +91,10 @@ enum Command {
     /// Provisioned accounts: show, delete, unlink (audited).
     #[command(subcommand)]
     Accounts(roster::AccountsCommand),
+    /// Provisioning targets: list, preview, deliver, reconcile, their
+    /// delivery logs, holds and renames.
+    #[command(subcommand)]
+    Targets(targets::TargetsCommand),
     /// Serve the provider sandbox (fake Wonde, Clever, Arbor, Xporter,
     /// Scholarpack) on 127.0.0.1.
     Sandbox(sandbox::SandboxArgs),
@@ -165,6 +170,7 @@ fn main() -> ExitCode {
             Command::Issues(args) => roster::issues(&context()?, args).await,
             Command::Holds(command) => roster::holds(&context()?, command).await,
             Command::Accounts(command) => roster::accounts(&context()?, command).await,
+            Command::Targets(command) => targets::run(&context()?, command).await,
             Command::Sandbox(args) => sandbox::run(args).await,
             Command::Demo(args) => demo::run(&cli.plugin_dir, args).await,
         }

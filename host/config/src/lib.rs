@@ -21,6 +21,15 @@
 //! listen = "127.0.0.1:8080"
 //! tokens = [ { name = "ops", scope = "admin", token_env = "ROSTERSYNC_ADMIN_TOKEN" } ]
 //!
+//! [[targets]]                           # see rostersync_deliver::config
+//! name = "apps"
+//! kind = "plugin"
+//! plugin = "scim"
+//! settings = { base-url = "https://scim.example.org/scim/v2" }
+//! secrets = { bearer-token = "APPS_SCIM_TOKEN" }
+//! connections = ["north-primary"]
+//! enabled = false                       # preview only until switched on
+//!
 //! [[notifications]]
 //! kind = "webhook"
 //! name = "ops-chat"
@@ -38,6 +47,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use rostersync_admin::AdminConfig;
+use rostersync_deliver::TargetConfig;
 use rostersync_notify::{Channel, ChannelConfig, resolve_channels};
 use rostersync_schedule::Schedule;
 use rostersync_sync::ConnectionConfig;
@@ -70,6 +80,9 @@ pub struct Config {
     /// or recovers.
     #[serde(default)]
     pub notifications: Vec<ChannelConfig>,
+    /// Where the roster is provisioned: SCIM services, the school network.
+    #[serde(default)]
+    pub targets: Vec<TargetConfig>,
     /// The notification channels, checked and with their secrets read.
     #[serde(skip)]
     channels: Vec<Channel>,
@@ -161,6 +174,21 @@ impl Config {
                 invalid(format!("{at}connection {:?}: {message}", connection.id))
             })?;
         }
+        let mut names = BTreeSet::new();
+        for target in &mut config.targets {
+            let named = format!("{:?}", target.name);
+            let at = line_of(text, |line| {
+                line.starts_with("name") && line.contains(&named)
+            });
+            if !names.insert(target.name.clone()) {
+                return Err(invalid(format!(
+                    "{at}target name {named} is used twice; each target needs its own"
+                )));
+            }
+            target
+                .resolve(env)
+                .map_err(|message| invalid(format!("{at}target {named}: {message}")))?;
+        }
         if config.concurrency == Some(0) {
             return Err(invalid(format!(
                 "{}concurrency is 0: at least one run must be able to go at a time",
@@ -220,6 +248,10 @@ impl Config {
 
     pub fn connection(&self, id: &str) -> Option<&ConnectionConfig> {
         self.connections.iter().find(|c| c.id == id)
+    }
+
+    pub fn target(&self, name: &str) -> Option<&TargetConfig> {
+        self.targets.iter().find(|t| t.name == name)
     }
 }
 
@@ -555,6 +587,73 @@ provisioning = { mode = "link" }
         assert_eq!(folder("fixed"), Some("/srv/drop".into()), "absolute stays");
         for unchanged in ["sqlite::memory:", "postgres://u@h/db", "sqlite:///var/x.db"] {
             assert_eq!(sqlite_relative_to(unchanged, Path::new("/etc")), unchanged);
+        }
+    }
+
+    #[test]
+    fn a_target_reads_its_mapping_templates_and_secrets() {
+        let text = r#"
+[[targets]]
+name = "apps"
+kind = "plugin"
+plugin = "scim"
+settings = { base-url = "https://scim.example.org/scim/v2" }
+secrets = { bearer-token = "NORTH_TOKEN" }
+connections = ["north-primary"]
+roles = ["student"]
+domain = "north.example.org"
+templates = { username = "{initial}{last}{n}", email = "{initial}{last}{n}@{domain}" }
+grace_days = 14
+hold = { max_share = 0.2, min_count = 10 }
+rate_per_second = 5
+enabled = false
+
+[[targets]]
+name = "network"
+kind = "ldap"
+"#;
+        let config = parse(text).unwrap();
+        let apps = config.target("apps").unwrap();
+        assert_eq!(apps.settings.get("bearer-token"), Some("s3cret"));
+        assert_eq!(apps.policy.connections, ["north-primary"]);
+        assert_eq!(apps.policy.grace_days, 14);
+        assert_eq!(apps.policy.hold.min_count, 10);
+        assert_eq!(
+            String::from(apps.policy.templates.username.clone()),
+            "{initial}{last}{n}"
+        );
+        assert!(!apps.enabled);
+        let network = config.target("network").unwrap();
+        assert!(network.enabled);
+        assert_eq!(network.policy.grace_days, 30, "the default grace period");
+    }
+
+    #[test]
+    fn a_bad_target_is_refused_by_name_and_field() {
+        for (text, expected) in [
+            (
+                "[[targets]]\nname = \"apps\"\nkind = \"plugin\"\n",
+                "needs plugin",
+            ),
+            (
+                "[[targets]]\nname = \"apps\"\nkind = \"ldap\"\ngrace_dayz = 3\n",
+                "grace_dayz",
+            ),
+            (
+                "[[targets]]\nname = \"apps\"\nkind = \"ldap\"\ntemplates = { username = \"{surname}\" }\n",
+                "{surname}",
+            ),
+            (
+                "[[targets]]\nname = \"apps\"\nkind = \"ldap\"\nsecrets = { password = \"UNSET_VARIABLE\" }\n",
+                "UNSET_VARIABLE",
+            ),
+            (
+                "[[targets]]\nname = \"a\"\nkind = \"ldap\"\n[[targets]]\nname = \"a\"\nkind = \"ldap\"\n",
+                "used twice",
+            ),
+        ] {
+            let error = parse(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
         }
     }
 

@@ -86,6 +86,10 @@ pub struct TargetConfig {
     /// Which people and groups, how they are named, and the lifecycle.
     #[serde(flatten)]
     pub policy: TargetPolicy,
+    /// Keys neither this nor the policy knows: a flattened policy cannot
+    /// deny them, so [`TargetConfig::resolve`] refuses them by name.
+    #[serde(flatten)]
+    unknown: BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 impl TargetConfig {
@@ -103,12 +107,18 @@ impl TargetConfig {
             batch_size: default_batch(),
             passwords: PasswordPolicy::default(),
             policy: TargetPolicy::default(),
+            unknown: BTreeMap::new(),
         }
     }
 
     /// Reads each secret setting from the variable it names, and checks
     /// what parsing cannot; the error names the field, never a value.
     pub fn resolve(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        if let Some(key) = self.unknown.keys().next() {
+            return Err(format!(
+                "{key:?} is not a target setting; see the [[targets]] keys in the README"
+            ));
+        }
         for (setting, variable) in &self.secrets {
             let value = env(variable).ok_or_else(|| {
                 format!("secret setting {setting:?} reads the environment variable {variable}, which is not set")

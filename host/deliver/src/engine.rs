@@ -171,6 +171,7 @@ impl<'a> Engine<'a> {
         let deadline = Instant::now() + self.patience;
         let mut limit = RateLimit::new(self.config.rate_per_second);
         let mut failures = 0;
+        let mut conflicted = false;
         for _ in 0..MAX_ROUNDS {
             let plan = self.plan().await?;
             self.settle(plan, report).await?;
@@ -178,13 +179,21 @@ impl<'a> Engine<'a> {
             let deferred = self
                 .send(report, &mut limit, &mut failures, deadline)
                 .await?;
+            conflicted = report.conflicts > conflicts;
             // Plan again after a conflict (the next login), or once members
             // left out for want of an account can now be added, as long as
             // the round got something done.
             let progressed = report.done.values().sum::<usize>() > done;
-            if !(progressed && (deferred || report.conflicts > conflicts)) {
+            if !(progressed && (deferred || conflicted)) {
                 break;
             }
+        }
+        if conflicted {
+            // The last round's conflicts were not sent again: their changes
+            // stay queued (with the next login), so they are counted as
+            // pending and shown, never dropped.
+            let plan = self.plan().await?;
+            self.settle(plan, report).await?;
         }
         report.pending = self
             .stored(self.store.target_changes(self.name()).await)?

@@ -1,0 +1,404 @@
+//! `rostersync targets`: the provisioning targets of the configuration
+//! file: list them with their queues, preview what a delivery would do
+//! (a table, a CSV), deliver, reconcile against what a target holds,
+//! read its delivery log, and answer its holds and renames.
+//!
+//! Targets are opened through [`factories`], the one place where the
+//! kinds of target this build can drive are wired in.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use rostersync_core::targets::RenameStatus;
+use rostersync_deliver::{
+    DeliverError, DeliveryReport, Engine, Factories, IssuedPassword, OpenFuture, TargetConfig,
+    TargetFactory, preview,
+};
+use rostersync_model::target::Target;
+use rostersync_runtime::{AllowedHost, Limits, Sandbox, TargetPlugin};
+use rostersync_store::{CsvExport, HoldStatus};
+
+use crate::context::Context;
+use crate::plugins::open_runtime;
+
+/// Exit status when a mass suspension waits (or would wait) for a confirm,
+/// as `sync` uses for a held run.
+const HELD: u8 = 3;
+
+#[derive(Subcommand)]
+pub enum TargetsCommand {
+    /// Every target: its kind, whether it sends, changes waiting or
+    /// refused, its latest delivery, and an open hold.
+    List,
+    /// What a delivery would do now, as a table (and a CSV with --csv);
+    /// nothing is sent. Exit status 3 when it would suspend or delete more
+    /// accounts than the target's hold allows.
+    Preview {
+        name: String,
+        /// Also write the plan as CSV to this file.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+    /// Plan and send what is due. Exit status 3 when a mass suspension
+    /// waits for a confirm.
+    Deliver {
+        name: String,
+        /// Where new accounts' initial passwords are written, once (a new
+        /// file, readable by its owner only); without it they are shown.
+        #[arg(long)]
+        passwords: Option<PathBuf>,
+    },
+    /// Read everything the target holds, adopt what matches, repair drift
+    /// (missing members, accounts changed or enabled by hand), report each
+    /// repair, then deliver.
+    Reconcile {
+        name: String,
+        #[arg(long)]
+        passwords: Option<PathBuf>,
+    },
+    /// The target's delivery log, newest first.
+    Deliveries {
+        name: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Release a held mass suspension, naming the digest reviewed.
+    Confirm {
+        name: String,
+        hold: i64,
+        #[arg(long)]
+        digest: String,
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+    },
+    /// Approve a change of login the templates proposed.
+    ApproveRename {
+        name: String,
+        external_id: String,
+        to: String,
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+    },
+}
+
+/// The kinds of target this build can open. The WebAssembly plugin
+/// runtime's factory (for `kind = "plugin"`) and the LDAP target's (for
+/// `kind = "ldap"`) are set here.
+pub fn factories(context: &Context) -> Factories {
+    Factories {
+        plugin: Some(Box::new(PluginTargets {
+            plugin_dir: context.plugin_dir.clone(),
+        })),
+        ldap: Some(Box::new(LdapTargets)),
+    }
+}
+
+/// Opens `kind = "plugin"` targets: the named component from the plugin
+/// folder, in a sandbox allowing its base-url settings and the target's
+/// extra hosts, under the host's limits.
+struct PluginTargets {
+    plugin_dir: PathBuf,
+}
+
+impl TargetFactory for PluginTargets {
+    fn open<'a>(&'a self, config: &'a TargetConfig) -> OpenFuture<'a> {
+        Box::pin(async move {
+            let refused = |reason: String| DeliverError::Open {
+                target: config.name.clone(),
+                reason,
+            };
+            let name = config
+                .plugin
+                .as_deref()
+                .ok_or_else(|| refused("it names no plugin".into()))?;
+            let runtime = open_runtime(&self.plugin_dir).map_err(|e| refused(format!("{e:#}")))?;
+            runtime
+                .scan()
+                .await
+                .map_err(|e| refused(format!("{e:#}")))?;
+            let component = runtime.target(name).ok_or_else(|| {
+                refused(format!(
+                    "{} has no target plugin {name}.wasm that loads",
+                    self.plugin_dir.display()
+                ))
+            })?;
+            let extra_hosts = config
+                .extra_hosts
+                .iter()
+                .map(|entry| entry.parse::<AllowedHost>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| refused(e.to_string()))?;
+            let settings = config
+                .settings
+                .resolved_by(&component.info.settings)
+                .map_err(|missing| refused(format!("the setting {missing:?} has no value")))?;
+            let sandbox =
+                Sandbox::for_target(&component.info, &settings, &extra_hosts, Limits::default())
+                    .map_err(|e| refused(e.to_string()))?;
+            let target = TargetPlugin::new(component, &settings, sandbox)
+                .map_err(|e| refused(e.to_string()))?;
+            Ok(Arc::new(target) as Arc<dyn Target>)
+        })
+    }
+}
+
+/// Opens `kind = "ldap"` targets: the host's own LDAP / Active Directory
+/// target, which connects on first use.
+struct LdapTargets;
+
+impl TargetFactory for LdapTargets {
+    fn open<'a>(&'a self, config: &'a TargetConfig) -> OpenFuture<'a> {
+        let opened = rostersync_ldap::LdapTarget::open(&config.settings)
+            .map(|target| Arc::new(target) as Arc<dyn Target>)
+            .map_err(|e| DeliverError::Open {
+                target: config.name.clone(),
+                reason: e.to_string(),
+            });
+        Box::pin(std::future::ready(opened))
+    }
+}
+
+fn target<'a>(context: &'a Context, name: &str) -> anyhow::Result<&'a TargetConfig> {
+    context.config.target(name).with_context(|| {
+        let known: Vec<&str> = context
+            .config
+            .targets
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        format!(
+            "{} has no target named {name:?}; it has: {}",
+            context.config_file.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
+    })
+}
+
+pub async fn run(context: &Context, command: TargetsCommand) -> anyhow::Result<ExitCode> {
+    let reconcile = matches!(command, TargetsCommand::Reconcile { .. });
+    let store = context.store().await?;
+    match command {
+        TargetsCommand::List => {
+            for config in &context.config.targets {
+                let pending = store.target_changes(&config.name).await?;
+                let refused = pending.iter().filter(|p| p.refused_at.is_some()).count();
+                let last = store.target_deliveries(&config.name, 1).await?;
+                let hold = store.target_holds(&config.name).await?;
+                let open = hold.iter().find(|h| h.status == HoldStatus::Open);
+                println!(
+                    "{:<16} {:<6} {:<12} {:>5} waiting {:>4} refused  last {}{}",
+                    config.name,
+                    config.kind.as_str(),
+                    if config.enabled {
+                        "delivering"
+                    } else {
+                        "preview only"
+                    },
+                    pending.len() - refused,
+                    refused,
+                    last.first().map_or("never".to_string(), |d| format!(
+                        "{} {} ({})",
+                        d.at.format("%Y-%m-%d %H:%M UTC"),
+                        d.action.as_str(),
+                        d.outcome.as_str()
+                    )),
+                    open.map_or(String::new(), |h| format!(
+                        "  HELD: hold {} ({})",
+                        h.id, h.hold.digest
+                    )),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TargetsCommand::Preview { name, csv } => {
+            let config = target(context, &name)?;
+            let opened = factories(context).open(config).await?;
+            let plan = Engine::new(&store, config, opened).plan().await?;
+            print!("{}", preview::table(&plan));
+            let counts: Vec<String> = preview::summary(&plan)
+                .iter()
+                .map(|(action, n)| format!("{n} {action}"))
+                .collect();
+            println!(
+                "{}",
+                if counts.is_empty() {
+                    "nothing to do".into()
+                } else {
+                    counts.join(", ")
+                }
+            );
+            if let Some(path) = csv {
+                std::fs::write(&path, preview::csv(&plan))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            Ok(match &plan.hold {
+                Some(hold) => {
+                    println!(
+                        "a delivery would hold {} suspensions and {} deletions of {} accounts (digest {})",
+                        hold.suspend.len(),
+                        hold.delete.len(),
+                        hold.population,
+                        hold.digest
+                    );
+                    ExitCode::from(HELD)
+                }
+                None => ExitCode::SUCCESS,
+            })
+        }
+        TargetsCommand::Deliver { name, passwords }
+        | TargetsCommand::Reconcile { name, passwords } => {
+            let config = target(context, &name)?;
+            if let Some(path) = &passwords
+                && path.exists()
+            {
+                bail!(
+                    "{} exists; name a new file for the initial passwords",
+                    path.display()
+                );
+            }
+            let opened = factories(context).open(config).await?;
+            let engine = Engine::new(&store, config, opened);
+            let report = if reconcile {
+                engine.reconcile().await?
+            } else {
+                engine.deliver().await?
+            };
+            show(&report);
+            hand_over(&report.passwords, passwords.as_deref())?;
+            Ok(if report.hold.is_some() {
+                ExitCode::from(HELD)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        TargetsCommand::Deliveries { name, limit } => {
+            target(context, &name)?;
+            for line in store.target_deliveries(&name, limit).await? {
+                println!(
+                    "{}  {:<14} {:<8} {:<24} {:<20} {}",
+                    line.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    line.action.as_str(),
+                    line.outcome.as_str(),
+                    line.external_id,
+                    line.target_id.as_deref().unwrap_or("-"),
+                    line.error.as_deref().unwrap_or("")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TargetsCommand::Confirm {
+            name,
+            hold,
+            digest,
+            by,
+        } => {
+            target(context, &name)?;
+            store
+                .answer_target_hold(hold, &digest, HoldStatus::Confirmed, &by)
+                .await?;
+            println!("hold {hold} confirmed; the next delivery to {name} sends what it held");
+            Ok(ExitCode::SUCCESS)
+        }
+        TargetsCommand::ApproveRename {
+            name,
+            external_id,
+            to,
+            by,
+        } => {
+            target(context, &name)?;
+            if !store
+                .answer_target_rename(&name, &external_id, &to, RenameStatus::Approved, &by)
+                .await?
+            {
+                bail!("no rename of {external_id} to {to:?} is waiting on {name}");
+            }
+            println!("{external_id} becomes {to} on the next delivery to {name}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn show(report: &DeliveryReport) {
+    if report.preview_only {
+        println!("this target is preview only (enabled = false): nothing was sent");
+        return;
+    }
+    for repair in &report.repairs {
+        println!("repaired {}: {}", repair.object, repair.drift);
+    }
+    for (action, n) in &report.done {
+        println!("{n:>6} {action}");
+    }
+    println!(
+        "{} matched, {} conflicts, {} refused, {} retried, {} failed calls, {} still waiting",
+        report.matched,
+        report.conflicts,
+        report.refused,
+        report.retries,
+        report.failed_calls,
+        report.pending
+    );
+    for rename in &report.renames {
+        println!(
+            "rename awaiting approval: {} from {} to {}",
+            rename.external_id, rename.from, rename.to
+        );
+    }
+    if let Some((id, hold)) = &report.hold {
+        println!(
+            "HELD: hold {id} withholds {} suspensions and {} deletions; review with `targets preview`, then `targets confirm NAME {id} --digest {}`",
+            hold.suspend.len(),
+            hold.delete.len(),
+            hold.digest
+        );
+    }
+}
+
+/// Writes the initial passwords to a new owner-only file, or shows them:
+/// the one time they leave the process.
+fn hand_over(passwords: &[IssuedPassword], file: Option<&Path>) -> anyhow::Result<()> {
+    if passwords.is_empty() {
+        return Ok(());
+    }
+    let mut csv = CsvExport::new(&["Username", "External id", "Initial password"]);
+    for issued in passwords {
+        csv.row(&[
+            &issued.username,
+            &issued.external_id,
+            issued.password.reveal(),
+        ]);
+    }
+    let text = csv.finish();
+    match file {
+        Some(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options
+                .open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .with_context(|| {
+                    format!("cannot write the initial passwords to {}", path.display())
+                })?;
+            println!(
+                "{} initial passwords written to {}; they are not kept anywhere else",
+                passwords.len(),
+                path.display()
+            );
+        }
+        None => {
+            println!("initial passwords (shown once, kept nowhere):");
+            print!("{text}");
+        }
+    }
+    Ok(())
+}
