@@ -240,7 +240,7 @@ async fn the_sandbox_school_lands_in_a_real_scim_server_and_a_leaver_is_suspende
                 break;
             }
         }
-        let (suspended_account, _) =
+        let suspended_account =
             suspended_account.expect("a removed pupil had an account in the server");
         deliver(&store, &config, &target).await;
         let after = users_by_external_id(&server).await;

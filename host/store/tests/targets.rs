@@ -255,7 +255,7 @@ async fn a_rename_waits_is_approved_and_is_marked_applied_by_the_update_that_mak
             .unwrap();
         assert_eq!(
             store.target_renames("apps").await.unwrap(),
-            [rename.clone()]
+            std::slice::from_ref(&rename)
         );
         assert!(
             !store
