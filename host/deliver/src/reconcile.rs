@@ -81,11 +81,7 @@ pub(crate) fn compare(
     now: DateTime<Utc>,
 ) -> Found {
     let mut found = Found::default();
-    let users: HashMap<&str, &LedgerEntry> = ledger
-        .iter()
-        .filter(|e| e.kind == ObjectKind::User)
-        .map(|e| (e.external_id.as_str(), e))
-        .collect();
+    let users = ledger_of(ledger, ObjectKind::User);
     let by_id: HashMap<&str, &HeldUser> = held
         .users
         .iter()
@@ -251,11 +247,7 @@ fn groups(
     external_of: &HashMap<String, String>,
     owned: &HashSet<String>,
 ) {
-    let entries: HashMap<&str, &LedgerEntry> = ledger
-        .iter()
-        .filter(|e| e.kind == ObjectKind::Group)
-        .map(|e| (e.external_id.as_str(), e))
-        .collect();
+    let entries = ledger_of(ledger, ObjectKind::Group);
     let by_id: HashMap<&str, &HeldGroup> = held
         .groups
         .iter()
@@ -345,4 +337,13 @@ fn groups(
             found.repair(repaired, &label, drift.join("; "));
         }
     }
+}
+
+/// The ledger's entries of one kind, by external id.
+fn ledger_of(ledger: &[LedgerEntry], kind: ObjectKind) -> HashMap<&str, &LedgerEntry> {
+    ledger
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| (e.external_id.as_str(), e))
+        .collect()
 }
