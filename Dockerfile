@@ -1,5 +1,6 @@
-# rostersync in a container: the host binary and the six provider connectors,
-# running as an unprivileged user. Build from the repository's root:
+# rostersync in a container: the host binary, the six provider connectors
+# and the SCIM target, running as an unprivileged user. Build from the
+# repository's root:
 #
 #   docker build -t rostersync .
 #   docker run -d -p 8080:8080 -v rostersync:/var/lib/rostersync \
@@ -19,6 +20,7 @@ RUN cargo build --release --locked -p rostersync \
  && ./target/release/rostersync --plugin-dir /out/plugins connector build \
       connectors/wonde connectors/clever connectors/arbor \
       connectors/xporter connectors/scholarpack connectors/oneroster \
+      connectors/scim \
  && cp target/release/rostersync /out/rostersync
 
 FROM debian:bookworm-slim

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use rostersync_admin::{AdminConfig, Scope, TokenConfig};
 use rostersync_core::HoldPolicy;
+use rostersync_deliver::{Backoff, TargetConfig};
 use rostersync_model::ContactType;
 use rostersync_notify::{Channel, RetryPolicy};
 use rostersync_runtime::Runtime;
 use rostersync_sandbox::{SandboxConfig, SandboxHandle, Size};
 use rostersync_schedule::ScheduleConfig;
-use rostersync_service::{Service, ServiceOptions};
+use rostersync_service::{DeliveryOptions, Service, ServiceOptions};
 use rostersync_store::Store;
 use rostersync_sync::ConnectionConfig;
 use tokio::sync::watch;
@@ -36,6 +37,10 @@ pub struct HostSpec<'a> {
     pub notifications: Vec<Channel>,
     /// The admin server's settings (its tokens are the suites' two).
     pub admin: AdminConfig,
+    /// Provisioning targets the host delivers after runs; a plugin
+    /// target's component is put in the plugin folder beside the
+    /// connectors.
+    pub targets: Vec<TargetConfig>,
 }
 
 impl Default for HostSpec<'_> {
@@ -51,6 +56,7 @@ impl Default for HostSpec<'_> {
             start: true,
             notifications: Vec::new(),
             admin: AdminConfig::default(),
+            targets: Vec::new(),
         }
     }
 }
@@ -90,6 +96,7 @@ impl Host {
         crate::init_logs();
         let connectors: Vec<&str> = {
             let mut c: Vec<&str> = spec.connections.iter().map(|(_, c, _)| *c).collect();
+            c.extend(spec.targets.iter().filter_map(|t| t.plugin.as_deref()));
             c.sort();
             c.dedup();
             c
@@ -132,6 +139,16 @@ impl Host {
                 notify_retry: RetryPolicy {
                     base: std::time::Duration::from_millis(100),
                     ..RetryPolicy::default()
+                },
+                targets: spec.targets,
+                delivery: DeliveryOptions {
+                    tick: std::time::Duration::from_millis(200),
+                    patience: std::time::Duration::from_secs(2),
+                    backoff: Backoff {
+                        base: std::time::Duration::from_millis(50),
+                        max: std::time::Duration::from_millis(400),
+                    },
+                    ..DeliveryOptions::default()
                 },
                 ..ServiceOptions::default()
             },

@@ -5,6 +5,7 @@
 
 pub mod example_sis;
 pub mod host;
+pub mod outage;
 pub mod providers;
 pub mod replay;
 pub mod scim;
@@ -75,4 +76,23 @@ pub fn init_logs() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
+}
+
+/// The connection's active pupil and staff accounts, by id, with their
+/// role: those a provisioning target serving its roles should hold.
+pub async fn active_accounts(
+    store: &rostersync_store::Store,
+    connection: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let links = store.links(connection).await.unwrap();
+    let linked: std::collections::BTreeSet<&String> = links.values().collect();
+    store
+        .accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| linked.contains(&a.id) && a.status == rostersync_store::AccountStatus::Active)
+        .filter(|a| a.role == "student" || a.role == "staff")
+        .map(|a| (a.id, a.role))
+        .collect()
 }

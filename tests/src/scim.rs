@@ -184,6 +184,35 @@ impl ScimServer {
         self.json(Method::POST, "/Users", Some(&user)).await
     }
 
+    /// Takes a member out of a group by hand (an RFC 7644 §3.5.2.2 PATCH
+    /// remove with a value filter), as an administrator would in the
+    /// service.
+    pub async fn remove_member(&self, group_id: &str, user_id: &str) {
+        let patch = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": format!("members[value eq \"{user_id}\"]")}],
+        });
+        let path = format!("/Groups/{group_id}");
+        let response = self
+            .request(Method::PATCH, &path, Some(&patch))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(status.is_success(), "PATCH {path}: HTTP {status}");
+    }
+
+    /// Where the service listens, for a front put before it.
+    pub fn addr(&self) -> SocketAddr {
+        let authority = self
+            .base
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap();
+        authority.parse().unwrap()
+    }
+
     async fn json(&self, method: Method, path: &str, body: Option<&Value>) -> Value {
         let response = self
             .request(method.clone(), path, body)

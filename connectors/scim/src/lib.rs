@@ -240,8 +240,8 @@ fn adoptable_user(api: &Api, user: &User) -> Result<Option<String>, Stop> {
         };
         return match found["externalId"].as_str() {
             None | Some("") => id_of(&found, &what).map(Some),
-            Some(_) => Err(Stop::Outcome(Outcome::Conflict(format!(
-                "the {attribute} {value:?} is taken in the SCIM service by an account rostersync does not own"
+            Some(holder) => Err(Stop::Outcome(Outcome::Conflict(format!(
+                "the {attribute} {value:?} is taken in the SCIM service by the account with external id {holder:?}"
             )))),
         };
     }

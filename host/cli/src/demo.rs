@@ -2,9 +2,11 @@
 //! sandbox, builds the six provider connectors into the plugin folder,
 //! configures one connection per provider in a fresh store, runs a full
 //! sync of each, changes the schools, runs a delta of each, and prints a
-//! summary per connection. Then, unless told not to, it serves the
-//! dashboard over the same store and sandbox until Ctrl-C, so "Refresh
-//! now" really reads the sandbox again.
+//! summary per connection. When `scim2-server` is installed it provisions
+//! the Wonde connection's pupils, staff and classes into one it starts.
+//! Then, unless told not to, it serves the dashboard over the same store,
+//! sandbox and SCIM server until Ctrl-C, so "Refresh now" really reads the
+//! sandbox again and delivers what changed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -17,14 +19,18 @@ use rostersync_admin::{AdminConfig, Scope, TokenConfig};
 use rostersync_schedule::{RunSpec, ScheduleConfig};
 
 use chrono::Local;
-use rostersync_runtime::Limits;
+use rostersync_deliver::{Engine, TargetConfig, TargetFactory, export_file, write_passwords};
+use rostersync_model::target::ObjectKind;
+use rostersync_runtime::{Limits, Runtime};
 use rostersync_sandbox::{DropKind, Mutation, Sandbox, SandboxConfig};
+use rostersync_service::target_factories;
 use rostersync_store::{RunMode, Store};
 use rostersync_sync::{
     ConnectionConfig, PluginSource, RunReport, RunRequest, RunStatus, role_name,
 };
 
 use crate::connector::install;
+use crate::demo_scim::DemoScim;
 use crate::plugins::open_runtime;
 use crate::roster::print_report;
 use crate::serve::{HostPlan, bind, run_host};
@@ -50,7 +56,21 @@ const PROVIDERS: [&str; 6] = [
     "oneroster",
 ];
 
-/// Puts the six provider connectors into `plugin_dir`: built from the
+/// The target plugin the demo provisions through.
+const TARGET: &str = "scim";
+
+/// The plugins the demo runs: the provider connectors and the target.
+fn plugins() -> impl Iterator<Item = &'static str> {
+    PROVIDERS.into_iter().chain([TARGET])
+}
+
+/// The connection the demo provisions from.
+const PROVISIONED: &str = "demo-wonde";
+
+/// Where the demo writes the initial passwords of the accounts it creates.
+const DEMO_PASSWORDS: &str = "rostersync-demo-passwords";
+
+/// Puts the six provider connectors and the SCIM target into `plugin_dir`: built from the
 /// source tree when this binary was built from one that is still there and
 /// cargo is at hand; otherwise the `.wasm` files already in the plugin
 /// folder, or those shipped in a `plugins` folder beside the binary (a
@@ -66,10 +86,10 @@ fn provide_connectors(plugin_dir: &Path) -> anyhow::Result<()> {
         // The folder the test suites build connectors into: each compiles once.
         let shared_target = workspace.join("target").join("connectors");
         println!(
-            "Building the provider connectors into {}…",
+            "Building the provider connectors and the SCIM target into {}…",
             plugin_dir.display()
         );
-        for provider in PROVIDERS {
+        for provider in plugins() {
             install(
                 &workspace.join("connectors").join(provider),
                 plugin_dir,
@@ -80,14 +100,15 @@ fn provide_connectors(plugin_dir: &Path) -> anyhow::Result<()> {
     }
     let wasm = |folder: &Path, provider: &str| folder.join(format!("{provider}.wasm"));
     let missing = |folder: &Path| {
-        PROVIDERS
-            .iter()
+        plugins()
             .filter(|p| !wasm(folder, p).is_file())
-            .copied()
             .collect::<Vec<_>>()
     };
     if missing(plugin_dir).is_empty() {
-        println!("Using the provider connectors in {}.", plugin_dir.display());
+        println!(
+            "Using the provider connectors and the SCIM target in {}.",
+            plugin_dir.display()
+        );
         return Ok(());
     }
     let beside = std::env::current_exe()?
@@ -96,17 +117,17 @@ fn provide_connectors(plugin_dir: &Path) -> anyhow::Result<()> {
         .unwrap_or_default();
     if missing(&beside).is_empty() {
         std::fs::create_dir_all(plugin_dir)?;
-        for provider in PROVIDERS {
+        for provider in plugins() {
             std::fs::copy(wasm(&beside, provider), wasm(plugin_dir, provider))?;
         }
         println!(
-            "Using the provider connectors shipped in {}.",
+            "Using the provider connectors and the SCIM target shipped in {}.",
             beside.display()
         );
         return Ok(());
     }
     anyhow::bail!(
-        "the demo needs the six provider connectors, and {} lacks {}: put the release's .wasm files there or in {}, or run the demo from the source tree with Rust installed",
+        "the demo needs the six provider connectors and the SCIM target, and {} lacks {}: put the release's .wasm files there or in {}, or run the demo from the source tree with Rust installed",
         plugin_dir.display(),
         missing(plugin_dir)
             .iter()
@@ -193,6 +214,7 @@ pub async fn run(plugin_dir: &Path, args: DemoArgs) -> anyhow::Result<ExitCode> 
         deltas.push(sync(&store, connection, source, RunMode::Delta).await?);
     }
     summarise(&fulls, &deltas, &store.accounts_by_role().await?);
+    let (_scim, targets) = provision(&store, &runtime).await?;
     let all_synced = deltas
         .iter()
         .chain(&fulls)
@@ -214,6 +236,7 @@ pub async fn run(plugin_dir: &Path, args: DemoArgs) -> anyhow::Result<ExitCode> 
                 ..AdminConfig::default()
             },
             channels: Vec::new(),
+            targets,
             reload_from: None,
         };
         run_host(plan, |address| {
@@ -224,6 +247,86 @@ pub async fn run(plugin_dir: &Path, args: DemoArgs) -> anyhow::Result<ExitCode> 
     }
     sandbox.shutdown().await;
     Ok(crate::exit_code(all_synced))
+}
+
+/// Provisions the Wonde connection into a real SCIM server when
+/// `scim2-server` is installed, and says what the server then holds;
+/// returns the server (running until dropped) and the target, for the
+/// host to keep delivering after runs.
+async fn provision(
+    store: &Store,
+    runtime: &Runtime,
+) -> anyhow::Result<(Option<DemoScim>, Vec<TargetConfig>)> {
+    println!("\nProvisioning {PROVISIONED} into a SCIM 2.0 server:");
+    let Some(server) = DemoScim::start().await? else {
+        println!(
+            "  scim2-server is not installed, so the demo provisions nowhere; `python3 -m pip install scim2-server` and run the demo again (see \"Provisioning targets\" in the README)."
+        );
+        return Ok((None, Vec::new()));
+    };
+    let passwords = std::env::current_dir()?.join(DEMO_PASSWORDS);
+    let _ = std::fs::remove_dir_all(&passwords);
+    std::fs::create_dir_all(&passwords)?;
+    let config = server.target(PROVISIONED, &passwords);
+    let target = target_factories(runtime.clone(), Limits::default())
+        .open(&config)
+        .await?;
+    let report = Engine::new(store, &config, target).deliver().await?;
+    let done: Vec<String> = report
+        .done
+        .iter()
+        .map(|(action, n)| format!("{n} {action}"))
+        .collect();
+    println!(
+        "  scim2-server on {}: {}",
+        server.base,
+        if done.is_empty() {
+            "nothing to do".into()
+        } else {
+            done.join(", ")
+        },
+    );
+    explain_waiting(store, &config.name).await?;
+    if !report.passwords.is_empty() {
+        let file = export_file(&passwords, &config.name);
+        write_passwords(&report.passwords, &file)?;
+        println!(
+            "  {} initial passwords written to {} (owner-only; kept nowhere else)",
+            report.passwords.len(),
+            file.display()
+        );
+    }
+    Ok((Some(server), vec![config]))
+}
+
+/// Says which accounts still wait to be made in the target and why (the
+/// sandbox gives two people one email, as real schools do), and how many
+/// groups wait to add them.
+async fn explain_waiting(store: &Store, target: &str) -> anyhow::Result<()> {
+    let waiting = store.target_changes(target).await?;
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let log = store.target_deliveries(target, 1000).await?;
+    let (users, groups): (Vec<_>, Vec<_>) = waiting
+        .iter()
+        .partition(|change| change.item.after.kind == ObjectKind::User);
+    println!(
+        "  {} accounts wait, each for its reason (`rostersync targets deliveries {target}`), and {} groups wait to add them:",
+        users.len(),
+        groups.len()
+    );
+    for change in users {
+        let id = &change.item.external_id;
+        let why = log
+            .iter()
+            .find(|line| &line.external_id == id && line.error.is_some())
+            .and_then(|line| line.error.as_deref())
+            .or(change.last_error.as_deref())
+            .unwrap_or("not sent yet");
+        println!("    {id}: {why}");
+    }
+    Ok(())
 }
 
 /// The store `ROSTERSYNC_STORE` names, else a fresh SQLite file.

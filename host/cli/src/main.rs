@@ -6,6 +6,7 @@
 mod connector;
 mod context;
 mod demo;
+mod demo_scim;
 mod plugins;
 mod roster;
 mod sandbox;

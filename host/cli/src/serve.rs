@@ -12,6 +12,7 @@ use chrono::Utc;
 use clap::{Args, Subcommand};
 use rostersync_admin::AdminConfig;
 use rostersync_config::check::{Problem, connection_problems};
+use rostersync_deliver::TargetConfig;
 use rostersync_model::Role;
 use rostersync_notify::Channel;
 use rostersync_runtime::Runtime;
@@ -44,6 +45,8 @@ pub struct HostPlan {
     pub admin: AdminConfig,
     /// Where operator notifications go.
     pub channels: Vec<Channel>,
+    /// The provisioning targets delivered after runs.
+    pub targets: Vec<TargetConfig>,
     /// The configuration file to reread on SIGHUP or when it changes;
     /// `None` for a host built in code (the demo).
     pub reload_from: Option<ReloadFrom>,
@@ -82,6 +85,7 @@ pub async fn serve(context: &Context, args: ServeArgs) -> anyhow::Result<ExitCod
         listener: bind(args.listen.unwrap_or(config.admin.listen)).await?,
         admin: config.admin.clone(),
         channels: config.channels().to_vec(),
+        targets: config.targets.clone(),
         reload_from: Some(ReloadFrom {
             file: context.config_file.clone(),
             plugin_dir: context.plugin_dir.clone(),
@@ -114,6 +118,7 @@ pub async fn run_host(plan: HostPlan, started: impl FnOnce(SocketAddr)) -> anyho
         ServiceOptions {
             concurrency: plan.concurrency,
             notifications: plan.channels,
+            targets: plan.targets,
             ..ServiceOptions::default()
         },
     )?;
@@ -163,13 +168,16 @@ fn reload(service: &Service, from: Option<&ReloadFrom>, why: &str) {
         eprintln!("Reload asked ({why}), but this host has no configuration file to reread.");
         return;
     };
-    let loaded = Context::load(&from.file, true, &from.plugin_dir)
-        .and_then(|context| Ok(service.reload(context.config.connections)?));
+    let loaded = Context::load(&from.file, true, &from.plugin_dir).and_then(|context| {
+        let reload = service.reload(context.config.connections)?;
+        service.reload_targets(context.config.targets);
+        Ok(reload)
+    });
     match loaded {
         Ok(reload) => {
             tracing::info!(file = %from.file.display(), why, added = ?reload.added, removed = ?reload.removed, "configuration reloaded");
             eprintln!(
-                "Reloaded {} ({why}): {} connection(s) kept, added: {}, removed: {}. The store, the admin listener, its tokens and notification channels change only at restart.",
+                "Reloaded {} ({why}): {} connection(s) kept, added: {}, removed: {}; targets as the file now has them. The store, the admin listener, its tokens and notification channels change only at restart.",
                 from.file.display(),
                 reload.kept,
                 list_or_none(&reload.added),

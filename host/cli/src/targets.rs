@@ -3,10 +3,10 @@
 //! (a table, a CSV), deliver, reconcile against what a target holds,
 //! read its delivery log, and answer its holds and renames.
 //!
-//! Targets are opened through [`factories`], the one place where the
-//! kinds of target this build can drive are wired in.
+//! Targets are opened through the service's factories
+//! ([`rostersync_service::target_factories`]), the one place where the
+//! kinds of target this build can drive are wired in, as `serve` does.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,12 +15,13 @@ use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use rostersync_core::targets::RenameStatus;
 use rostersync_deliver::{
-    DeliverError, DeliveryReport, Engine, Factories, IssuedPassword, OpenFuture, TargetConfig,
-    TargetFactory, preview,
+    DeliveryReport, Engine, IssuedPassword, TargetConfig, TargetFactory, TargetKind, passwords_csv,
+    preview, write_passwords,
 };
 use rostersync_model::target::Target;
-use rostersync_runtime::{AllowedHost, Limits, Sandbox, TargetPlugin};
-use rostersync_store::{CsvExport, HoldStatus};
+use rostersync_runtime::Limits;
+use rostersync_service::target_factories;
+use rostersync_store::HoldStatus;
 
 use crate::context::Context;
 use crate::plugins::open_runtime;
@@ -85,81 +86,16 @@ pub enum TargetsCommand {
     },
 }
 
-/// The kinds of target this build can open. The WebAssembly plugin
-/// runtime's factory (for `kind = "plugin"`) and the LDAP target's (for
-/// `kind = "ldap"`) are set here.
-pub fn factories(context: &Context) -> Factories {
-    Factories {
-        plugin: Some(Box::new(PluginTargets {
-            plugin_dir: context.plugin_dir.clone(),
-        })),
-        ldap: Some(Box::new(LdapTargets)),
+/// Opens a configured target: a plugin through a runtime over the plugin
+/// folder (only when the target is a plugin), LDAP natively.
+async fn open(context: &Context, config: &TargetConfig) -> anyhow::Result<Arc<dyn Target>> {
+    let runtime = open_runtime(&context.plugin_dir)?;
+    if config.kind == TargetKind::Plugin {
+        runtime.scan().await?;
     }
-}
-
-/// Opens `kind = "plugin"` targets: the named component from the plugin
-/// folder, in a sandbox allowing its base-url settings and the target's
-/// extra hosts, under the host's limits.
-struct PluginTargets {
-    plugin_dir: PathBuf,
-}
-
-impl TargetFactory for PluginTargets {
-    fn open<'a>(&'a self, config: &'a TargetConfig) -> OpenFuture<'a> {
-        Box::pin(async move {
-            let refused = |reason: String| DeliverError::Open {
-                target: config.name.clone(),
-                reason,
-            };
-            let name = config
-                .plugin
-                .as_deref()
-                .ok_or_else(|| refused("it names no plugin".into()))?;
-            let runtime = open_runtime(&self.plugin_dir).map_err(|e| refused(format!("{e:#}")))?;
-            runtime
-                .scan()
-                .await
-                .map_err(|e| refused(format!("{e:#}")))?;
-            let component = runtime.target(name).ok_or_else(|| {
-                refused(format!(
-                    "{} has no target plugin {name}.wasm that loads",
-                    self.plugin_dir.display()
-                ))
-            })?;
-            let extra_hosts = config
-                .extra_hosts
-                .iter()
-                .map(|entry| entry.parse::<AllowedHost>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| refused(e.to_string()))?;
-            let settings = config
-                .settings
-                .resolved_by(&component.info.settings)
-                .map_err(|missing| refused(format!("the setting {missing:?} has no value")))?;
-            let sandbox =
-                Sandbox::for_target(&component.info, &settings, &extra_hosts, Limits::default())
-                    .map_err(|e| refused(e.to_string()))?;
-            let target = TargetPlugin::new(component, &settings, sandbox)
-                .map_err(|e| refused(e.to_string()))?;
-            Ok(Arc::new(target) as Arc<dyn Target>)
-        })
-    }
-}
-
-/// Opens `kind = "ldap"` targets: the host's own LDAP / Active Directory
-/// target, which connects on first use.
-struct LdapTargets;
-
-impl TargetFactory for LdapTargets {
-    fn open<'a>(&'a self, config: &'a TargetConfig) -> OpenFuture<'a> {
-        let opened = rostersync_ldap::LdapTarget::open(&config.settings)
-            .map(|target| Arc::new(target) as Arc<dyn Target>)
-            .map_err(|e| DeliverError::Open {
-                target: config.name.clone(),
-                reason: e.to_string(),
-            });
-        Box::pin(std::future::ready(opened))
-    }
+    Ok(target_factories(runtime, Limits::default())
+        .open(config)
+        .await?)
 }
 
 fn target<'a>(context: &'a Context, name: &str) -> anyhow::Result<&'a TargetConfig> {
@@ -215,12 +151,24 @@ pub async fn run(context: &Context, command: TargetsCommand) -> anyhow::Result<E
                         h.id, h.hold.digest
                     )),
                 );
+                if let Some(error) = store
+                    .target_pass(&config.name)
+                    .await?
+                    .and_then(|pass| pass.last_error.map(|e| (pass.at, e)))
+                {
+                    println!(
+                        "{:<16} the last unattended delivery failed at {}: {}",
+                        "",
+                        error.0.format("%Y-%m-%d %H:%M UTC"),
+                        error.1
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
         TargetsCommand::Preview { name, csv } => {
             let config = target(context, &name)?;
-            let opened = factories(context).open(config).await?;
+            let opened = open(context, config).await?;
             let plan = Engine::new(&store, config, opened).plan().await?;
             print!("{}", preview::table(&plan));
             let counts: Vec<String> = preview::summary(&plan)
@@ -264,7 +212,7 @@ pub async fn run(context: &Context, command: TargetsCommand) -> anyhow::Result<E
                     path.display()
                 );
             }
-            let opened = factories(context).open(config).await?;
+            let opened = open(context, config).await?;
             let engine = Engine::new(&store, config, opened);
             let report = if reconcile {
                 engine.reconcile().await?
@@ -346,6 +294,9 @@ fn show(report: &DeliveryReport) {
         report.failed_calls,
         report.pending
     );
+    if let Some(failure) = &report.last_failure {
+        println!("the last failed call: {failure}");
+    }
     for rename in &report.renames {
         println!(
             "rename awaiting approval: {} from {} to {}",
@@ -368,27 +319,11 @@ fn hand_over(passwords: &[IssuedPassword], file: Option<&Path>) -> anyhow::Resul
     if passwords.is_empty() {
         return Ok(());
     }
-    let mut csv = CsvExport::new(&["Username", "External id", "Initial password"]);
-    for issued in passwords {
-        csv.row(&[
-            &issued.username,
-            &issued.external_id,
-            issued.password.reveal(),
-        ]);
-    }
-    let text = csv.finish();
     match file {
         Some(path) => {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            options
-                .open(path)
-                .and_then(|mut f| f.write_all(text.as_bytes()))
-                .with_context(|| {
-                    format!("cannot write the initial passwords to {}", path.display())
-                })?;
+            write_passwords(passwords, path).with_context(|| {
+                format!("cannot write the initial passwords to {}", path.display())
+            })?;
             println!(
                 "{} initial passwords written to {}; they are not kept anywhere else",
                 passwords.len(),
@@ -397,7 +332,7 @@ fn hand_over(passwords: &[IssuedPassword], file: Option<&Path>) -> anyhow::Resul
         }
         None => {
             println!("initial passwords (shown once, kept nowhere):");
-            print!("{text}");
+            print!("{}", passwords_csv(passwords));
         }
     }
     Ok(())

@@ -212,7 +212,8 @@ impl Config {
     }
 
     /// Makes the file's relative paths (the SQLite store, the plugin
-    /// folder, drop folders, the admin's TLS files) relative to the folder
+    /// folder, drop folders, the admin's TLS files, targets' password
+    /// folders) relative to the folder
     /// the file is in, not to wherever the command was started.
     fn relative_to(&mut self, folder: &Path) {
         let beside = |path: &mut PathBuf| {
@@ -229,6 +230,9 @@ impl Config {
         self.admin.tls_key.iter_mut().for_each(beside);
         for connection in &mut self.connections {
             connection.drop_folder.iter_mut().for_each(beside);
+        }
+        for target in &mut self.targets {
+            target.password_export.iter_mut().for_each(beside);
         }
     }
 
@@ -571,7 +575,8 @@ provisioning = { mode = "link" }
     fn relative_paths_are_relative_to_the_configuration_file() {
         let text = "store = \"sqlite://state/roster.db?mode=rwc\"\nplugin_dir = \"plugins\"\n\
                     [[connections]]\nid = \"drop\"\nconnector = \"oneroster\"\ndrop_folder = \"drops/north\"\n\
-                    [[connections]]\nid = \"fixed\"\nconnector = \"oneroster\"\ndrop_folder = \"/srv/drop\"\n";
+                    [[connections]]\nid = \"fixed\"\nconnector = \"oneroster\"\ndrop_folder = \"/srv/drop\"\n\
+                    [[targets]]\nname = \"apps\"\nkind = \"ldap\"\npassword_export = \"passwords\"\n";
         let config =
             Config::parse(Path::new("/etc/rostersync/rostersync.toml"), text, |_| None).unwrap();
         assert_eq!(
@@ -585,6 +590,10 @@ provisioning = { mode = "link" }
         let folder = |id: &str| config.connection(id).unwrap().drop_folder.clone();
         assert_eq!(folder("drop"), Some("/etc/rostersync/drops/north".into()));
         assert_eq!(folder("fixed"), Some("/srv/drop".into()), "absolute stays");
+        assert_eq!(
+            config.target("apps").unwrap().password_export.as_deref(),
+            Some(Path::new("/etc/rostersync/passwords"))
+        );
         for unchanged in ["sqlite::memory:", "postgres://u@h/db", "sqlite:///var/x.db"] {
             assert_eq!(sqlite_relative_to(unchanged, Path::new("/etc")), unchanged);
         }

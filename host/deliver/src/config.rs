@@ -18,10 +18,12 @@
 //! hold = { max_share = 0.10, min_count = 5 }
 //! rate_per_second = 20
 //! passwords = { length = 14, classes = 3 }
+//! password_export = "/var/lib/rostersync/passwords"  # for `serve`
 //! enabled = false                 # preview only until switched on
 //! ```
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use rostersync_core::targets::TargetPolicy;
 use rostersync_model::Settings;
@@ -83,6 +85,12 @@ pub struct TargetConfig {
     pub batch_size: usize,
     #[serde(default)]
     pub passwords: PasswordPolicy,
+    /// A folder where an unattended delivery (`serve`) writes the initial
+    /// passwords of the accounts it creates, one new owner-only CSV per
+    /// delivery. Without it, `serve` does not deliver a target that sets
+    /// passwords: nobody could hand them out.
+    #[serde(default)]
+    pub password_export: Option<PathBuf>,
     /// Which people and groups, how they are named, and the lifecycle.
     #[serde(flatten)]
     pub policy: TargetPolicy,
@@ -106,6 +114,7 @@ impl TargetConfig {
             rate_per_second: None,
             batch_size: default_batch(),
             passwords: PasswordPolicy::default(),
+            password_export: None,
             policy: TargetPolicy::default(),
             unknown: BTreeMap::new(),
         }

@@ -65,6 +65,8 @@ pub struct DeliveryReport {
     pub retries: usize,
     /// Whole calls that failed (unreachable, rate limited).
     pub failed_calls: usize,
+    /// Why the last of them failed, in one sentence.
+    pub last_failure: Option<String>,
     /// Ledger changes that needed nothing sent.
     pub local: usize,
     /// Changes still waiting (for a retry, or refused) when it ended.
@@ -303,6 +305,7 @@ impl<'a> Engine<'a> {
                     let delay = self.backoff.delay(*failures, retry_after);
                     *failures += 1;
                     report.failed_calls += 1;
+                    report.last_failure = Some(error.to_string());
                     tracing::warn!(target_name = name, %error, ?delay, "target call failed; backing off");
                     let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                     for (item, _) in &items {

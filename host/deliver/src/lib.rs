@@ -35,7 +35,7 @@ use rostersync_store::{Store, StoreError};
 pub use config::{TargetConfig, TargetKind};
 pub use engine::{DeliveryReport, Engine, IssuedPassword, Repair};
 pub use pace::{Backoff, RateLimit};
-pub use password::PasswordPolicy;
+pub use password::{PasswordPolicy, export_file, passwords_csv, write_passwords};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {

@@ -3,11 +3,19 @@
 //! rule asks for three of four: "Password must meet complexity
 //! requirements", Microsoft Learn), sent only on the create that makes an
 //! account, and handed to the operator once. They are never written to the
-//! store, a log or the delivery log; [`Password`] does not print.
+//! store, a log or the delivery log; [`Password`] does not print. They
+//! leave the process once, as a CSV: shown by the command line, or written
+//! to a new owner-only file ([`write_passwords`]).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use rand::Rng;
 use rand::seq::SliceRandom;
+use rostersync_store::CsvExport;
 use serde::Deserialize;
+
+use crate::IssuedPassword;
 
 /// Letters and digits that cannot be misread (no `l`, `1`, `O`, `0`), and
 /// symbols that need no quoting in a CSV or a shell.
@@ -84,6 +92,39 @@ impl std::fmt::Debug for Password {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Password(<hidden>)")
     }
+}
+
+/// Initial passwords as a CSV an operator can open in a spreadsheet.
+pub fn passwords_csv(passwords: &[IssuedPassword]) -> String {
+    let mut csv = CsvExport::new(&["Username", "External id", "Initial password"]);
+    for issued in passwords {
+        csv.row(&[
+            &issued.username,
+            &issued.external_id,
+            issued.password.reveal(),
+        ]);
+    }
+    csv.finish()
+}
+
+/// Writes initial passwords to a new file only its owner can read (never
+/// over an existing one): the one time they leave the process.
+pub fn write_passwords(passwords: &[IssuedPassword], path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(passwords_csv(passwords).as_bytes()))
+}
+
+/// Where an unattended delivery's passwords go: a new file in `folder`
+/// named after the target and the moment, e.g.
+/// `apps-passwords-20261203T081500.123Z.csv`.
+pub fn export_file(folder: &Path, target: &str) -> PathBuf {
+    let at = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    folder.join(format!("{target}-passwords-{at}.csv"))
 }
 
 #[cfg(test)]

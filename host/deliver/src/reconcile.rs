@@ -260,6 +260,13 @@ fn groups(
         .collect();
     let by_name: HashMap<&str, &HeldGroup> =
         held.groups.iter().map(|g| (g.name.as_str(), g)).collect();
+    // Accounts the host has made in the target (even those since deleted
+    // there by hand, which are made again).
+    let in_target: HashSet<&String> = ledger
+        .iter()
+        .filter(|e| e.kind == ObjectKind::User && e.target_id.is_some())
+        .map(|e| &e.external_id)
+        .collect();
     // Members by external id, of the accounts the host manages only.
     let ours = |ids: &[String]| -> Vec<String> {
         let set: BTreeSet<String> = ids
@@ -321,7 +328,14 @@ fn groups(
             ("members", &group.members, &members),
             ("owners", &group.owners, &owners),
         ] {
-            let want: BTreeSet<String> = want.iter().map(|r| r.external_id.clone()).collect();
+            // A member whose account was never made in the target cannot
+            // be missing from the group: that account's creation is what
+            // waits, and says why.
+            let want: BTreeSet<String> = want
+                .iter()
+                .map(|r| r.external_id.clone())
+                .filter(|id| in_target.contains(id))
+                .collect();
             let have = sets(have);
             let missing = want.difference(&have).count();
             let extra = have.difference(&want).count();

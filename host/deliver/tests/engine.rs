@@ -569,6 +569,26 @@ async fn reconcile_repairs_what_was_changed_by_hand_and_reports_it() {
 }
 
 #[tokio::test]
+async fn reconcile_finds_no_drift_in_classes_of_an_account_still_waiting() {
+    on_both_backends(|store, _| async move {
+        let school = School::new(4);
+        school.store(&store).await;
+        let directory = Arc::new(Directory::new(&EVERYTHING));
+        // S03 (in 7B English and Form 7A) is refused, so never made.
+        directory.with(|s| s.refuse.insert(School::account("S03")));
+        let config = config();
+        deliver(&store, &config, &directory).await;
+        let report = engine(&store, &config, &directory)
+            .reconcile()
+            .await
+            .unwrap();
+        assert!(report.repairs.is_empty(), "{:?}", report.repairs);
+        assert_eq!(report.pending, 1, "the refused account still waits");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn reconcile_adopts_accounts_a_directory_already_has() {
     on_both_backends(|store, _| async move {
         let school = School::new(2);

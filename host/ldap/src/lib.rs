@@ -91,8 +91,10 @@ use session::{Failure, Session};
 pub use settings::{DisableMethod, Flavour, LdapSettings};
 
 /// How long the engine should wait before sending again a change the
-/// connection dropped.
-const RETRY_SECONDS: u32 = 30;
+/// connection dropped: long enough for a restart or a fail-over to take
+/// connections again; a server still down then fails the whole call, and
+/// the engine's backoff takes over.
+const RETRY_SECONDS: u32 = 5;
 
 /// The provider name the target reports.
 pub const PROVIDER: &str = "LDAP";

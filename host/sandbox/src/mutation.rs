@@ -11,7 +11,8 @@ use rand::Rng;
 use rostersync_model::{ContactType, EnrolmentStatus, GroupKind};
 
 use crate::generator::{
-    Contact, ContactLink, Stamp, Student, World, academic_year_start, pupil_email, random_name,
+    Contact, ContactLink, School, Stamp, Student, World, academic_year_start, pupil_email,
+    random_name,
 };
 
 /// One change to a school. A pupil is named by its generator uid or, when
@@ -27,6 +28,9 @@ pub enum Mutation {
     RemovePupil { pupil: Option<u64> },
     /// Moves the pupil from one teaching class to the other set of the same subject.
     MovePupil { pupil: Option<u64> },
+    /// A pupil removed earlier comes back as the same person (same ids),
+    /// in the groups they left, with the contacts that went with them.
+    ReturnPupil { pupil: u64 },
 }
 
 /// What a mutation did.
@@ -46,6 +50,17 @@ pub enum MutationError {
     NoSuchPupil(u64),
     #[error("the school has no pupil on roll to change")]
     NoPupils,
+    #[error("pupil {0} was not removed from that school, so cannot return")]
+    NotRemoved(u64),
+}
+
+/// The contacts linked to a pupil.
+fn contacts_of(school: &School, pupil: u64) -> Vec<u64> {
+    school
+        .links
+        .range((pupil, 0)..=(pupil, u64::MAX))
+        .map(|((_, c), _)| *c)
+        .collect()
 }
 
 impl World {
@@ -88,18 +103,47 @@ impl World {
                     }
                 }
                 // Contacts who only had this pupil go too.
-                let linked: Vec<u64> = sch
-                    .links
-                    .range((uid, 0)..=(uid, u64::MAX))
-                    .map(|((_, c), _)| *c)
-                    .collect();
-                for c in linked {
+                for c in contacts_of(sch, uid) {
                     let others = sch
                         .links_by_contact
                         .range((c, 0)..=(c, u64::MAX))
                         .any(|(_, s)| *s != uid);
                     if !others {
                         sch.contacts.get_mut(&c).unwrap().stamp.delete(rev, at);
+                    }
+                }
+                MutationOutcome {
+                    revision: rev,
+                    pupil: uid,
+                    groups,
+                }
+            }
+            Mutation::ReturnPupil { pupil } => {
+                let uid = *pupil;
+                let sch = &mut self.schools[school];
+                let removed = sch
+                    .students
+                    .get(&uid)
+                    .and_then(|s| s.stamp.deleted)
+                    .ok_or(MutationError::NotRemoved(uid))?
+                    .0;
+                let student = sch.students.get_mut(&uid).unwrap();
+                student.stamp.deleted = None;
+                student.stamp.touch(rev, at);
+                let mut groups = vec![];
+                for g in sch.groups.values_mut() {
+                    if g.departed.get(&uid) == Some(&removed) {
+                        g.departed.remove(&uid);
+                        g.students.insert(uid);
+                        g.stamp.touch(rev, at);
+                        groups.push(g.uid);
+                    }
+                }
+                for c in contacts_of(sch, uid) {
+                    let contact = sch.contacts.get_mut(&c).unwrap();
+                    if contact.stamp.deleted.is_some_and(|(r, _)| r == removed) {
+                        contact.stamp.deleted = None;
+                        contact.stamp.touch(rev, at);
                     }
                 }
                 MutationOutcome {

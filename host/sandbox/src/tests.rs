@@ -368,6 +368,45 @@ async fn wonde_change_feed_shows_mutations_and_deletions() {
     sandbox.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_removed_pupil_returns_as_the_same_person_in_the_same_groups() {
+    let sandbox = Sandbox::start(small()).await.unwrap();
+    let before = sandbox.world();
+    let removed = mutate(&sandbox, Mutation::RemovePupil { pupil: None });
+    let uid = removed.pupil;
+    let groups_of = |world: &World| -> Vec<u64> {
+        world.schools[0]
+            .groups
+            .values()
+            .filter(|g| g.students.contains(&uid))
+            .map(|g| g.uid)
+            .collect()
+    };
+    assert!(groups_of(&sandbox.world()).is_empty());
+    let returned = mutate(&sandbox, Mutation::ReturnPupil { pupil: uid });
+    let after = sandbox.world();
+    let student = &after.schools[0].students[&uid];
+    assert!(student.stamp.live());
+    assert_eq!(student.mis_id, before.schools[0].students[&uid].mis_id);
+    assert_eq!(groups_of(&after), groups_of(&before));
+    assert_eq!(returned.groups, groups_of(&before));
+    let contacts_live = |world: &World| -> usize {
+        world.schools[0]
+            .links
+            .range((uid, 0)..=(uid, u64::MAX))
+            .filter(|((_, c), _)| world.schools[0].contacts[c].stamp.live())
+            .count()
+    };
+    assert_eq!(contacts_live(&after), contacts_live(&before));
+    assert_eq!(
+        sandbox
+            .mutate(0, Mutation::ReturnPupil { pupil: uid })
+            .unwrap_err(),
+        MutationError::NotRemoved(uid)
+    );
+    sandbox.shutdown().await;
+}
+
 fn provider_encode(s: &str) -> String {
     providers::encode(s)
 }

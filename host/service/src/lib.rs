@@ -2,7 +2,8 @@
 //! its schedule says, workers that take runs off the queue with at most the
 //! configured concurrency, the live progress of every running run, and the
 //! delivery of operator notifications (held, failed, disconnected,
-//! recovered) to the configured channels.
+//! recovered) to the configured channels, and the delivery of the roster
+//! to the provisioning targets after runs.
 //!
 //! The queue lives in the store, not here: a request for a connection that
 //! is already queued or running joins that run, a restart settles the runs
@@ -13,6 +14,7 @@ mod health;
 mod lease;
 mod progress;
 mod scheduler;
+mod targets;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -20,6 +22,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rostersync_deliver::{Factories, TargetConfig};
 use rostersync_notify::{Channel, ClientError, Notifier, RetryPolicy};
 use rostersync_runtime::{Limits, Runtime};
 use rostersync_schedule::{BlackoutMode, Schedule, ScheduleError};
@@ -31,6 +34,7 @@ use tokio::task::JoinSet;
 pub use health::Health;
 pub use lease::{RUN_LEASE_ENV, run_lease, settle_expired_runs};
 pub use progress::LiveProgress;
+pub use targets::{DeliveryOptions, Pass, target_factories};
 pub use worker::run_claimed;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +72,9 @@ pub struct ServiceOptions {
     /// How long a running run may go without a heartbeat before it counts
     /// as dead and is settled; runs heartbeat four times per lease.
     pub run_lease: Duration,
+    /// The provisioning targets delivered after runs.
+    pub targets: Vec<TargetConfig>,
+    pub delivery: DeliveryOptions,
 }
 
 /// A run's lease when nothing says otherwise: long enough that a busy
@@ -84,6 +91,8 @@ impl Default for ServiceOptions {
             notify_every: Duration::from_secs(5),
             notify_retry: RetryPolicy::default(),
             run_lease: run_lease(),
+            targets: Vec::new(),
+            delivery: DeliveryOptions::default(),
         }
     }
 }
@@ -110,6 +119,12 @@ pub(crate) struct Inner {
     /// Delivers operator notifications, when any channel is configured.
     pub(crate) notifier: Option<Notifier>,
     pub(crate) health: health::WorkerHealth,
+    /// The provisioning targets as configured now; a reload swaps them.
+    pub(crate) targets: RwLock<Arc<Vec<TargetConfig>>>,
+    pub(crate) factories: Factories,
+    pub(crate) visits: targets::Visits,
+    /// Wakes the delivery loop when a run ends.
+    pub(crate) roster_changed: Notify,
 }
 
 /// The host's handle: cheap to clone, shared by the scheduler, the workers
@@ -148,10 +163,16 @@ impl Service {
                     .with_retry_policy(options.notify_retry),
             )
         };
+        let factories = target_factories(runtime.clone(), options.limits.clone());
+        let targets = RwLock::new(Arc::new(options.targets.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 runtime,
+                targets,
+                factories,
+                visits: targets::Visits::default(),
+                roster_changed: Notify::new(),
                 connections: RwLock::new(connections),
                 options,
                 live: LiveProgress::default(),
@@ -219,6 +240,18 @@ impl Service {
         drop(current);
         self.inner.queued.notify_waiters();
         Ok(reload)
+    }
+
+    /// The provisioning targets as configured now.
+    pub fn targets(&self) -> Arc<Vec<TargetConfig>> {
+        Arc::clone(&self.inner.targets.read().expect("targets lock"))
+    }
+
+    /// Puts a new configuration's targets into service from the next
+    /// delivery pass; a pass already going finishes with the old ones.
+    pub fn reload_targets(&self, targets: Vec<TargetConfig>) {
+        *self.inner.targets.write().expect("targets lock") = Arc::new(targets);
+        self.inner.roster_changed.notify_one();
     }
 
     /// Each configured connection with its schedule and next run.
@@ -322,6 +355,7 @@ impl Service {
                 Ok(())
             });
         }
+        tasks.spawn(targets::run(self.clone(), shutdown.clone()));
         for worker in 0..self.inner.options.concurrency.max(1) {
             tasks.spawn(worker::run(self.clone(), worker, shutdown.clone()));
         }

@@ -118,6 +118,7 @@ pub(crate) async fn execute(service: &Service, queued: QueuedRun) -> Result<(), 
     )
     .await;
     live.finish(queued.id);
+    inner.roster_changed.notify_one();
     match outcome {
         Ok(report) => tracing::info!(
             connection = config.id,

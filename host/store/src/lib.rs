@@ -387,6 +387,7 @@ pub use redact::redacted_url;
 pub use standing::{StandingIssue, StandingWrite};
 pub use targets::{
     DeliveryOutcome, DeliveryRow, DeliveryWrite, PendingChange, PendingNext, TargetHoldRow,
+    TargetPass,
 };
 
 pub struct Store {

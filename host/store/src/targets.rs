@@ -18,6 +18,16 @@ use sqlx::{QueryBuilder, Row};
 
 use crate::{HoldStatus, ROWS_PER_STATEMENT, Store, StoreError};
 
+/// How a target's last unattended pass went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetPass {
+    /// The outbox id the last pass that succeeded had followed.
+    pub seen_id: i64,
+    pub at: DateTime<Utc>,
+    /// Why the last pass failed; `None` when it succeeded.
+    pub last_error: Option<String>,
+}
+
 fn kind_str(kind: ObjectKind) -> &'static str {
     match kind {
         ObjectKind::User => "user",
@@ -763,5 +773,75 @@ impl Store {
             .rows_affected()
         });
         Ok(changed > 0)
+    }
+
+    /// The newest outbox event's id: what runs have written so far.
+    pub async fn outbox_head(&self) -> Result<i64, StoreError> {
+        let head: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT MAX(id) FROM outbox").fetch_one(pool).await?
+        });
+        Ok(head.unwrap_or(0))
+    }
+
+    /// How `target`'s last unattended pass went; `None` before its first.
+    pub async fn target_pass(&self, target: &str) -> Result<Option<TargetPass>, StoreError> {
+        let pass = on_pool!(self, pool => {
+            sqlx::query("SELECT seen_id, at, last_error FROM target_outbox WHERE target = $1")
+                .bind(target)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| -> Result<TargetPass, sqlx::Error> {
+                    Ok(TargetPass {
+                        seen_id: row.try_get("seen_id")?,
+                        at: row.try_get("at")?,
+                        last_error: row.try_get("last_error")?,
+                    })
+                })
+                .transpose()?
+        });
+        Ok(pass)
+    }
+
+    /// Notes a pass that delivered `target` after the outbox reached
+    /// `seen_id`, clearing the last error. The mark never moves back: a
+    /// slower pass that started earlier leaves a later one in place.
+    pub async fn mark_target_outbox_seen(
+        &self,
+        target: &str,
+        seen_id: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO target_outbox (target, seen_id, at, last_error) VALUES ($1, $2, $3, NULL) \
+                 ON CONFLICT (target) DO UPDATE SET seen_id = excluded.seen_id, at = excluded.at, last_error = NULL \
+                 WHERE target_outbox.seen_id <= excluded.seen_id",
+            )
+            .bind(target)
+            .bind(seen_id)
+            .bind(Utc::now())
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Notes a pass that failed, in one sentence; what it had seen stays.
+    pub async fn note_target_pass_failed(
+        &self,
+        target: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO target_outbox (target, at, last_error) VALUES ($1, $2, $3) \
+                 ON CONFLICT (target) DO UPDATE SET at = excluded.at, last_error = excluded.last_error",
+            )
+            .bind(target)
+            .bind(Utc::now())
+            .bind(error)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
     }
 }
