@@ -409,7 +409,10 @@ mod tests {
             consecutive_failures: 3,
         };
         assert_eq!(HoldKind::of(&[]), None);
-        assert_eq!(HoldKind::of(&[removals.clone()]), Some(HoldKind::Removals));
+        assert_eq!(
+            HoldKind::of(std::slice::from_ref(&removals)),
+            Some(HoldKind::Removals)
+        );
         assert_eq!(
             HoldKind::of(&[removals.clone(), updates]),
             Some(HoldKind::Changes)
