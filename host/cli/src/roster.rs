@@ -757,7 +757,12 @@ pub enum AccountsCommand {
         json: bool,
     },
     /// One account and how it is linked.
-    Show { account: String },
+    Show {
+        account: String,
+        /// One JSON object: the account and the source people linked to it.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete an account a connection provisioned (audited).
     Delete {
         account: String,
@@ -827,12 +832,27 @@ pub async fn accounts(context: &Context, command: AccountsCommand) -> anyhow::Re
                 }
             }
         }
-        AccountsCommand::Show { account } => {
+        AccountsCommand::Show { account, json } => {
             let row = store
                 .account(&account)
                 .await?
                 .with_context(|| format!("there is no account {account}"))?;
-            println!("{}", account_line(&row));
+            if json {
+                // Every connection's source person linked to the account.
+                let mut links = serde_json::Map::new();
+                for connection in &context.config.connections {
+                    for (person, linked) in store.links(&connection.id).await? {
+                        if linked == row.id {
+                            links.insert(connection.id.clone(), serde_json::json!(person));
+                        }
+                    }
+                }
+                let mut shown = serde_json::to_value(&row)?;
+                shown["links"] = serde_json::Value::Object(links);
+                println!("{shown}");
+            } else {
+                println!("{}", account_line(&row));
+            }
         }
         AccountsCommand::Delete {
             account,
