@@ -227,23 +227,7 @@ async fn a_read_only_token_sees_everything_and_can_press_nothing() {
 /// A connection whose second run was held for removing a third of its
 /// pupils, asked for over the API; the hold's id.
 async fn held_removal(host: &Host) -> i64 {
-    let run = || {
-        reqwest::Client::new()
-            .post(host.url("/api/v1/connections/north/runs"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({ "mode": "delta" }))
-            .send()
-    };
-    assert!(run().await.unwrap().status().is_success());
-    host.succeeded("north").await;
-    for _ in 0..20 {
-        host.sandbox
-            .mutate(0, Mutation::RemovePupil { pupil: None })
-            .unwrap();
-    }
-    assert!(run().await.unwrap().status().is_success());
-    assert_eq!(host.settled("north").await, "held");
-    host.store.open_hold("north").await.unwrap().unwrap().id
+    host.held_removal("north").await
 }
 
 /// A hostile site on another port of 127.0.0.1: one page per attack on
