@@ -381,14 +381,18 @@ pub async fn holds(State(state): State<AppState>, PageCaller(caller): PageCaller
             h1 { "Holds" }
             p.muted { "A run is held when it looks dangerous (many removals, many changes, a provider that stopped answering). Nothing it would change is applied until you confirm it." }
             table {
-                tr { th { "Hold" } th { "Connection" } th { "Why" } th { "Opened" } th { "Status" } }
+                tr { th { "Hold" } th { "Connection" } th { "Type" } th { "Why" } th { "Opened" } th { "Status" } }
                 @for hold in &holds {
                     tr {
                         td { a href={"/holds/" (hold.hold.id)} { "Hold " (hold.hold.id) } }
                         td { (hold.hold.connection) }
+                        td { (hold.hold.kind.title()) }
                         td { @for why in &hold.why { (why) br; } }
                         td { (ago(Some(hold.hold.opened_at))) }
-                        td { (status_badge(hold.hold.status.as_str())) }
+                        td {
+                            (status_badge(hold.hold.status.as_str()))
+                            @if let Some(answer) = hold.hold.answer { " " span.muted { (answer.label()) } }
+                        }
                     }
                 }
             }
