@@ -387,10 +387,12 @@ impl Store {
     }
 
     /// Closes an open hold with an answer that applies nothing (a reject,
-    /// or "I fixed it"), the operator's comment and its audit record.
+    /// or "I fixed it"), the operator's comment and its audit record, as
+    /// long as `digest` still names its current revision.
     pub async fn close_hold(
         &self,
         hold: i64,
+        digest: &str,
         answer: HoldAnswer,
         comment: Option<&str>,
         audit: &crate::AuditEntry,
@@ -399,7 +401,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             let answered = sqlx::query(
                 "UPDATE holds SET status = $4, answered_at = $2, answered_by = $3, answer = $5, comment = $6 \
-                 WHERE id = $1 AND status = 'open' AND kind = $7",
+                 WHERE id = $1 AND status = 'open' AND kind = $7 AND digest = $8",
             )
             .bind(hold)
             .bind(audit.at)
@@ -408,19 +410,27 @@ impl Store {
             .bind(answer.stored())
             .bind(comment)
             .bind(answer.kind().as_str())
+            .bind(digest)
             .execute(&mut *tx)
             .await?;
             if answered.rows_affected() == 0 {
-                let found: Option<(String, String)> =
-                    sqlx::query_as("SELECT status, kind FROM holds WHERE id = $1")
+                let found: Option<(String, String, String)> =
+                    sqlx::query_as("SELECT status, kind, digest FROM holds WHERE id = $1")
                         .bind(hold)
                         .fetch_optional(&mut *tx)
                         .await?;
                 return Err(match found {
-                    Some((status, kind)) if status == "open" => StoreError::AnswerNotOffered {
+                    Some((status, kind, _)) if status == "open" && kind != answer.kind().as_str() => {
+                        StoreError::AnswerNotOffered {
+                            hold,
+                            answer: answer.stored(),
+                            kind,
+                        }
+                    }
+                    Some((status, _, current)) if status == "open" => StoreError::RevisionNotCurrent {
                         hold,
-                        answer: answer.stored(),
-                        kind,
+                        reviewed: digest.to_string(),
+                        current,
                     },
                     _ => StoreError::HoldNotOpen(hold),
                 });

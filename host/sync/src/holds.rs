@@ -240,6 +240,7 @@ pub async fn answer_hold(
             store
                 .close_hold(
                     hold,
+                    answering.revision,
                     answer,
                     comment.as_deref(),
                     &AuditEntry {
