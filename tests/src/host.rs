@@ -218,6 +218,28 @@ impl Host {
         );
     }
 
+    /// Runs `connection` (school 0) over the API, then again once a third
+    /// of its pupils left, so the second run is held; the hold's id.
+    pub async fn held_removal(&self, connection: &str) -> i64 {
+        let run = || {
+            reqwest::Client::new()
+                .post(self.url(&format!("/api/v1/connections/{connection}/runs")))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&serde_json::json!({ "mode": "delta" }))
+                .send()
+        };
+        assert!(run().await.unwrap().status().is_success());
+        self.succeeded(connection).await;
+        for _ in 0..20 {
+            self.sandbox
+                .mutate(0, rostersync_sandbox::Mutation::RemovePupil { pupil: None })
+                .unwrap();
+        }
+        assert!(run().await.unwrap().status().is_success());
+        assert_eq!(self.settled(connection).await, "held");
+        self.store.open_hold(connection).await.unwrap().unwrap().id
+    }
+
     /// Waits (up to a minute) until the connection has no queued or
     /// running run; returns its newest history row's status.
     pub async fn settled(&self, connection: &str) -> String {

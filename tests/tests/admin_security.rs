@@ -355,3 +355,92 @@ fn listening_beyond_loopback_without_tls_is_warned_about() {
         None
     );
 }
+
+#[tokio::test]
+async fn a_hold_is_answered_over_the_api_only_with_a_bearer_token_its_types_answer_and_the_confirmation()
+ {
+    let host = Host::start(HostSpec::default()).await;
+    let hold = host.held_removal("north").await;
+    let digest = host.store.open_hold("north").await.unwrap().unwrap().digest;
+    let answer = |body: serde_json::Value| {
+        client()
+            .post(host.url(&format!("/api/v1/holds/{hold}/answer")))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let shown: serde_json::Value = client()
+        .get(host.url(&format!("/api/v1/holds/{hold}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["kind"], "removals");
+    assert_eq!(shown["answers"][0]["label"], "Confirm removals");
+    assert!(
+        shown["held"][0]
+            .as_str()
+            .unwrap()
+            .contains("removals held: 20 students"),
+        "{shown}"
+    );
+
+    let unconfirmed = answer(serde_json::json!({"answer": "reject", "revision": digest}))
+        .await
+        .unwrap();
+    assert_eq!(unconfirmed.status(), StatusCode::PRECONDITION_REQUIRED);
+    let wrong =
+        answer(serde_json::json!({"answer": "fixed-it", "revision": digest, "confirmed": true}))
+            .await
+            .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = wrong.text().await.unwrap();
+    assert!(text.contains("offers confirm-removals or reject"), "{text}");
+    // A session cookie without the bearer token opens nothing.
+    let cookie = sign_in(&host, ADMIN_TOKEN).await;
+    let cookie_only = client()
+        .post(host.url(&format!("/api/v1/holds/{hold}/answer")))
+        .header(header::COOKIE, &cookie)
+        .json(&serde_json::json!({"answer": "reject", "revision": digest, "confirmed": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cookie_only.status(), StatusCode::UNAUTHORIZED);
+    // The dashboard's form without its CSRF token changes nothing either.
+    let forged = submit(
+        &host,
+        &cookie,
+        &format!("/holds/{hold}/answer"),
+        &[
+            ("answer", "reject"),
+            ("revision", &digest),
+            ("confirmed", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(forged, StatusCode::FORBIDDEN);
+    assert!(host.store.open_hold("north").await.unwrap().is_some());
+
+    let rejected = answer(serde_json::json!({
+        "answer": "reject", "revision": digest, "confirmed": true, "comment": "half an export"
+    }))
+    .await
+    .unwrap();
+    assert_eq!(rejected.status(), StatusCode::OK);
+    let body: serde_json::Value = rejected.json().await.unwrap();
+    assert_eq!(
+        (body["answer"].as_str(), body["outcome"].as_str()),
+        (Some("reject"), Some("closed"))
+    );
+    let row = host.store.hold(hold).await.unwrap().unwrap();
+    assert_eq!(row.comment.as_deref(), Some("half an export"));
+    let audit = host.store.audit_log().await.unwrap();
+    assert!(
+        audit.last().unwrap().detail.contains("half an export"),
+        "{:?}",
+        audit.last()
+    );
+}

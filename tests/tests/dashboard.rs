@@ -143,16 +143,53 @@ async fn an_admin_refreshes_confirms_a_held_removal_and_downloads_the_issues() {
     click(&client, "td.status a").await;
     let reasons = wait_for_text(&client, "#reasons", |_| true).await;
     assert!(reasons.contains("would remove"), "{reasons}");
+    let kind = wait_for_text(&client, "#kind", |_| true).await;
+    assert_eq!(kind, "Removals held");
+    let held = wait_for_text(&client, "#held", |_| true).await;
+    assert!(
+        held.contains("removals held: 20 students"),
+        "grouped, students first: {held}"
+    );
     let evidence = href(&client, "#evidence").await;
     let csv = fetch_in_page(&client, &evidence).await;
     assert!(
         csv.lines().count() > 20,
         "the evidence lists the removed records: {csv}"
     );
+    assert!(
+        csv.lines().skip(2).all(|row| row.starts_with("remove,")),
+        "and only them: {csv}"
+    );
+    assert!(client.find(Locator::Css("#answer-reject")).await.is_ok());
 
+    // Confirming takes a second step, with a comment for the audit.
+    click(&client, "#answer-confirm-removals").await;
+    let consequence = wait_for_text(&client, "#consequence", |_| true).await;
+    assert!(consequence.contains("removals included"), "{consequence}");
+    client
+        .find(Locator::Css("#comment"))
+        .await
+        .unwrap()
+        .send_keys("twenty leavers confirmed by the office")
+        .await
+        .unwrap();
     click(&client, "#confirm").await;
     let answer = wait_for_text(&client, "#answer", |t| t.contains("confirmed")).await;
-    assert!(answer.contains("by ops"), "{answer}");
+    assert!(
+        answer.contains("Confirm removals") && answer.contains("by ops"),
+        "{answer}"
+    );
+    let comment = wait_for_text(&client, "#comment", |_| true).await;
+    assert_eq!(comment, "twenty leavers confirmed by the office");
+    let audit = host.store.audit_log().await.unwrap();
+    let last = audit.last().unwrap();
+    assert_eq!(last.action, "hold.confirm");
+    assert!(
+        last.detail
+            .contains("twenty leavers confirmed by the office"),
+        "{}",
+        last.detail
+    );
     assert!(host.store.open_hold("north").await.unwrap().is_none());
 
     // The first run's issues, downloaded as CSV with the browser's session.
@@ -190,23 +227,7 @@ async fn a_read_only_token_sees_everything_and_can_press_nothing() {
 /// A connection whose second run was held for removing a third of its
 /// pupils, asked for over the API; the hold's id.
 async fn held_removal(host: &Host) -> i64 {
-    let run = || {
-        reqwest::Client::new()
-            .post(host.url("/api/v1/connections/north/runs"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({ "mode": "delta" }))
-            .send()
-    };
-    assert!(run().await.unwrap().status().is_success());
-    host.succeeded("north").await;
-    for _ in 0..20 {
-        host.sandbox
-            .mutate(0, Mutation::RemovePupil { pupil: None })
-            .unwrap();
-    }
-    assert!(run().await.unwrap().status().is_success());
-    assert_eq!(host.settled("north").await, "held");
-    host.store.open_hold("north").await.unwrap().unwrap().id
+    host.held_removal("north").await
 }
 
 /// A hostile site on another port of 127.0.0.1: one page per attack on
@@ -217,7 +238,10 @@ async fn hostile_site(target: SocketAddr, hold: i64) -> SocketAddr {
         (
             "/confirm-form",
             format!(
-                "<form id=f method=post action='{target}/holds/{hold}/confirm'></form>\
+                "<form id=f method=post action='{target}/holds/{hold}/answer'>\
+                 <input type=hidden name=answer value=confirm-removals>\
+                 <input type=hidden name=revision value=x>\
+                 <input type=hidden name=confirmed value=true></form>\
                  <script>document.getElementById('f').submit()</script>"
             ),
         ),
@@ -237,7 +261,8 @@ async fn hostile_site(target: SocketAddr, hold: i64) -> SocketAddr {
                    headers: {{ 'Content-Type': 'application/x-www-form-urlencoded' }}, body }}).catch(() => null);\
                  Promise.all([\
                    send('/api/v1/holds/{hold}/confirm', ''),\
-                   send('/holds/{hold}/confirm', ''),\
+                   send('/api/v1/holds/{hold}/answer', JSON.stringify({{ answer: 'confirm-removals', revision: 'x', confirmed: true }})),\
+                   send('/holds/{hold}/answer', 'answer=confirm-removals&revision=x&confirmed=true'),\
                    send('/connections/north/refresh', 'mode=full'),\
                  ]).then(() => {{ document.title = 'sent'; }});\
                  </script>"
@@ -327,7 +352,12 @@ async fn a_page_on_another_port_cannot_confirm_a_hold_or_queue_a_run() {
         "the hold page loaded inside the frame: {framed}"
     );
     client.enter_frame(0).await.unwrap();
-    assert!(client.find(Locator::Css("#confirm")).await.is_err());
+    assert!(
+        client
+            .find(Locator::Css("#answer-confirm-removals"))
+            .await
+            .is_err()
+    );
     client.enter_parent_frame().await.unwrap();
 
     // The same browser, on the dashboard itself, still can.
@@ -335,6 +365,7 @@ async fn a_page_on_another_port_cannot_confirm_a_hold_or_queue_a_run() {
         .goto(&host.url(&format!("/holds/{hold}")))
         .await
         .unwrap();
+    click(&client, "#answer-confirm-removals").await;
     click(&client, "#confirm").await;
     let answer = wait_for_text(&client, "#answer", |t| t.contains("confirmed")).await;
     assert!(answer.contains("by ops"), "{answer}");
@@ -422,4 +453,97 @@ async fn fetch_in_page(client: &Client, path: &str) -> String {
         .await
         .unwrap();
     text.as_str().unwrap_or_default().to_string()
+}
+
+/// Elements matching `css` that stick out of the viewport, by their text.
+async fn off_screen(client: &Client, css: &str) -> Vec<String> {
+    let found = client
+        .execute(
+            "const width = document.documentElement.clientWidth;\
+             return [...document.querySelectorAll(arguments[0])]\
+               .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && (r.left < 0 || r.right > width + 0.5); })\
+               .map(e => e.textContent.trim());",
+            vec![json!(css)],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
+}
+
+/// Saves a screenshot of the page to /tmp/shots/, for a person to look at.
+async fn shot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    std::fs::create_dir_all("/tmp/shots").unwrap();
+    std::fs::write(format!("/tmp/shots/{name}.png"), png).unwrap();
+}
+
+#[tokio::test]
+async fn at_400_px_nothing_is_clipped_and_a_screen_reader_hears_names_and_jobs() {
+    let host = Host::start(HostSpec {
+        connections: vec![("north".into(), "wonde", 0), ("south".into(), "wonde", 0)],
+        ..HostSpec::default()
+    })
+    .await;
+    let hold = held_removal(&host).await;
+    let (client, _driver) = browser().await;
+    sign_in(&client, &host, ADMIN_TOKEN).await;
+
+    // Every repeated button says which connection it is for.
+    let labels = client
+        .execute(
+            "return [...document.querySelectorAll('button[data-connection]')].map(b => b.getAttribute('aria-label'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(labels, json!(["Refresh north now", "Refresh south now"]));
+    let jobs = client.find(Locator::Css("#jobs")).await.unwrap();
+    assert_eq!(
+        jobs.attr("aria-live").await.unwrap().as_deref(),
+        Some("polite")
+    );
+
+    let pages = [
+        ("overview", "/".to_string()),
+        ("held-run", "/connections/north".to_string()),
+        ("hold", format!("/holds/{hold}")),
+    ];
+    for (width, height) in [(1400, 1000), (400, 900)] {
+        client.set_window_size(width, height).await.unwrap();
+        for (name, path) in &pages {
+            client.goto(&host.url(path)).await.unwrap();
+            client
+                .wait()
+                .for_element(Locator::Css("main h1"))
+                .await
+                .unwrap();
+            shot(&client, &format!("{name}-{width}")).await;
+            let clipped = off_screen(
+                &client,
+                "header a, header button, main button, main a.button",
+            )
+            .await;
+            assert!(
+                clipped.is_empty(),
+                "{path} at {width} px: off screen: {clipped:?}"
+            );
+            let scrolls = client
+                .execute(
+                    "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert!(
+                scrolls.as_f64().unwrap() <= 0.5,
+                "{path} at {width} px scrolls sideways by {scrolls}"
+            );
+        }
+    }
+    // At 400 px the Refresh button is on screen, and pressing it works.
+    client.goto(&host.url("/")).await.unwrap();
+    click(&client, "button[data-connection=south]").await;
+    let row = "tr[data-connection=south] td.status";
+    wait_for_text(&client, row, |t| t.starts_with("succeeded")).await;
+    client.close().await.unwrap();
 }

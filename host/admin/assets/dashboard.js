@@ -8,6 +8,10 @@
       if (!r.ok) return;
       return r.text().then(function (html) {
         var before = jobs.getAttribute('data-active');
+        // The area is a live region: change it only when it changed, so a
+        // screen reader announces news, not every poll.
+        if (html === jobs.getAttribute('data-html')) return;
+        jobs.setAttribute('data-html', html);
         jobs.innerHTML = html;
         var now = jobs.querySelector('[data-active]');
         var active = now ? now.getAttribute('data-active') : '0';

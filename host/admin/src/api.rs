@@ -8,14 +8,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use rostersync_core::HoldReason;
+use rostersync_core::{HoldAnswer, HoldReason};
 use rostersync_runtime::{PluginStatus, PluginSummary};
 use rostersync_service::{ConnectionView, ServiceError};
 use rostersync_store::{
     AccountRow, AuditEntry, Enqueued, HoldRow, IssueRow, NotificationDelivery, QueuedRun, RunMode,
     RunSummary, Stamps, StoreError,
 };
-use rostersync_sync::{Progress, SyncError};
+use rostersync_sync::{AnswerView, Answered, Answering, ConnectionConfig, Progress, SyncError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
@@ -57,6 +57,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::HoldNotOpen(_) => Self::new(StatusCode::CONFLICT, error.to_string()),
+            StoreError::AnswerNotOffered { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "the store failed under an admin request");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
@@ -71,6 +74,7 @@ impl From<SyncError> for ApiError {
             SyncError::NoSuchHold(_)
             | SyncError::NoSuchAccount(_)
             | SyncError::NoSuchRevision { .. } => StatusCode::NOT_FOUND,
+            SyncError::AnswerNotOffered { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             SyncError::HoldAnswered(_)
             | SyncError::RevisionNotCurrent { .. }
             | SyncError::NotThisConnections { .. } => StatusCode::CONFLICT,
@@ -128,12 +132,19 @@ pub struct ConnectionStatus {
     pub open_hold: Option<i64>,
 }
 
-/// A hold with its reasons in words.
+/// A hold with its reasons in words, the answers its type offers and what
+/// to check before answering.
 #[derive(Debug, Clone, Serialize)]
 pub struct HoldView {
     #[serde(flatten)]
     pub hold: HoldRow,
     pub why: Vec<String>,
+    pub answers: Vec<AnswerView>,
+    pub checks: Vec<&'static str>,
+    /// The records the hold is about, counted and grouped; one hold's
+    /// view only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
 }
 
 impl HoldView {
@@ -141,7 +152,19 @@ impl HoldView {
         let why = serde_json::from_str::<Vec<HoldReason>>(&hold.reasons)
             .map(|reasons| reasons.iter().map(ToString::to_string).collect())
             .unwrap_or_else(|_| vec![hold.reasons.clone()]);
-        Self { hold, why }
+        Self {
+            answers: hold
+                .kind
+                .answers()
+                .iter()
+                .copied()
+                .map(AnswerView::of)
+                .collect(),
+            checks: hold.kind.checks().to_vec(),
+            hold,
+            why,
+            held: Vec::new(),
+        }
     }
 }
 
@@ -409,12 +432,21 @@ pub(crate) async fn find_hold(state: &AppState, id: i64) -> ApiResult<HoldView> 
         .ok_or_else(|| ApiError::not_found(format!("hold {id}")))
 }
 
+/// One hold with the records it is about, counted and grouped.
+pub(crate) async fn hold_detail(state: &AppState, id: i64) -> ApiResult<HoldView> {
+    let mut view = find_hold(state, id).await?;
+    view.held = rostersync_sync::hold_summary(state.service.store(), id)
+        .await?
+        .held;
+    Ok(view)
+}
+
 pub async fn hold(
     State(state): State<AppState>,
     _: ApiCaller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<HoldView>> {
-    Ok(Json(find_hold(&state, id).await?))
+    Ok(Json(hold_detail(&state, id).await?))
 }
 
 /// The records a hold would change as a CSV download (the API's and the
@@ -438,8 +470,119 @@ pub struct Reviewed {
     pub revision: String,
 }
 
-/// Confirms a hold: applies the kept change set of the revision reviewed
-/// as a run of its own.
+/// An answer to a hold, as the API and the dashboard's confirmation step
+/// send it.
+#[derive(Deserialize)]
+pub struct AnswerBody {
+    /// One of the answers the hold's type offers (`confirm-removals`,
+    /// `reject`, `create-accounts`, `dont-create`, `apply-changes`,
+    /// `fixed-it`).
+    pub answer: String,
+    /// The digest of the revision reviewed.
+    pub revision: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// The caller showed the answer's consequence and the operator agreed:
+    /// the confirmation step. An answer without it changes nothing.
+    #[serde(default)]
+    pub confirmed: bool,
+}
+
+/// What answering did, and the run it queued for "I fixed it".
+#[derive(Debug, Serialize)]
+pub struct AnswerResult {
+    pub hold: i64,
+    pub answer: HoldAnswer,
+    #[serde(flatten)]
+    pub answered: Answered,
+    pub queued_run: Option<i64>,
+}
+
+fn configured(state: &AppState, hold: &HoldRow) -> ApiResult<ConnectionConfig> {
+    state.service.connection(&hold.connection).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "hold {} belongs to connection {:?}, which is no longer configured",
+                hold.id, hold.connection
+            ),
+        )
+    })
+}
+
+/// Answers a hold with one of its type's answers, once confirmed; "I
+/// fixed it" queues a run of the connection.
+pub(crate) async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    body: &AnswerBody,
+) -> ApiResult<AnswerResult> {
+    require_admin(caller)?;
+    let hold = find_hold(state, id).await?.hold;
+    let answer = HoldAnswer::parse(hold.kind, &body.answer).ok_or_else(|| {
+        let offered: Vec<&str> = hold.kind.answers().iter().map(|a| a.as_str()).collect();
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "hold {id} is a {} hold; it offers {}, not {:?}",
+                hold.kind,
+                offered.join(" or "),
+                body.answer
+            ),
+        )
+    })?;
+    if !body.confirmed {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            format!(
+                "answering hold {id} {:?} needs \"confirmed\": true once the operator agreed to what it does: {}",
+                answer.label(),
+                answer.consequence()
+            ),
+        ));
+    }
+    let connection = configured(state, &hold)?;
+    let answered = rostersync_sync::answer_hold(
+        state.service.store(),
+        &connection,
+        id,
+        Answering {
+            answer,
+            revision: &body.revision,
+            by: &caller.name,
+            comment: body.comment.as_deref(),
+        },
+    )
+    .await?;
+    let queued_run = if answered == Answered::RunAgain {
+        let enqueued = state
+            .service
+            .request_run(&hold.connection, RunMode::Delta, &caller.name)
+            .await?;
+        Some(enqueued.run().id)
+    } else {
+        None
+    };
+    Ok(AnswerResult {
+        hold: id,
+        answer,
+        answered,
+        queued_run,
+    })
+}
+
+pub async fn answer_hold(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+    Json(body): Json<AnswerBody>,
+) -> ApiResult<Json<AnswerResult>> {
+    Ok(Json(answer(&state, &caller, id, &body).await?))
+}
+
+/// Confirms a hold with its type's go-ahead answer: applies the kept
+/// change set of the revision reviewed as a run of its own.
 pub(crate) async fn confirm(
     state: &AppState,
     caller: &Caller,
@@ -448,18 +591,7 @@ pub(crate) async fn confirm(
 ) -> ApiResult<i64> {
     require_admin(caller)?;
     let hold = find_hold(state, id).await?;
-    let connection = state
-        .service
-        .connection(&hold.hold.connection)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "hold {id} belongs to connection {:?}, which is no longer configured",
-                    hold.hold.connection
-                ),
-            )
-        })?;
+    let connection = configured(state, &hold.hold)?;
     Ok(rostersync_sync::confirm_hold(
         state.service.store(),
         &connection,
@@ -468,11 +600,6 @@ pub(crate) async fn confirm(
         &caller.name,
     )
     .await?)
-}
-
-pub(crate) async fn reject(state: &AppState, caller: &Caller, id: i64) -> ApiResult<()> {
-    require_admin(caller)?;
-    Ok(rostersync_sync::reject_hold(state.service.store(), id, &caller.name).await?)
 }
 
 pub async fn confirm_hold(
@@ -487,13 +614,21 @@ pub async fn confirm_hold(
     ))
 }
 
+/// Answers a hold with its type's answer that applies nothing of what it
+/// is about.
 pub async fn reject_hold(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    reject(&state, &caller, id).await?;
-    Ok(Json(json!({ "hold": id, "status": "rejected" })))
+    require_admin(&caller)?;
+    let hold = find_hold(&state, id).await?.hold;
+    let connection = configured(&state, &hold)?;
+    let answered =
+        rostersync_sync::reject_hold(state.service.store(), &connection, id, &caller.name).await?;
+    Ok(Json(
+        json!({ "hold": id, "status": "rejected", "answer": hold.kind.stop(), "answered": answered }),
+    ))
 }
 
 pub async fn account(

@@ -37,7 +37,8 @@ pub enum Scope {
 
 /// A token as the configuration declares it: its value is read from an
 /// environment variable, never from the file.
-#[derive(Clone, PartialEq, Deserialize)]
+// `Serialize` for the configuration reference; the token itself is skipped.
+#[derive(Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// Who the token is: recorded in the audit log for what it does.

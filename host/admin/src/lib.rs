@@ -29,7 +29,7 @@ pub use server::serve;
 pub use session::SessionLimits;
 
 /// The `[admin]` section of the configuration.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Where the API and dashboard listen; loopback unless told otherwise.
@@ -175,6 +175,7 @@ pub fn router(service: Service, config: &AdminConfig) -> Router {
         .route("/api/v1/holds/{id}/export.csv", get(api::hold_csv))
         .route("/api/v1/holds/{id}/confirm", post(api::confirm_hold))
         .route("/api/v1/holds/{id}/reject", post(api::reject_hold))
+        .route("/api/v1/holds/{id}/answer", post(api::answer_hold))
         .route("/api/v1/accounts/{id}", get(api::account))
         .route("/api/v1/accounts/{id}/delete", post(api::delete_account))
         .route("/api/v1/accounts/{id}/unlink", post(api::unlink_account))
@@ -191,8 +192,8 @@ pub fn router(service: Service, config: &AdminConfig) -> Router {
         .route("/holds", get(pages::holds))
         .route("/holds/{id}", get(pages::hold))
         .route("/holds/{id}/evidence.csv", get(pages::hold_csv))
-        .route("/holds/{id}/confirm", post(pages::confirm))
-        .route("/holds/{id}/reject", post(pages::reject))
+        .route("/holds/{id}/answer/{answer}", get(pages::answer_page))
+        .route("/holds/{id}/answer", post(pages::answer))
         .route("/plugins", get(pages::plugins))
         .route("/notifications", get(pages::notifications))
         .route("/login", get(pages::login_form).post(pages::login))

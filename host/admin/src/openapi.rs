@@ -82,7 +82,13 @@ pub const OPERATIONS: &[(&str, &str, &str, bool)] = &[
     (
         "post",
         "/api/v1/holds/{id}/reject",
-        "Apply nothing; the next run decides afresh.",
+        "Answer with the hold type's answer that applies nothing of what it is about (Reject, Don't create, I fixed it).",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/holds/{id}/answer",
+        "Answer a hold with one of its type's answers: body `{\"answer\": \"confirm-removals\"|\"reject\"|\"create-accounts\"|\"dont-create\"|\"apply-changes\"|\"fixed-it\", \"revision\": DIGEST, \"comment\": TEXT, \"confirmed\": true}`; 428 without `confirmed`, 422 for an answer the type does not offer. `fixed-it` queues a run.",
         true,
     ),
     (

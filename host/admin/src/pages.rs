@@ -5,11 +5,12 @@
 //! built by [`post_form`], which carries the session's CSRF token.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
+use rostersync_core::{HoldAnswer, HoldKind};
 use rostersync_store::{DeliveryStatus, RunMode};
 use rostersync_sync::RunStatus;
 use serde::Deserialize;
@@ -147,12 +148,12 @@ fn refresh_buttons(caller: &Caller, id: &str, busy: bool) -> Markup {
     html! {
         (post_form(caller, &action, html! {
             input type="hidden" name="mode" value="delta";
-            button.primary type="submit" disabled[disabled] title=(why) data-connection=(id) { "Refresh now" }
+            button.primary type="submit" disabled[disabled] title=(why) aria-label={"Refresh " (id) " now"} data-connection=(id) { "Refresh now" }
         }))
         " "
         (post_form(caller, &action, html! {
             input type="hidden" name="mode" value="full";
-            button type="submit" disabled[disabled] title=(why) { "Full resync" }
+            button type="submit" disabled[disabled] title=(why) aria-label={"Full resync of " (id)} { "Full resync" }
         }))
     }
 }
@@ -207,16 +208,16 @@ fn connection_row(caller: &Caller, c: &ConnectionStatus) -> Markup {
                 }
                 @if let Some(hold) = c.open_hold { br; a href={"/holds/" (hold)} { "Hold " (hold) " waits for you" } }
             }
-            td { (ago(c.last_changed)) }
-            td { (ago(c.last_checked)) }
-            td {
+            td data-label="Last changed" { (ago(c.last_changed)) }
+            td data-label="Last checked" { (ago(c.last_checked)) }
+            td data-label="Next run" {
                 @match &c.connection.blackout {
                     Some(blackout) => { span.badge.held { (blackout) } br; }
                     None => {}
                 }
                 (ago(c.connection.next_run)) br; span.muted { (c.connection.schedule) }
             }
-            td { (refresh_buttons(caller, &c.connection.id, c.active_run.is_some())) }
+            td.actions { (refresh_buttons(caller, &c.connection.id, c.active_run.is_some())) }
         }
     }
 }
@@ -234,7 +235,7 @@ pub async fn home(State(state): State<AppState>, PageCaller(caller): PageCaller)
                 p.panel { a href="/holds" { (open_holds) " held run(s) wait for an answer." } }
             }
             h2 { "Running jobs" }
-            div #jobs data-active=(jobs.len()) { (jobs_fragment(&jobs)) }
+            div #jobs aria-live="polite" aria-label="Running jobs" data-active=(jobs.len()) { (jobs_fragment(&jobs)) }
             h2 { "All connections" }
             @if connections.is_empty() {
                 p.muted { "No connections are configured. Add them to the configuration file and restart." }
@@ -380,14 +381,18 @@ pub async fn holds(State(state): State<AppState>, PageCaller(caller): PageCaller
             h1 { "Holds" }
             p.muted { "A run is held when it looks dangerous (many removals, many changes, a provider that stopped answering). Nothing it would change is applied until you confirm it." }
             table {
-                tr { th { "Hold" } th { "Connection" } th { "Why" } th { "Opened" } th { "Status" } }
+                tr { th { "Hold" } th { "Connection" } th { "Type" } th { "Why" } th { "Opened" } th { "Status" } }
                 @for hold in &holds {
                     tr {
                         td { a href={"/holds/" (hold.hold.id)} { "Hold " (hold.hold.id) } }
                         td { (hold.hold.connection) }
+                        td { (hold.hold.kind.title()) }
                         td { @for why in &hold.why { (why) br; } }
                         td { (ago(Some(hold.hold.opened_at))) }
-                        td { (status_badge(hold.hold.status.as_str())) }
+                        td {
+                            (status_badge(hold.hold.status.as_str()))
+                            @if let Some(answer) = hold.hold.answer { " " span.muted { (answer.label()) } }
+                        }
                     }
                 }
             }
@@ -400,7 +405,7 @@ pub async fn hold(
     PageCaller(caller): PageCaller,
     Path(id): Path<i64>,
 ) -> PageResult {
-    let hold = api::find_hold(&state, id).await?;
+    let hold = api::hold_detail(&state, id).await?;
     let open = hold.hold.status == rostersync_store::HoldStatus::Open;
     let disabled = !caller.is_admin();
     Ok(page(
@@ -409,29 +414,110 @@ pub async fn hold(
         html! {
             h1 { "Hold " (id) ": " (hold.hold.connection) }
             div.panel {
+                p #kind { strong { (hold.hold.kind.title()) } }
+                @if !hold.held.is_empty() {
+                    ul #held { @for line in &hold.held { li { (line) } } }
+                }
                 p { strong { "Why this run was held:" } }
                 ul #reasons { @for why in &hold.why { li { (why) } } }
-                p { a #evidence href={"/holds/" (id) "/evidence.csv"} download { "Download the affected records (CSV)" } }
+                @if hold.hold.kind != HoldKind::Disconnected {
+                    p { a #evidence href={"/holds/" (id) "/evidence.csv"} download { "Download the records this hold is about (CSV)" } }
+                }
                 p.muted { "Opened " (ago(Some(hold.hold.opened_at))) "; revision " (hold.hold.revision) " from run " (hold.hold.run_id) ", digest " code #revision { (hold.hold.digest) } "." }
             }
             @if open {
-                p { "Confirming applies everything the held run would have changed, removals included. Rejecting applies nothing; the next run decides afresh." }
-                (post_form(&caller, &format!("/holds/{id}/confirm"), html! {
-                    input type="hidden" name="revision" value=(hold.hold.digest);
-                    button.primary #confirm type="submit" disabled[disabled] { "Confirm removals" }
-                }))
-                " "
-                (post_form(&caller, &format!("/holds/{id}/reject"), html! {
-                    button.danger #reject type="submit" disabled[disabled] { "Reject" }
-                }))
+                h2 { "What to check" }
+                ul #checks { @for check in &hold.checks { li { (check) } } }
+                h2 { "Your answer" }
+                ul.answers {
+                    @for answer in &hold.answers {
+                        li {
+                            @if disabled {
+                                button type="button" disabled { (answer.label) }
+                            } @else {
+                                a.button id={"answer-" (answer.answer.as_str())} href={"/holds/" (id) "/answer/" (answer.answer.as_str()) "?revision=" (hold.hold.digest)} { (answer.label) }
+                            }
+                            " " span.muted { (answer.consequence) }
+                        }
+                    }
+                }
                 @if disabled { p.muted { "Answering a hold needs an admin token." } }
             } @else {
                 p #answer { "This hold was " (hold.hold.status.as_str())
+                    @if let Some(answer) = hold.hold.answer { " (“" (answer.label()) "”)" }
                     @if let Some(by) = &hold.hold.answered_by { " by " (by) }
                     " " (ago(hold.hold.answered_at)) "." }
+                @if let Some(comment) = &hold.hold.comment { blockquote #comment { (comment) } }
             }
         },
     ))
+}
+
+#[derive(Deserialize)]
+pub struct RevisionQuery {
+    revision: Option<String>,
+}
+
+/// The confirmation step: what an answer does, a box for a comment, and
+/// the button that gives it.
+pub async fn answer_page(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path((id, word)): Path<(i64, String)>,
+    Query(query): Query<RevisionQuery>,
+) -> PageResult {
+    let hold = api::find_hold(&state, id).await?.hold;
+    let answer = HoldAnswer::parse(hold.kind, &word).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "hold {id} is a {} hold and offers no answer {word:?}",
+                hold.kind
+            ),
+        )
+    })?;
+    let revision = query.revision.unwrap_or_else(|| hold.digest.clone());
+    let disabled = !caller.is_admin() || hold.status != rostersync_store::HoldStatus::Open;
+    Ok(page(
+        &format!("Hold {id}: {}", answer.label()),
+        &caller,
+        html! {
+            h1 { "Hold " (id) ": " (answer.label()) "?" }
+            div.panel {
+                p #consequence { (answer.consequence()) }
+                p.muted { "Connection " (hold.connection) ", revision " (hold.revision) " (" code { (revision) } ")." }
+            }
+            (post_form(&caller, &format!("/holds/{id}/answer"), html! {
+                input type="hidden" name="answer" value=(answer.as_str());
+                input type="hidden" name="revision" value=(revision);
+                input type="hidden" name="confirmed" value="true";
+                p {
+                    label for="comment" { "Comment (optional, kept in the audit log)" }
+                    br;
+                    textarea #comment name="comment" rows="3" maxlength="2000" {}
+                }
+                p {
+                    button.primary #confirm type="submit" disabled[disabled] { "Yes, " (answer.label().to_lowercase()) }
+                    " "
+                    a #cancel href={"/holds/" (id)} { "Cancel" }
+                }
+            }))
+        },
+    ))
+}
+
+pub async fn answer(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+    Form(body): Form<api::AnswerBody>,
+) -> PageResult {
+    let answered = api::answer(&state, &caller, id, &body).await?;
+    let to = match answered.queued_run {
+        Some(_) => "/".to_string(),
+        None => format!("/holds/{id}"),
+    };
+    Ok(Redirect::to(&to).into_response())
 }
 
 pub async fn plugins(State(state): State<AppState>, PageCaller(caller): PageCaller) -> PageResult {
@@ -532,25 +618,6 @@ pub async fn refresh(
 ) -> PageResult {
     api::request_run(&state, &caller, &id, form.mode).await?;
     Ok(Redirect::to("/").into_response())
-}
-
-pub async fn confirm(
-    State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
-    Form(reviewed): Form<api::Reviewed>,
-) -> PageResult {
-    api::confirm(&state, &caller, id, &reviewed.revision).await?;
-    Ok(Redirect::to(&format!("/holds/{id}")).into_response())
-}
-
-pub async fn reject(
-    State(state): State<AppState>,
-    PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
-) -> PageResult {
-    api::reject(&state, &caller, id).await?;
-    Ok(Redirect::to(&format!("/holds/{id}")).into_response())
 }
 
 fn login_page(failed: bool) -> Markup {

@@ -21,9 +21,18 @@ pub enum ConnectorCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
         /// The connector SDK crate to depend on (default: the SDK this
-        /// rostersync was built from).
-        #[arg(long)]
+        /// rostersync was built from), written as a path relative to the
+        /// new crate.
+        #[arg(long, conflicts_with = "sdk_git")]
         sdk: Option<PathBuf>,
+        /// Depend on the SDK from this git repository instead (a
+        /// rostersync checkout's remote), for a crate kept apart from any
+        /// checkout.
+        #[arg(long)]
+        sdk_git: Option<String>,
+        /// The tag (or branch) of `--sdk-git` to use.
+        #[arg(long, requires = "sdk_git")]
+        sdk_tag: Option<String>,
     },
     /// Build connector crates for wasm32-wasip2 and install them in the
     /// plugin folder.
@@ -65,8 +74,18 @@ pub struct BuildArgs {
 
 pub async fn run(command: ConnectorCommand, plugin_dir: &Path) -> anyhow::Result<ExitCode> {
     match command {
-        ConnectorCommand::New { name, dir, sdk } => {
-            let created = crate::template::create(&name, &dir, sdk.as_deref())?;
+        ConnectorCommand::New {
+            name,
+            dir,
+            sdk,
+            sdk_git,
+            sdk_tag,
+        } => {
+            let sdk = match sdk_git {
+                Some(url) => crate::template::Sdk::Git { url, tag: sdk_tag },
+                None => crate::template::Sdk::Path(sdk),
+            };
+            let created = crate::template::create(&name, &dir, &sdk)?;
             println!("Created {}. Next:", created.display());
             println!(
                 "  rostersync connector test {}   # the conformance suite, offline",

@@ -10,13 +10,15 @@ use anyhow::Context as _;
 use chrono::{Local, Utc};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use rostersync_core::HoldAnswer;
 use rostersync_core::coverage::people_of;
 use rostersync_model::Role;
 use rostersync_schedule::Schedule;
 use rostersync_service::{run_ask, run_claimed, run_lease, settle_expired_runs};
 use rostersync_store::{Enqueued, QueuedRun, RunMode, Store, issues_csv};
 use rostersync_sync::{
-    DryRunVerdict, Phase, Progress, RunReport, RunRequest, RunStatus, run_observed,
+    Answered, Answering, DryRunVerdict, Phase, Progress, RunReport, RunRequest, RunStatus,
+    run_observed,
 };
 
 use crate::context::Context;
@@ -304,8 +306,19 @@ pub fn print_report(report: &RunReport) {
     for line in &report.incomplete {
         println!("  incomplete: {line}");
     }
-    for hold in &report.holds {
-        println!("  held: {hold}");
+    // One grouped line per kind of change, not one per record or reason.
+    if report.held.is_empty() {
+        for hold in &report.holds {
+            println!("  held: {hold}");
+        }
+    } else {
+        for line in &report.held {
+            println!("  {line}");
+        }
+        match report.hold {
+            Some(hold) => println!("  see: rostersync holds show {hold}"),
+            None => println!("  see: rostersync holds list"),
+        }
     }
     if let Some(error) = &report.error {
         println!("  error: {error}");
@@ -469,8 +482,30 @@ pub enum HoldsCommand {
         #[arg(long)]
         revision: Option<String>,
     },
+    /// Answer a hold with one of the answers its type offers (`holds show`
+    /// lists them): confirm-removals or reject (removals), create-accounts
+    /// or dont-create (contacts), apply-changes or reject (changes),
+    /// fixed-it (a lost connection: closes the hold and syncs now). Asks
+    /// for confirmation first unless `--yes`.
+    Answer {
+        hold: i64,
+        /// The answer's word.
+        answer: String,
+        /// The digest of the revision reviewed (`holds show`).
+        #[arg(long)]
+        revision: String,
+        /// Why, kept with the hold and in the audit log.
+        #[arg(long)]
+        comment: Option<String>,
+        /// Answer without asking (scripts); the audit says so.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+    },
     /// Apply the held change set the operator reviewed; refused if a later
-    /// run has replaced it since.
+    /// run has replaced it since. The same as answering the hold type's
+    /// first answer (`confirm-removals`, `create-accounts`, ...).
     Confirm {
         hold: i64,
         /// The digest of the revision reviewed (`holds show`, the export's
@@ -481,7 +516,8 @@ pub enum HoldsCommand {
         #[arg(long, env = "USER", default_value = "operator")]
         by: String,
     },
-    /// Discard the held change set; the next run decides afresh.
+    /// Answer with the hold type's answer that applies nothing of what it
+    /// is about (`reject`, `dont-create`, `fixed-it`).
     Reject {
         hold: i64,
         #[arg(long, env = "USER", default_value = "operator")]
@@ -497,15 +533,18 @@ pub async fn holds(context: &Context, command: HoldsCommand) -> anyhow::Result<E
         }
         HoldsCommand::List { all, json: false } => {
             for hold in store.holds(all).await? {
+                let shown = rostersync_sync::hold_summary(&store, hold.id).await?;
                 println!(
-                    "hold {:>4}  {}  {:<9}  revision {} ({})  run {}  opened {}",
+                    "hold {:>4}  {}  {:<9}  {:<12}  opened {}",
                     hold.id,
                     hold.connection,
                     hold.status.as_str(),
-                    hold.revision,
-                    hold.digest,
-                    hold.run_id,
+                    hold.kind.as_str(),
                     hold.opened_at.format("%Y-%m-%d %H:%M UTC")
+                );
+                println!(
+                    "           {}",
+                    shown.headline(&format!("rostersync holds show {}", hold.id))
                 );
             }
         }
@@ -524,8 +563,12 @@ pub async fn holds(context: &Context, command: HoldsCommand) -> anyhow::Result<E
                 row.revision,
                 row.digest
             );
+            println!("  {}", row.kind.title());
+            for line in &shown.held {
+                println!("  {line}");
+            }
             println!(
-                "  would create {}, update {}, remove {} (held run {})",
+                "  the held run would create {}, update {}, remove {} in all (run {})",
                 shown.creates, shown.updates, shown.removals, row.run_id
             );
             if shown.why.is_empty() {
@@ -543,9 +586,28 @@ pub async fn holds(context: &Context, command: HoldsCommand) -> anyhow::Result<E
                 );
             }
             if row.status == rostersync_store::HoldStatus::Open {
+                println!("  check:");
+                for check in &shown.checks {
+                    println!("    - {check}");
+                }
+                println!("  answers (evidence: rostersync holds export {hold}):");
+                for answer in &shown.answers {
+                    println!(
+                        "    {:<17} rostersync holds answer {hold} {} --revision {}",
+                        answer.label,
+                        answer.answer.as_str(),
+                        row.digest
+                    );
+                }
+            } else if let Some(answer) = row.answer {
                 println!(
-                    "  confirm: rostersync holds confirm {hold} --revision {}",
-                    row.digest
+                    "  answered {:?} by {}{}",
+                    answer.label(),
+                    row.answered_by.as_deref().unwrap_or("?"),
+                    row.comment
+                        .as_deref()
+                        .map(|c| format!(": {c}"))
+                        .unwrap_or_default()
                 );
             }
         }
@@ -564,8 +626,120 @@ pub async fn holds(context: &Context, command: HoldsCommand) -> anyhow::Result<E
             println!("hold {hold} confirmed: revision {revision} was applied as run {run}");
         }
         HoldsCommand::Reject { hold, by } => {
-            rostersync_sync::reject_hold(&store, hold, &by).await?;
-            println!("hold {hold} rejected: nothing was applied");
+            let row = store
+                .hold(hold)
+                .await?
+                .with_context(|| format!("there is no hold {hold}"))?;
+            let connection = context.connection(&row.connection)?;
+            let answered = rostersync_sync::reject_hold(&store, connection, hold, &by).await?;
+            return answered_hold(context, &row.connection, hold, row.kind.stop(), answered).await;
+        }
+        HoldsCommand::Answer {
+            hold,
+            answer,
+            revision,
+            comment,
+            yes,
+            by,
+        } => {
+            let row = store
+                .hold(hold)
+                .await?
+                .with_context(|| format!("there is no hold {hold}"))?;
+            let offered: Vec<&str> = row.kind.answers().iter().map(|a| a.as_str()).collect();
+            let answer = HoldAnswer::parse(row.kind, &answer).with_context(|| {
+                format!(
+                    "hold {hold} is a {} hold; answer {}",
+                    row.kind,
+                    offered.join(" or ")
+                )
+            })?;
+            let connection = context.connection(&row.connection)?;
+            let how = if yes {
+                "confirmed with --yes"
+            } else {
+                confirm_at_prompt(hold, answer)?;
+                "confirmed at the prompt"
+            };
+            let comment = match comment.as_deref().map(str::trim) {
+                Some(comment) if !comment.is_empty() => format!("{comment} ({how})"),
+                _ => how.to_string(),
+            };
+            let answered = rostersync_sync::answer_hold(
+                &store,
+                connection,
+                hold,
+                Answering {
+                    answer,
+                    revision: &revision,
+                    by: &by,
+                    comment: Some(&comment),
+                },
+            )
+            .await?;
+            return answered_hold(context, &row.connection, hold, answer, answered).await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The confirmation step at a terminal: what the answer does, then `yes`.
+fn confirm_at_prompt(hold: i64, answer: HoldAnswer) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "answering hold {hold} {:?} needs confirmation: run it at a terminal, or add --yes",
+            answer.label()
+        );
+    }
+    eprintln!("{} {}", answer.label(), answer.consequence());
+    eprint!("Type yes to answer hold {hold} {:?}: ", answer.label());
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim().eq_ignore_ascii_case("yes") {
+        Ok(())
+    } else {
+        anyhow::bail!("hold {hold} was not answered")
+    }
+}
+
+/// Says what answering did; "I fixed it" syncs the connection now.
+async fn answered_hold(
+    context: &Context,
+    connection: &str,
+    hold: i64,
+    answer: HoldAnswer,
+    answered: Answered,
+) -> anyhow::Result<ExitCode> {
+    match answered {
+        Answered::Applied { run_id } => {
+            println!(
+                "hold {hold} answered {:?}: applied as run {run_id}",
+                answer.label()
+            );
+        }
+        Answered::Closed => {
+            println!(
+                "hold {hold} answered {:?}: nothing was applied",
+                answer.label()
+            );
+        }
+        Answered::RunAgain => {
+            println!(
+                "hold {hold} answered {:?}: running {connection} now",
+                answer.label()
+            );
+            return sync(
+                context,
+                SyncArgs {
+                    connection: connection.to_string(),
+                    full: false,
+                    dry_run: false,
+                    force: false,
+                    json: false,
+                },
+            )
+            .await;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -583,7 +757,12 @@ pub enum AccountsCommand {
         json: bool,
     },
     /// One account and how it is linked.
-    Show { account: String },
+    Show {
+        account: String,
+        /// One JSON object: the account and the source people linked to it.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete an account a connection provisioned (audited).
     Delete {
         account: String,
@@ -653,12 +832,27 @@ pub async fn accounts(context: &Context, command: AccountsCommand) -> anyhow::Re
                 }
             }
         }
-        AccountsCommand::Show { account } => {
+        AccountsCommand::Show { account, json } => {
             let row = store
                 .account(&account)
                 .await?
                 .with_context(|| format!("there is no account {account}"))?;
-            println!("{}", account_line(&row));
+            if json {
+                // Every connection's source person linked to the account.
+                let mut links = serde_json::Map::new();
+                for connection in &context.config.connections {
+                    for (person, linked) in store.links(&connection.id).await? {
+                        if linked == row.id {
+                            links.insert(connection.id.clone(), serde_json::json!(person));
+                        }
+                    }
+                }
+                let mut shown = serde_json::to_value(&row)?;
+                shown["links"] = serde_json::Value::Object(links);
+                println!("{shown}");
+            } else {
+                println!("{}", account_line(&row));
+            }
         }
         AccountsCommand::Delete {
             account,

@@ -367,6 +367,10 @@ pub enum ConfigCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the configuration reference (markdown): every key, its
+    /// default and an example, generated from the parser's own types.
+    /// `docs/configuration.md` is this output.
+    Reference,
 }
 
 /// What `config check --json` prints.
@@ -382,7 +386,19 @@ pub async fn config(
     plugin_dir: &Path,
     command: ConfigCommand,
 ) -> anyhow::Result<ExitCode> {
-    let ConfigCommand::Check { json } = command;
+    let json = match command {
+        ConfigCommand::Check { json } => json,
+        ConfigCommand::Reference => {
+            let reference = rostersync_config::reference::reference().map_err(|problems| {
+                anyhow::anyhow!(
+                    "the configuration reference is out of step with the parser: {}",
+                    problems.join("; ")
+                )
+            })?;
+            print!("{reference}");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let context = match Context::load(file, true, plugin_dir) {
         Ok(context) => context,
         Err(error) if json => {

@@ -34,7 +34,11 @@ const HELD: u8 = 3;
 pub enum TargetsCommand {
     /// Every target: its kind, whether it sends, changes waiting or
     /// refused, its latest delivery, and an open hold.
-    List,
+    List {
+        /// A JSON array: one object per target.
+        #[arg(long)]
+        json: bool,
+    },
     /// What a delivery would do now, as a table (and a CSV with --csv);
     /// nothing is sent. Exit status 3 when it would suspend or delete more
     /// accounts than the target's hold allows.
@@ -66,6 +70,9 @@ pub enum TargetsCommand {
         name: String,
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// A JSON array of the deliveries.
+        #[arg(long)]
+        json: bool,
     },
     /// Release a held mass suspension, naming the digest reviewed.
     Confirm {
@@ -122,13 +129,26 @@ pub async fn run(context: &Context, command: TargetsCommand) -> anyhow::Result<E
     let reconcile = matches!(command, TargetsCommand::Reconcile { .. });
     let store = context.store().await?;
     match command {
-        TargetsCommand::List => {
+        TargetsCommand::List { json } => {
+            let mut listed = Vec::new();
             for config in &context.config.targets {
                 let pending = store.target_changes(&config.name).await?;
                 let refused = pending.iter().filter(|p| p.refused_at.is_some()).count();
                 let last = store.target_deliveries(&config.name, 1).await?;
                 let hold = store.target_holds(&config.name).await?;
                 let open = hold.iter().find(|h| h.status == HoldStatus::Open);
+                if json {
+                    listed.push(serde_json::json!({
+                        "name": config.name,
+                        "kind": config.kind.as_str(),
+                        "enabled": config.enabled,
+                        "waiting": pending.len() - refused,
+                        "refused": refused,
+                        "last_delivery": last.first(),
+                        "open_hold": open,
+                    }));
+                    continue;
+                }
                 println!(
                     "{:<16} {:<6} {:<12} {:>5} waiting {:>4} refused  last {}{}",
                     config.name,
@@ -163,6 +183,9 @@ pub async fn run(context: &Context, command: TargetsCommand) -> anyhow::Result<E
                         error.1
                     );
                 }
+            }
+            if json {
+                println!("{}", serde_json::to_string(&listed)?);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -227,9 +250,14 @@ pub async fn run(context: &Context, command: TargetsCommand) -> anyhow::Result<E
                 ExitCode::SUCCESS
             })
         }
-        TargetsCommand::Deliveries { name, limit } => {
+        TargetsCommand::Deliveries { name, limit, json } => {
             target(context, &name)?;
-            for line in store.target_deliveries(&name, limit).await? {
+            let deliveries = store.target_deliveries(&name, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string(&deliveries)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            for line in deliveries {
                 println!(
                     "{}  {:<14} {:<8} {:<24} {:<20} {}",
                     line.at.format("%Y-%m-%d %H:%M:%S UTC"),

@@ -1,8 +1,9 @@
 //! `rostersync connector new`: a copy of `connectors/template`, made
-//! standalone (its own `[workspace]`, the SDK by path, the lockfile this
-//! rostersync was built with so it resolves offline to tested versions).
+//! standalone (its own `[workspace]`, the SDK by a path relative to the
+//! new crate or from git, the lockfile this rostersync was built with so it
+//! resolves offline to tested versions).
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 const LIB_RS: &str = include_str!("../../../connectors/template/src/lib.rs");
 const README: &str = include_str!("../../../connectors/template/README.md");
@@ -39,7 +40,65 @@ fn bundled_sdk() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../connectors/sdk")
 }
 
-fn manifest(name: &str, sdk: &Path) -> String {
+/// Where the new crate gets the connector SDK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sdk {
+    /// A folder on this machine (default: the SDK this rostersync was
+    /// built from), written relative to the new crate.
+    Path(Option<PathBuf>),
+    /// A git repository holding rostersync, at a tag or branch.
+    Git { url: String, tag: Option<String> },
+}
+
+/// `to` as seen from the folder `from`; both absolute and canonical.
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut path = PathBuf::new();
+    for _ in common..from.len() {
+        path.push("..");
+    }
+    for part in &to[common..] {
+        path.push(part.as_os_str());
+    }
+    path
+}
+
+/// The SDK's line in the new crate's manifest, and a note for the other
+/// way of getting it.
+fn dependency(sdk: &Sdk, root: &Path) -> anyhow::Result<String> {
+    match sdk {
+        Sdk::Git { url, tag } => {
+            let at = tag
+                .as_deref()
+                .map(|tag| format!(", tag = {tag:?}"))
+                .unwrap_or_default();
+            Ok(format!(
+                "rostersync-connector-sdk = {{ git = {url:?}{at} }}\n"
+            ))
+        }
+        Sdk::Path(path) => {
+            let sdk = path.clone().unwrap_or_else(bundled_sdk);
+            let sdk = sdk.canonicalize().map_err(|e| {
+                anyhow::anyhow!(
+                    "the connector SDK is not at {} ({e}); pass --sdk PATH, or --sdk-git URL for a rostersync repository",
+                    sdk.display()
+                )
+            })?;
+            let path = relative(root, &sdk);
+            Ok(format!(
+                "# Relative to this crate. Kept apart from a rostersync checkout, use\n\
+                 # rostersync-connector-sdk = {{ git = \"<rostersync repository>\", tag = \"v{version}\" }}\n\
+                 rostersync-connector-sdk = {{ path = {path:?} }}\n",
+                version = env!("CARGO_PKG_VERSION"),
+                path = path.display().to_string()
+            ))
+        }
+    }
+}
+
+fn manifest(name: &str, sdk: &str) -> String {
     format!(
         r#"[package]
 name = "rostersync-connector-{name}"
@@ -51,18 +110,16 @@ publish = false
 crate-type = ["cdylib", "rlib"]
 
 [dependencies]
-rostersync-connector-sdk = {{ path = {sdk:?} }}
-serde = {{ version = "1", features = ["derive"] }}
+{sdk}serde = {{ version = "1", features = ["derive"] }}
 
 # A connector is its own workspace, whatever folder it sits in.
 [workspace]
-"#,
-        sdk = sdk.display().to_string()
+"#
     )
 }
 
 /// Creates `<dir>/<name>` and returns its path.
-pub fn create(name: &str, dir: &Path, sdk: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub fn create(name: &str, dir: &Path, sdk: &Sdk) -> anyhow::Result<PathBuf> {
     let valid = !name.is_empty()
         && name
             .chars()
@@ -80,16 +137,12 @@ pub fn create(name: &str, dir: &Path, sdk: Option<&Path>) -> anyhow::Result<Path
             root.display()
         );
     }
-    let sdk = sdk.map(Path::to_path_buf).unwrap_or_else(bundled_sdk);
-    let sdk = sdk.canonicalize().map_err(|e| {
-        anyhow::anyhow!(
-            "the connector SDK is not at {} ({e}); pass --sdk PATH",
-            sdk.display()
-        )
-    })?;
+    std::fs::create_dir_all(dir)?;
+    let parent = dir.canonicalize()?;
+    let dependency = dependency(sdk, &parent.join(name))?;
     std::fs::create_dir_all(root.join("src"))?;
     std::fs::create_dir_all(root.join("fixtures"))?;
-    std::fs::write(root.join("Cargo.toml"), manifest(name, &sdk))?;
+    std::fs::write(root.join("Cargo.toml"), manifest(name, &dependency))?;
     std::fs::write(root.join("Cargo.lock"), LOCKFILE)?;
     std::fs::write(root.join("src/lib.rs"), LIB_RS)?;
     std::fs::write(root.join("README.md"), README)?;
@@ -109,22 +162,90 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for bad in ["", "My MIS", "-x", "wonde_v2"] {
             assert!(
-                create(bad, dir.path(), None)
+                create(bad, dir.path(), &Sdk::Path(None))
                     .unwrap_err()
                     .to_string()
                     .contains("is not a connector name"),
                 "{bad}"
             );
         }
-        let made = create("my-mis", dir.path(), None).unwrap();
+        let made = create("my-mis", dir.path(), &Sdk::Path(None)).unwrap();
         let manifest = std::fs::read_to_string(made.join("Cargo.toml")).unwrap();
         assert!(manifest.contains("name = \"rostersync-connector-my-mis\""));
         assert!(made.join("fixtures/full-1.json").exists());
         assert!(
-            create("my-mis", dir.path(), None)
+            create("my-mis", dir.path(), &Sdk::Path(None))
                 .unwrap_err()
                 .to_string()
                 .contains("already exists")
+        );
+    }
+
+    #[test]
+    fn inside_the_repository_the_sdk_is_a_path_relative_to_the_new_crate() {
+        let repo = bundled_sdk().join("../..").canonicalize().unwrap();
+        let dir = tempfile::tempdir_in(repo.join("target")).unwrap();
+        let made = create("in-tree", dir.path(), &Sdk::Path(None)).unwrap();
+        let manifest = std::fs::read_to_string(made.join("Cargo.toml")).unwrap();
+        let line = manifest
+            .lines()
+            .find(|l| l.starts_with("rostersync-connector-sdk"))
+            .unwrap();
+        let depth = made
+            .canonicalize()
+            .unwrap()
+            .strip_prefix(&repo)
+            .unwrap()
+            .components()
+            .count();
+        let expected = format!("{}connectors/sdk", "../".repeat(depth));
+        assert_eq!(
+            line,
+            format!("rostersync-connector-sdk = {{ path = {expected:?} }}")
+        );
+        assert!(
+            !manifest.contains(repo.to_str().unwrap()),
+            "no absolute path: {manifest}"
+        );
+        // The path resolves from the crate to the SDK.
+        assert_eq!(
+            made.join(&expected).canonicalize().unwrap(),
+            bundled_sdk().canonicalize().unwrap()
+        );
+        assert!(
+            manifest.contains("git = \"<rostersync repository>\""),
+            "the git way is noted"
+        );
+    }
+
+    #[test]
+    fn apart_from_a_checkout_the_sdk_comes_from_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let sdk = Sdk::Git {
+            url: "https://git.example.org/rostersync.git".into(),
+            tag: Some("v0.1.0".into()),
+        };
+        let made = create("far-away", dir.path(), &sdk).unwrap();
+        let manifest = std::fs::read_to_string(made.join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(
+                "rostersync-connector-sdk = { git = \"https://git.example.org/rostersync.git\", tag = \"v0.1.0\" }"
+            ),
+            "{manifest}"
+        );
+        assert!(manifest.parse::<toml::Table>().is_ok(), "{manifest}");
+        assert!(!manifest.contains("path ="), "{manifest}");
+    }
+
+    #[test]
+    fn a_relative_path_climbs_to_the_common_folder() {
+        assert_eq!(
+            relative(Path::new("/a/b/c"), Path::new("/a/d/e")),
+            PathBuf::from("../../d/e")
+        );
+        assert_eq!(
+            relative(Path::new("/a"), Path::new("/a/x")),
+            PathBuf::from("x")
         );
     }
 }

@@ -279,8 +279,20 @@ fn sync_holds_and_history_work_from_the_command_line_on_the_store_the_environmen
             .contains("remove 30 of 40 students")
     );
 
+    assert!(
+        report["held"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("30 removals held: 30 students"),
+        "one grouped line: {report}"
+    );
     let list = text(&run(10, &["holds", "list"]));
     assert!(list.contains("hold    1  probe-school  open"), "{list}");
+    assert!(
+        list.contains("30 removals held: 30 students")
+            && list.contains("see rostersync holds show 1"),
+        "{list}"
+    );
     let csv = run(10, &["holds", "export", "1"]);
     let csv = String::from_utf8_lossy(&csv.stdout).to_string();
     assert_eq!(
@@ -295,6 +307,46 @@ fn sync_holds_and_history_work_from_the_command_line_on_the_store_the_environmen
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("holds show names the digest: {show}"));
     assert!(csv.lines().next().unwrap().ends_with(digest), "{csv}");
+    assert!(
+        show.contains("Confirm removals") && show.contains("holds answer 1 reject --revision"),
+        "{show}"
+    );
+    // Answering asks first; without a terminal it needs --yes.
+    let unasked = run(
+        10,
+        &[
+            "holds",
+            "answer",
+            "1",
+            "confirm-removals",
+            "--revision",
+            digest,
+        ],
+    );
+    assert_eq!(unasked.status.code(), Some(2));
+    assert!(
+        text(&unasked).contains("needs confirmation"),
+        "{}",
+        text(&unasked)
+    );
+    let wrong = run(
+        10,
+        &[
+            "holds",
+            "answer",
+            "1",
+            "create-accounts",
+            "--revision",
+            digest,
+            "--yes",
+        ],
+    );
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        text(&wrong).contains("hold 1 is a removals hold; answer confirm-removals or reject"),
+        "{}",
+        text(&wrong)
+    );
     let confirm = run(
         10,
         &[
@@ -349,6 +401,7 @@ fn sync_holds_and_history_work_from_the_command_line_on_the_store_the_environmen
     let holds = json(&["holds", "list", "--all", "--json"]);
     assert_eq!(holds[0]["id"], 1, "{holds}");
     assert_eq!(json(&["holds", "show", "1", "--json"])["hold"]["id"], 1);
+    assert_eq!(json(&["targets", "list", "--json"]), serde_json::json!([]));
     let unknown = run(10, &["history", "no-such-school"]);
     assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
     assert!(
@@ -690,6 +743,19 @@ fn accounts_are_listed_shown_unlinked_and_deleted_from_the_command_line() {
         accounts[1]["id"].as_str().unwrap(),
     );
 
+    let shown_json = run(&["accounts", "show", first, "--json"]);
+    let shown_json: serde_json::Value =
+        serde_json::from_slice(&shown_json.stdout).unwrap_or_else(|e| {
+            panic!(
+                "accounts show --json prints JSON: {e}: {}",
+                text(&shown_json)
+            )
+        });
+    assert_eq!(shown_json["id"], first);
+    assert_eq!(
+        shown_json["links"]["probe-school"],
+        accounts[0]["source_id"]
+    );
     let shown = text(&run(&["accounts", "show", first]));
     assert!(
         shown.contains(first)

@@ -42,6 +42,7 @@
 //! variables the environment does not set.
 
 pub mod check;
+pub mod reference;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -119,7 +119,7 @@ impl Population {
     }
 
     /// The noun for `count` of this population.
-    fn noun(self, count: usize) -> &'static str {
+    pub fn noun(self, count: usize) -> &'static str {
         let (one, many) = match self {
             Self::People(Role::Student) => ("student", "students"),
             Self::People(Role::Staff) => ("member of staff", "staff"),

@@ -14,6 +14,7 @@
 //! - [`targets`]: what each provisioning target should hold, and the plan
 //!   that takes it there.
 
+pub mod answers;
 pub mod coverage;
 pub mod diff;
 pub mod entity;
@@ -25,6 +26,10 @@ pub mod synthetic;
 pub mod targets;
 pub mod validate;
 
+pub use answers::{
+    Change, ChangesAnswer, ContactsAnswer, DisconnectedAnswer, Effect, HoldAnswer, HoldKind,
+    RemovalsAnswer,
+};
 pub use coverage::{Shortfall, shortfalls};
 pub use diff::{ChangeSet, Diff, FieldChange, PendingChanges, PriorHashes, Roster, Update};
 pub use entity::{ContentHash, EntityKey, EntityKind};

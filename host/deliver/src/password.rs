@@ -26,7 +26,7 @@ const CLASSES: [&[u8]; 4] = [
     b"!#%*+-=?@^_",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PasswordPolicy {
     pub length: usize,

@@ -100,6 +100,8 @@ impl Notification {
                 .filter(|text| !text.trim().is_empty())
         };
         let summary = match self.event.as_str() {
+            // A held run's grouped one-liner, when the run wrote one.
+            "run.held" if text("summary").is_some() => text("summary")?.to_string(),
             event @ ("run.held" | "run.incomplete") => {
                 let list = if event == "run.held" {
                     "reasons"
@@ -141,7 +143,7 @@ impl Notification {
         let connection = &self.connection;
         match self.event.as_str() {
             "run.held" => format!(
-                "Review the held changes on the dashboard or with `rostersync holds list`, then confirm or reject them; {connection} does not sync until you do."
+                "Review the held changes on the dashboard or with `rostersync holds list`, then answer the hold (confirm or reject removals, create the held contacts or not); {connection} does not sync until you do."
             ),
             "run.failed" => format!(
                 "See the run and its message on the dashboard or with `rostersync history {connection}`; the next scheduled run tries again."
@@ -150,7 +152,7 @@ impl Notification {
                 "See what is wrong with `rostersync issues {connection}` or on the dashboard, and fix it at the source or relax the named policy; nothing was removed meanwhile."
             ),
             "connection.disconnected" => format!(
-                "Check {connection}'s credentials and the provider's status, then answer the hold with `rostersync holds list` or on the dashboard."
+                "Check {connection}'s credentials, its allowed hosts and the provider's status, then answer the hold \"I fixed it\" on the dashboard or with `rostersync holds answer HOLD fixed-it`; it syncs again at once."
             ),
             "connection.recovered" => {
                 format!("Nothing to do: {connection} reaches its provider again.")
@@ -214,6 +216,14 @@ mod tests {
         assert_eq!(
             held.email_subject(),
             "[rostersync] north-primary: sync held — 240 removals need confirming"
+        );
+        let grouped = notification(
+            "run.held",
+            json!({"reasons": ["this run would remove 3 of 20 students (15 %)"], "summary": "3 removals held: 3 students in Year 9 — see Holds on the dashboard"}),
+        );
+        assert_eq!(
+            grouped.email_subject(),
+            "[rostersync] north-primary: sync held — 3 removals held: 3 students in Year 9 — see Holds on the dashboard"
         );
         let held_twice = notification("run.held", json!({"reasons": ["a", "b", "c"]}));
         assert_eq!(

@@ -11,7 +11,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 ///
 /// Nothing here is checked beyond its type: [`crate::Schedule::compile`]
 /// parses the cron expressions and windows and checks the blackouts.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduleConfig {
     /// The IANA time zone the cron fields, windows and blackout dates are
@@ -40,7 +40,7 @@ impl Default for ScheduleConfig {
 }
 
 /// One cron run, optionally limited to a daily window.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSpec {
     /// Five fields (minute hour day-of-month month day-of-week), or six with
@@ -54,7 +54,7 @@ pub struct RunSpec {
 }
 
 /// A range of local dates in which runs are skipped or restricted.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Blackout {
     /// The first local date of the blackout.
@@ -77,7 +77,7 @@ impl Blackout {
 }
 
 /// What a blackout does to the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BlackoutMode {
     /// Scheduled runs are skipped on these dates.

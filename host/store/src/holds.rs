@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
 use chrono::{DateTime, Utc};
+use rostersync_core::{HoldAnswer, HoldKind};
 use rostersync_model::{GroupKind, Role};
 use serde::de::DeserializeOwned;
 use serde::de::value::{Error as ValueError, StrDeserializer};
@@ -55,6 +56,9 @@ pub enum HoldWrite {
     Open {
         reasons: String,
         cursor: Option<String>,
+        /// The type this revision's reasons give the hold; `None` keeps
+        /// the type it had (the revision waits only because it was open).
+        kind: Option<HoldKind>,
     },
     /// Answers an open hold's current revision, named by its digest, and
     /// remembers what the answer accepts. Fails (and rolls the run back)
@@ -62,11 +66,23 @@ pub enum HoldWrite {
     /// twice, or if a later run replaced the revision reviewed.
     Answer {
         hold: i64,
-        status: HoldStatus,
+        answer: HoldAnswer,
+        comment: Option<String>,
         by: String,
         digest: String,
         accepts: Vec<String>,
     },
+}
+
+/// The status a hold has once answered: confirmed when the answer
+/// applied something, rejected when it applied nothing.
+pub(crate) fn status_after(answer: HoldAnswer) -> HoldStatus {
+    match answer.effect() {
+        rostersync_core::Effect::Apply | rostersync_core::Effect::ApplyOthers => {
+            HoldStatus::Confirmed
+        }
+        rostersync_core::Effect::Discard | rostersync_core::Effect::Retry => HoldStatus::Rejected,
+    }
 }
 
 /// The digest that names a kept change set: 16 hex digits of SHA-256 over
@@ -105,6 +121,11 @@ pub struct HoldRow {
     pub opened_at: DateTime<Utc>,
     pub answered_at: Option<DateTime<Utc>>,
     pub answered_by: Option<String>,
+    /// What the hold is about, which decides the answers it offers.
+    pub kind: HoldKind,
+    /// The answer given, once answered, and the operator's comment.
+    pub answer: Option<HoldAnswer>,
+    pub comment: Option<String>,
     /// The current revision's number (1, 2, ...) and digest: what an
     /// operator reviews and names when confirming.
     pub revision: i64,
@@ -124,7 +145,7 @@ macro_rules! write_hold {
         }
         match &$writes.hold {
             None => {}
-            Some($crate::HoldWrite::Open { reasons, cursor }) => {
+            Some($crate::HoldWrite::Open { reasons, cursor, kind }) => {
                 let digest = $crate::holds::change_set_digest(
                     $writes.kept_change_set.as_deref().unwrap_or_default(),
                 );
@@ -148,8 +169,8 @@ macro_rules! write_hold {
                         .execute(&mut *$tx)
                         .await?;
                         sqlx::query(
-                            "UPDATE holds SET run_id = $2, reasons = $3, cursor = $4, revision = $5, digest = $6 \
-                             WHERE id = $1",
+                            "UPDATE holds SET run_id = $2, reasons = $3, cursor = $4, revision = $5, digest = $6, \
+                             kind = COALESCE($7, kind) WHERE id = $1",
                         )
                         .bind(hold)
                         .bind($run)
@@ -157,14 +178,15 @@ macro_rules! write_hold {
                         .bind(cursor)
                         .bind(revision + 1)
                         .bind(&digest)
+                        .bind(kind.map(|k| k.as_str()))
                         .execute(&mut *$tx)
                         .await?;
                         Some((hold, revision + 1))
                     }
                     None => {
                         let hold: i64 = sqlx::query_scalar(
-                            "INSERT INTO holds (connection_id, run_id, reasons, cursor, status, opened_at, revision, digest) \
-                             VALUES ($1, $2, $3, $4, 'open', $5, 1, $6) RETURNING id",
+                            "INSERT INTO holds (connection_id, run_id, reasons, cursor, status, opened_at, revision, digest, kind) \
+                             VALUES ($1, $2, $3, $4, 'open', $5, 1, $6, $7) RETURNING id",
                         )
                         .bind($connection)
                         .bind($run)
@@ -172,6 +194,7 @@ macro_rules! write_hold {
                         .bind(cursor)
                         .bind($now)
                         .bind(&digest)
+                        .bind(kind.unwrap_or(rostersync_core::HoldKind::Changes).as_str())
                         .fetch_one(&mut *$tx)
                         .await?;
                         Some((hold, 1))
@@ -193,26 +216,36 @@ macro_rules! write_hold {
                     .await?;
                 }
             }
-            Some($crate::HoldWrite::Answer { hold, status, by, digest, accepts }) => {
+            Some($crate::HoldWrite::Answer { hold, answer, comment, by, digest, accepts }) => {
                 let answered = sqlx::query(
-                    "UPDATE holds SET status = $2, answered_at = $3, answered_by = $4 \
-                     WHERE id = $1 AND status = 'open' AND digest = $5",
+                    "UPDATE holds SET status = $2, answered_at = $3, answered_by = $4, answer = $6, comment = $7 \
+                     WHERE id = $1 AND status = 'open' AND digest = $5 AND kind = $8",
                 )
                 .bind(hold)
-                .bind(status.as_str())
+                .bind($crate::holds::status_after(*answer).as_str())
                 .bind($now)
                 .bind(by)
                 .bind(digest)
+                .bind(answer.stored())
+                .bind(comment)
+                .bind(answer.kind().as_str())
                 .execute(&mut *$tx)
                 .await?;
                 if answered.rows_affected() == 0 {
-                    let found: Option<(String, String)> =
-                        sqlx::query_as("SELECT status, digest FROM holds WHERE id = $1")
+                    let found: Option<(String, String, String)> =
+                        sqlx::query_as("SELECT status, digest, kind FROM holds WHERE id = $1")
                             .bind(hold)
                             .fetch_optional(&mut *$tx)
                             .await?;
                     return Err(match found {
-                        Some((status, current)) if status == "open" => {
+                        Some((status, _, kind)) if status == "open" && kind != answer.kind().as_str() => {
+                            $crate::StoreError::AnswerNotOffered {
+                                hold: *hold,
+                                answer: answer.stored(),
+                                kind,
+                            }
+                        }
+                        Some((status, current, _)) if status == "open" => {
                             $crate::StoreError::RevisionNotCurrent {
                                 hold: *hold,
                                 reviewed: digest.clone(),
@@ -247,6 +280,17 @@ where
     for<'r> Option<DateTime<Utc>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let status: String = row.try_get("status")?;
+    let kind: String = row.try_get("kind")?;
+    let kind = HoldKind::parse(&kind)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown hold type {kind:?}").into()))?;
+    let answer = row
+        .try_get::<Option<String>, _>("answer")?
+        .map(|stored| {
+            HoldAnswer::from_stored(&stored).ok_or_else(|| {
+                sqlx::Error::Decode(format!("unknown hold answer {stored:?}").into())
+            })
+        })
+        .transpose()?;
     Ok(HoldRow {
         id: row.try_get("id")?,
         connection: row.try_get("connection_id")?,
@@ -258,13 +302,16 @@ where
         opened_at: row.try_get("opened_at")?,
         answered_at: row.try_get("answered_at")?,
         answered_by: row.try_get("answered_by")?,
+        kind,
+        answer,
+        comment: row.try_get("comment")?,
         revision: row.try_get("revision")?,
         digest: row.try_get("digest")?,
     })
 }
 
 const HOLD_COLUMNS: &str = "id, connection_id, run_id, reasons, cursor, status, opened_at, \
-     answered_at, answered_by, revision, digest";
+     answered_at, answered_by, revision, digest, kind, answer, comment";
 
 /// A stored record's class: a person's role or a group's kind, as the
 /// `class` column reads it from the record's JSON.
@@ -339,25 +386,54 @@ impl Store {
         Ok(hold)
     }
 
-    /// Rejects an open hold with its audit record; nothing is applied.
-    pub async fn reject_hold(
+    /// Closes an open hold with an answer that applies nothing (a reject,
+    /// or "I fixed it"), the operator's comment and its audit record, as
+    /// long as `digest` still names its current revision.
+    pub async fn close_hold(
         &self,
         hold: i64,
+        digest: &str,
+        answer: HoldAnswer,
+        comment: Option<&str>,
         audit: &crate::AuditEntry,
     ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let answered = sqlx::query(
-                "UPDATE holds SET status = 'rejected', answered_at = $2, answered_by = $3 \
-                 WHERE id = $1 AND status = 'open'",
+                "UPDATE holds SET status = $4, answered_at = $2, answered_by = $3, answer = $5, comment = $6 \
+                 WHERE id = $1 AND status = 'open' AND kind = $7 AND digest = $8",
             )
             .bind(hold)
             .bind(audit.at)
             .bind(&audit.actor)
+            .bind(status_after(answer).as_str())
+            .bind(answer.stored())
+            .bind(comment)
+            .bind(answer.kind().as_str())
+            .bind(digest)
             .execute(&mut *tx)
             .await?;
             if answered.rows_affected() == 0 {
-                return Err(StoreError::HoldNotOpen(hold));
+                let found: Option<(String, String, String)> =
+                    sqlx::query_as("SELECT status, kind, digest FROM holds WHERE id = $1")
+                        .bind(hold)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                return Err(match found {
+                    Some((status, kind, _)) if status == "open" && kind != answer.kind().as_str() => {
+                        StoreError::AnswerNotOffered {
+                            hold,
+                            answer: answer.stored(),
+                            kind,
+                        }
+                    }
+                    Some((status, _, current)) if status == "open" => StoreError::RevisionNotCurrent {
+                        hold,
+                        reviewed: digest.to_string(),
+                        current,
+                    },
+                    _ => StoreError::HoldNotOpen(hold),
+                });
             }
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;

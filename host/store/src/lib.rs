@@ -53,6 +53,14 @@ pub enum StoreError {
         current: String,
     },
     #[error(
+        "hold {hold} is a {kind} hold, which does not offer the answer {answer:?}; `rostersync holds show {hold}` lists its answers"
+    )]
+    AnswerNotOffered {
+        hold: i64,
+        answer: String,
+        kind: String,
+    },
+    #[error(
         "run {0} in the queue is no longer this process's to finish: its lease lapsed and it was settled, so nothing of it was applied"
     )]
     LeaseLost(i64),

@@ -50,7 +50,7 @@ pub struct ConnectionConfig {
 /// Sandbox limits a connection sets for itself; each one left out keeps
 /// the host's value. A large trust's export may need more time or
 /// memory than a primary school's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     pub memory_mb: Option<u64>,

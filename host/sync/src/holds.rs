@@ -4,11 +4,14 @@
 //! what it accepts), reject (apply nothing), what a hold shows, and the CSV
 //! of the records its revision would change, to decide with.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::Utc;
-use rostersync_core::holds::Census;
-use rostersync_core::{ChangeSet, EntityKind, HoldReason, PriorHashes, RunHistory, check_holds};
+use rostersync_core::holds::{Census, Population};
+use rostersync_core::{
+    Change, ChangeSet, Effect, EntityKind, HoldAnswer, HoldKind, HoldReason, PriorHashes,
+    RunHistory, check_holds,
+};
 use rostersync_model::{GroupKind, Record, Role};
 use rostersync_store::{
     AuditEntry, CsvExport, HoldRevision, HoldRow, HoldStatus, HoldWrite, RunMode, RunRecord, Store,
@@ -152,7 +155,140 @@ fn answered(error: StoreError) -> SyncError {
             reviewed,
             current,
         },
+        StoreError::AnswerNotOffered { hold, answer, kind } => {
+            SyncError::AnswerNotOffered { hold, answer, kind }
+        }
         other => other.into(),
+    }
+}
+
+/// An operator's answer to a hold, given after the confirmation step.
+#[derive(Debug, Clone, Copy)]
+pub struct Answering<'a> {
+    pub answer: HoldAnswer,
+    /// The digest of the revision reviewed (`holds show`, the page).
+    pub revision: &'a str,
+    pub by: &'a str,
+    /// Why, in the operator's words; kept with the hold and in the audit.
+    pub comment: Option<&'a str>,
+}
+
+/// What answering a hold did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum Answered {
+    /// The kept change set (or the part not held) was applied as this run.
+    Applied { run_id: i64 },
+    /// Nothing was applied.
+    Closed,
+    /// The hold is closed: run the connection again now.
+    RunAgain,
+}
+
+/// The longest comment kept; the rest is cut.
+const COMMENT_LIMIT: usize = 2000;
+
+fn comment_of(comment: Option<&str>) -> Option<String> {
+    let comment = comment.map(str::trim).filter(|c| !c.is_empty())?;
+    Some(comment.chars().take(COMMENT_LIMIT).collect())
+}
+
+/// Answers an open hold with one of the answers its type offers: applies
+/// its current revision (all of it, or all but the records the hold is
+/// about), or closes it having applied nothing. The answer, the comment
+/// and the confirmation go into the audit with it. `revision` is the
+/// digest of the change set reviewed: if a later run replaced it, nothing
+/// happens.
+pub async fn answer_hold(
+    store: &Store,
+    connection: &ConnectionConfig,
+    hold: i64,
+    answering: Answering<'_>,
+) -> Result<Answered, SyncError> {
+    let row = open_hold(store, hold).await?;
+    let answer = answering.answer;
+    if row.kind != answer.kind() {
+        return Err(SyncError::AnswerNotOffered {
+            hold,
+            answer: answer.as_str().to_string(),
+            kind: row.kind.as_str().to_string(),
+        });
+    }
+    if row.digest != answering.revision {
+        return Err(SyncError::RevisionNotCurrent {
+            hold,
+            reviewed: answering.revision.to_string(),
+            current: row.digest,
+        });
+    }
+    let comment = comment_of(answering.comment);
+    let said = match &comment {
+        Some(comment) => format!("answered {:?} with the comment {comment:?}", answer.label()),
+        None => format!("answered {:?} without a comment", answer.label()),
+    };
+    match answer.effect() {
+        Effect::Apply | Effect::ApplyOthers => {
+            let run_id = apply_answer(store, connection, &row, answering, comment, &said).await?;
+            Ok(Answered::Applied { run_id })
+        }
+        effect @ (Effect::Discard | Effect::Retry) => {
+            let action = if effect == Effect::Retry {
+                "hold.retry"
+            } else {
+                "hold.reject"
+            };
+            store
+                .close_hold(
+                    hold,
+                    answering.revision,
+                    answer,
+                    comment.as_deref(),
+                    &AuditEntry {
+                        at: Utc::now(),
+                        actor: answering.by.to_string(),
+                        action: action.into(),
+                        connection: Some(row.connection.clone()),
+                        subject: format!("hold {hold}"),
+                        detail: format!(
+                            "{said}, confirmed: revision {} ({}), held run {}, nothing applied",
+                            row.revision, row.digest, row.run_id
+                        ),
+                    },
+                )
+                .await
+                .map_err(answered)?;
+            Ok(if effect == Effect::Retry {
+                Answered::RunAgain
+            } else {
+                Answered::Closed
+            })
+        }
+    }
+}
+
+/// The reasons a hold's revision stored; none for reasons written before
+/// holds were typed.
+fn typed_reasons(reasons: &str) -> Vec<HoldReason> {
+    serde_json::from_str(reasons).unwrap_or_default()
+}
+
+/// The change set less the creates and updates `reasons` are about.
+fn without_held(changes: &ChangeSet, reasons: &[HoldReason]) -> ChangeSet {
+    let held = |change, record: &Record| reasons.iter().any(|r| r.concerns(change, record));
+    ChangeSet {
+        creates: changes
+            .creates
+            .iter()
+            .filter(|(record, _)| !held(Change::Create, record))
+            .cloned()
+            .collect(),
+        updates: changes
+            .updates
+            .iter()
+            .filter(|u| !held(Change::Update, &u.record))
+            .cloned()
+            .collect(),
+        removals: changes.removals.clone(),
     }
 }
 
@@ -168,18 +304,61 @@ pub async fn confirm_hold(
     actor: &str,
 ) -> Result<i64, SyncError> {
     let row = open_hold(store, hold).await?;
-    if row.digest != revision {
-        return Err(SyncError::RevisionNotCurrent {
+    let answering = Answering {
+        answer: row.kind.go_ahead(),
+        revision,
+        by: actor,
+        comment: None,
+    };
+    match answer_hold(store, connection, hold, answering).await? {
+        Answered::Applied { run_id } => Ok(run_id),
+        Answered::Closed | Answered::RunAgain => Err(SyncError::AnswerNotOffered {
             hold,
-            reviewed: revision.to_string(),
-            current: row.digest,
-        });
+            answer: "confirm".into(),
+            kind: row.kind.as_str().into(),
+        }),
     }
-    let changes = kept(store, hold, row.run_id).await?;
-    let accepts = match serde_json::from_str::<Vec<HoldReason>>(&row.reasons) {
-        Ok(reasons) => reasons.iter().flat_map(HoldReason::acceptances).collect(),
-        // Reasons written before holds were typed accept nothing.
-        Err(_) => Vec::new(),
+}
+
+/// Answers a hold with the answer of its type that applies nothing of
+/// what it is about ("Reject", "Don't create", "I fixed it").
+pub async fn reject_hold(
+    store: &Store,
+    connection: &ConnectionConfig,
+    hold: i64,
+    actor: &str,
+) -> Result<Answered, SyncError> {
+    let row = open_hold(store, hold).await?;
+    let answering = Answering {
+        answer: row.kind.stop(),
+        revision: &row.digest,
+        by: actor,
+        comment: None,
+    };
+    answer_hold(store, connection, hold, answering).await
+}
+
+async fn apply_answer(
+    store: &Store,
+    connection: &ConnectionConfig,
+    row: &HoldRow,
+    answering: Answering<'_>,
+    comment: Option<String>,
+    said: &str,
+) -> Result<i64, SyncError> {
+    let hold = row.id;
+    let revision = answering.revision;
+    let actor = answering.by;
+    let kept_changes = kept(store, hold, row.run_id).await?;
+    let reasons = typed_reasons(&row.reasons);
+    let everything = answering.answer.effect() == Effect::Apply;
+    let size = |c: &ChangeSet| c.creates.len() + c.updates.len() + c.removals.len();
+    let total = size(&kept_changes);
+    let (changes, accepts) = if everything {
+        let accepts = reasons.iter().flat_map(HoldReason::acceptances).collect();
+        (kept_changes, accepts)
+    } else {
+        (without_held(&kept_changes, &reasons), Vec::new())
     };
     let now = Utc::now();
     let run_token = format!("hold-{hold}-{revision}");
@@ -199,8 +378,10 @@ pub async fn confirm_hold(
     let mut run = RunRecord::new(RunMode::Full, RunStatus::Succeeded.as_str(), now);
     run.cursor = row.cursor.clone();
     run.message = Some(format!(
-        "applied held run {} (hold {hold} revision {}, {revision}) on confirmation by {actor}",
-        row.run_id, row.revision
+        "applied held run {} (hold {hold} revision {}, {revision}) on {:?} by {actor}",
+        row.run_id,
+        row.revision,
+        answering.answer.label()
     ));
     if !plan.issues.is_empty() {
         run.status = RunStatus::SucceededWithIssues.as_str().into();
@@ -216,17 +397,28 @@ pub async fn confirm_hold(
         &run_token,
         "hold.confirmed",
         &row.connection,
-        serde_json::json!({"hold": hold, "revision": revision, "by": actor}),
+        serde_json::json!({
+            "hold": hold,
+            "revision": revision,
+            "by": actor,
+            "answer": answering.answer.as_str(),
+        }),
     ));
     writes.counts = plan.counts.rows();
     writes.issues = plan.issues.iter().map(issue_row).collect();
     writes.hold = Some(HoldWrite::Answer {
         hold,
-        status: HoldStatus::Confirmed,
+        answer: answering.answer,
+        comment,
         by: actor.to_string(),
         digest: revision.to_string(),
         accepts,
     });
+    let left_out = if everything {
+        String::new()
+    } else {
+        format!(", {} held records left out", total - size(&changes))
+    };
     writes.audit.push(AuditEntry {
         at: now,
         actor: actor.to_string(),
@@ -234,7 +426,7 @@ pub async fn confirm_hold(
         connection: Some(row.connection.clone()),
         subject: format!("hold {hold}"),
         detail: format!(
-            "revision {} ({revision}): {} creates, {} updates, {} removals applied",
+            "{said}, confirmed: revision {} ({revision}): {} creates, {} updates, {} removals applied{left_out}",
             row.revision,
             changes.creates.len(),
             changes.updates.len(),
@@ -247,42 +439,46 @@ pub async fn confirm_hold(
         .map_err(answered)
 }
 
-/// Answers a hold with no: nothing is applied. The next run reads afresh
-/// and holds again if the source still looks dangerous.
-pub async fn reject_hold(store: &Store, hold: i64, actor: &str) -> Result<(), SyncError> {
-    let row = open_hold(store, hold).await?;
-    store
-        .reject_hold(
-            hold,
-            &AuditEntry {
-                at: Utc::now(),
-                actor: actor.to_string(),
-                action: "hold.reject".into(),
-                connection: Some(row.connection),
-                subject: format!("hold {hold}"),
-                detail: format!(
-                    "revision {} ({}), held run {}, discarded",
-                    row.revision, row.digest, row.run_id
-                ),
-            },
-        )
-        .await
-        .map_err(answered)
-}
-
-/// What a hold shows an operator: its current revision's reasons in words
-/// and what its change set would do, and every revision it has shown.
-/// The export of the same hold describes the same change set.
+/// What a hold shows an operator: its type and the answers it offers,
+/// what to check, its current revision's reasons in words, a grouped
+/// count of the records it is about, what its change set would do, and
+/// every revision it has shown. The export of the same hold lists the
+/// same records.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HoldSummary {
     pub hold: HoldRow,
+    /// The answers the hold's type offers, the one that goes ahead first.
+    pub answers: Vec<AnswerView>,
+    /// What to look at before answering.
+    pub checks: Vec<&'static str>,
     /// The current revision's reasons; empty when its run tripped nothing
     /// itself and waits only because the hold was open.
     pub why: Vec<String>,
+    /// The records the hold is about, counted by what would happen to
+    /// them and grouped (`3 removals held: 3 students in Year 9`).
+    pub held: Vec<String>,
     pub creates: usize,
     pub updates: usize,
     pub removals: usize,
     pub revisions: Vec<HoldRevision>,
+}
+
+/// One answer a hold offers, as a button or a CLI word shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AnswerView {
+    pub answer: HoldAnswer,
+    pub label: &'static str,
+    pub consequence: &'static str,
+}
+
+impl AnswerView {
+    pub fn of(answer: HoldAnswer) -> Self {
+        Self {
+            answer,
+            label: answer.label(),
+            consequence: answer.consequence(),
+        }
+    }
 }
 
 /// A hold's reasons in words.
@@ -296,14 +492,60 @@ pub fn hold_reasons(reasons: &str) -> Vec<String> {
 pub async fn hold_summary(store: &Store, hold: i64) -> Result<HoldSummary, SyncError> {
     let row = store.hold(hold).await?.ok_or(SyncError::NoSuchHold(hold))?;
     let changes = kept(store, hold, row.run_id).await?;
+    let removed = removed_records(store, &row.connection, &changes).await?;
+    let reasons = typed_reasons(&row.reasons);
+    let held = grouped(&held_rows(&changes, &removed, &reasons));
     Ok(HoldSummary {
+        answers: row
+            .kind
+            .answers()
+            .iter()
+            .copied()
+            .map(AnswerView::of)
+            .collect(),
+        checks: row.kind.checks().to_vec(),
         why: hold_reasons(&row.reasons),
+        held,
         creates: changes.creates.len(),
         updates: changes.updates.len(),
         removals: changes.removals.len(),
         revisions: store.hold_revisions(hold).await?,
         hold: row,
     })
+}
+
+impl HoldSummary {
+    /// The hold in one line, with where to see it:
+    /// `3 removals held: 3 students in Year 9 — see ...`.
+    pub fn headline(&self, see: &str) -> String {
+        headline(self.hold.kind, &self.held, &self.why, see)
+    }
+}
+
+/// A hold of `kind` in one line: its grouped records, or its first reason
+/// when it is about no record (a lost connection).
+pub(crate) fn headline(kind: HoldKind, held: &[String], why: &[String], see: &str) -> String {
+    if kind == HoldKind::Disconnected || held.is_empty() {
+        let why = why
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "waiting for an answer".into());
+        format!("{}: {why} — see {see}", kind.title())
+    } else {
+        format!("{} — see {see}", held.join("; "))
+    }
+}
+
+/// The grouped lines of a run's hold, from the change set it keeps and
+/// its reasons: what the run's report and notification say.
+pub(crate) async fn held_lines(
+    store: &Store,
+    connection: &str,
+    changes: &ChangeSet,
+    reasons: &[HoldReason],
+) -> Result<Vec<String>, SyncError> {
+    let removed = removed_records(store, connection, changes).await?;
+    Ok(grouped(&held_rows(changes, &removed, reasons)))
 }
 
 /// The header of a hold's evidence export.
@@ -316,20 +558,182 @@ pub const HOLD_CSV_HEADER: [&str; 6] = [
     "Changed fields",
 ];
 
-/// The records a hold's revision would change, one row each, as CSV: the
-/// current revision, or an earlier one by its digest. A first line names
-/// the hold, revision and digest; a confirmation names the same digest.
-/// Removals are named from the stored record, which a held run has not
-/// touched; memberships and relationships by the people and groups at
-/// either end.
+/// One record a hold is about: what would happen to it, and the record
+/// (for a removal, the stored one it removes, when there is one).
+struct HeldRow<'a> {
+    change: Change,
+    kind: EntityKind,
+    key: &'a str,
+    record: Option<&'a Record>,
+    fields: Vec<&'a str>,
+}
+
+type Removed = HashMap<(EntityKind, String), Record>;
+
+/// The stored records a change set removes.
+async fn removed_records(
+    store: &Store,
+    connection: &str,
+    changes: &ChangeSet,
+) -> Result<Removed, SyncError> {
+    let mut removed = HashMap::new();
+    for kind in EntityKind::ALL {
+        let keys: Vec<String> = changes.removals_of(kind).cloned().collect();
+        if keys.is_empty() {
+            continue;
+        }
+        for stored in store.load(connection, kind, &keys).await? {
+            removed.insert((kind, stored.key.clone()), parse_stored(&stored)?);
+        }
+    }
+    Ok(removed)
+}
+
+/// The records of the change set `reasons` are about, creates, updates
+/// then removals; every record when there is no typed reason (the
+/// revision waits only because the hold was open, or was written before
+/// holds were typed).
+fn held_rows<'a>(
+    changes: &'a ChangeSet,
+    removed: &'a Removed,
+    reasons: &[HoldReason],
+) -> Vec<HeldRow<'a>> {
+    let wanted = |change, record: Option<&Record>| {
+        reasons.is_empty()
+            || match record {
+                Some(record) => reasons.iter().any(|r| r.concerns(change, record)),
+                None => reasons.iter().any(HoldReason::is_about_removals),
+            }
+    };
+    let mut rows = Vec::new();
+    for (record, _) in &changes.creates {
+        if wanted(Change::Create, Some(record)) {
+            rows.push(HeldRow {
+                change: Change::Create,
+                kind: rostersync_core::entity::identity(record)
+                    .map_or(EntityKind::Person, |(k, _)| k),
+                key: "",
+                record: Some(record),
+                fields: Vec::new(),
+            });
+        }
+    }
+    for update in &changes.updates {
+        if wanted(Change::Update, Some(&update.record)) {
+            rows.push(HeldRow {
+                change: Change::Update,
+                kind: update.kind,
+                key: &update.key,
+                record: Some(&update.record),
+                fields: update.fields.iter().map(|f| f.field.as_str()).collect(),
+            });
+        }
+    }
+    for (kind, key) in &changes.removals {
+        let record = removed.get(&(*kind, key.clone()));
+        if wanted(Change::Remove, record) {
+            rows.push(HeldRow {
+                change: Change::Remove,
+                kind: *kind,
+                key,
+                record,
+                fields: Vec::new(),
+            });
+        }
+    }
+    rows
+}
+
+/// One population's held records: how many, and how many by year group.
+type Tally = (Option<Population>, usize, BTreeMap<String, usize>);
+
+/// How many populations a grouped line names before "and N more".
+const GROUPS_SHOWN: usize = 4;
+
+/// The held records counted by what would happen to them, each count
+/// split by population (students first), people by year group where a few
+/// say it: `3 removals held: 3 students in Year 9`.
+fn grouped(rows: &[HeldRow]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (change, one, many) in [
+        (Change::Remove, "removal", "removals"),
+        (Change::Create, "new record", "new records"),
+        (Change::Update, "update", "updates"),
+    ] {
+        // By population in the order holds report them, then the kinds of
+        // removals whose record is gone.
+        let mut groups: BTreeMap<(usize, &str), Tally> = BTreeMap::new();
+        let mut total = 0;
+        for row in rows.iter().filter(|r| r.change == change) {
+            total += 1;
+            let population = row.record.and_then(Population::of);
+            let order = population
+                .and_then(|p| Population::ALL.iter().position(|q| *q == p))
+                .unwrap_or(Population::ALL.len());
+            let group = groups.entry((order, row.kind.as_str())).or_insert((
+                population,
+                0,
+                BTreeMap::new(),
+            ));
+            group.1 += 1;
+            if let Some(Record::Person(p)) = row.record
+                && let Some(year) = p.year_group.as_deref().filter(|y| !y.trim().is_empty())
+            {
+                *group.2.entry(year.to_string()).or_default() += 1;
+            }
+        }
+        if total == 0 {
+            continue;
+        }
+        let mut parts: Vec<String> = groups
+            .iter()
+            .map(|((_, kind), (population, n, years))| {
+                let noun = population.map_or(*kind, |p| p.noun(*n));
+                let years = match years.iter().collect::<Vec<_>>().as_slice() {
+                    [] => String::new(),
+                    [(year, count)] if **count == *n => format!(" in {year}"),
+                    few if few.len() <= 3 => {
+                        let each: Vec<String> =
+                            few.iter().map(|(y, c)| format!("{c} in {y}")).collect();
+                        format!(" ({})", each.join(", "))
+                    }
+                    many => format!(" in {} year groups", many.len()),
+                };
+                format!("{n} {noun}{years}")
+            })
+            .collect();
+        if parts.len() > GROUPS_SHOWN {
+            let rest: usize = groups.values().skip(GROUPS_SHOWN).map(|g| g.1).sum();
+            parts.truncate(GROUPS_SHOWN);
+            parts.push(format!("{rest} more"));
+        }
+        let noun = if total == 1 { one } else { many };
+        lines.push(format!("{total} {noun} held: {}", parts.join(", ")));
+    }
+    lines
+}
+
+/// The records a hold's revision is about, one row each, as CSV: the
+/// current revision, or an earlier one by its digest. Only the records
+/// the revision's reasons name (the removed students of a removals hold,
+/// the contacts of a contacts hold), not the rest of the change set. A
+/// first line names the hold, revision and digest; a confirmation names
+/// the same digest. Removals are named from the stored record, which a
+/// held run has not touched; memberships and relationships by the people
+/// and groups at either end.
 pub async fn export_hold_csv(
     store: &Store,
     hold: i64,
     revision: Option<&str>,
 ) -> Result<String, SyncError> {
     let row = store.hold(hold).await?.ok_or(SyncError::NoSuchHold(hold))?;
-    let (number, run_id, digest) = match revision {
-        None => (row.revision, row.run_id, row.digest.clone()),
+    let (number, run_id, digest, reasons) = match revision {
+        None => (
+            row.revision,
+            row.run_id,
+            row.digest.clone(),
+            row.reasons.clone(),
+        ),
         Some(digest) => {
             let shown = store.hold_revisions(hold).await?;
             let found = shown
@@ -339,47 +743,33 @@ pub async fn export_hold_csv(
                     hold,
                     revision: digest.to_string(),
                 })?;
-            (found.revision, found.run_id, found.digest)
+            (found.revision, found.run_id, found.digest, found.reasons)
         }
     };
     let changes = kept(store, hold, run_id).await?;
-    let mut removed: HashMap<(EntityKind, String), Record> = HashMap::new();
-    for kind in EntityKind::ALL {
-        let keys: Vec<String> = changes.removals_of(kind).cloned().collect();
-        if keys.is_empty() {
-            continue;
-        }
-        for stored in store.load(&row.connection, kind, &keys).await? {
-            removed.insert((kind, stored.key.clone()), parse_stored(&stored)?);
-        }
-    }
+    let removed = removed_records(store, &row.connection, &changes).await?;
     let names = evidence_names(store, &row.connection, &changes, &removed).await?;
     let mut out = format!(
         "# hold {hold} on {} revision {number} digest {digest}\n",
         row.connection
     );
     let mut csv = CsvExport::new(&HOLD_CSV_HEADER);
-    let mut write = |fields: [&str; 6]| csv.row(&fields);
-    for (record, _) in &changes.creates {
-        let (kind, id, name, mis_id) = described(record, &names);
-        write(["create", kind, &id, &name, &mis_id, ""]);
-    }
-    for update in &changes.updates {
-        let (kind, id, name, mis_id) = described(&update.record, &names);
-        let fields: Vec<&str> = update.fields.iter().map(|f| f.field.as_str()).collect();
-        write(["update", kind, &id, &name, &mis_id, &fields.join(" ")]);
-    }
-    for (kind, key) in &changes.removals {
-        let (kind, id, name, mis_id) = match removed.get(&(*kind, key.clone())) {
+    for held in held_rows(&changes, &removed, &typed_reasons(&reasons)) {
+        let action = match held.change {
+            Change::Create => "create",
+            Change::Update => "update",
+            Change::Remove => "remove",
+        };
+        let (kind, id, name, mis_id) = match held.record {
             Some(record) => described(record, &names),
             None => (
-                kind.as_str(),
-                key.replace('\u{1f}', " / "),
+                held.kind.as_str(),
+                held.key.replace('\u{1f}', " / "),
                 String::new(),
                 String::new(),
             ),
         };
-        write(["remove", kind, &id, &name, &mis_id, ""]);
+        csv.row(&[action, kind, &id, &name, &mis_id, &held.fields.join(" ")]);
     }
     out.push_str(&csv.finish());
     Ok(out)
@@ -391,7 +781,7 @@ async fn evidence_names(
     store: &Store,
     connection: &str,
     changes: &ChangeSet,
-    removed: &HashMap<(EntityKind, String), Record>,
+    removed: &Removed,
 ) -> Result<HashMap<String, String>, SyncError> {
     let records: Vec<&Record> = changed_records(changes).chain(removed.values()).collect();
     let mut names: HashMap<String, String> = records.iter().filter_map(|r| name_of(r)).collect();

@@ -19,7 +19,8 @@ mod source;
 pub use accounts::{delete_account, unlink_account};
 pub use connection::{ConnectionConfig, LimitsConfig};
 pub use holds::{
-    HoldSummary, confirm_hold, export_hold_csv, hold_reasons, hold_summary, reject_hold,
+    AnswerView, Answered, Answering, HoldSummary, answer_hold, confirm_hold, export_hold_csv,
+    hold_reasons, hold_summary, reject_hold,
 };
 pub use progress::{Observer, Phase, Progress};
 pub use provision::role_name;
@@ -43,6 +44,14 @@ pub enum SyncError {
         hold: i64,
         reviewed: String,
         current: String,
+    },
+    #[error(
+        "hold {hold} is a {kind} hold, which does not offer the answer {answer:?}; `rostersync holds show {hold}` lists its answers"
+    )]
+    AnswerNotOffered {
+        hold: i64,
+        answer: String,
+        kind: String,
     },
     #[error("hold {hold} never showed a revision {revision}")]
     NoSuchRevision { hold: i64, revision: String },

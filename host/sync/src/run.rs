@@ -12,8 +12,8 @@ use chrono::{NaiveDate, Utc};
 use rostersync_core::entity::{identity, removal_identity};
 use rostersync_core::integrity::{self, shown_key};
 use rostersync_core::{
-    Census, ChangeSet, ContentHash, Diff, EntityKey, EntityKind, HoldReason, Issue, PriorHashes,
-    RunHistory, Tally, Validator, check_holds, shortfalls,
+    Census, ChangeSet, ContentHash, Diff, EntityKey, EntityKind, HoldKind, HoldReason, Issue,
+    PriorHashes, RunHistory, Tally, Validator, check_holds, shortfalls,
 };
 use rostersync_model::{Mode, Person, Record, Role};
 use rostersync_runtime::RunError;
@@ -140,6 +140,11 @@ pub struct RunReport {
     pub incomplete: Vec<String>,
     /// Why the run was (or would be) held.
     pub holds: Vec<String>,
+    /// The records a held run waits on, counted and grouped
+    /// (`3 removals held: 3 students in Year 9`).
+    pub held: Vec<String>,
+    /// The open hold the run waits on.
+    pub hold: Option<i64>,
     /// Why the run failed.
     pub error: Option<String>,
     #[serde(with = "millis")]
@@ -230,6 +235,8 @@ pub async fn run_observed<S: OpenSource>(
         roles: Vec::new(),
         incomplete: Vec::new(),
         holds: Vec::new(),
+        held: Vec::new(),
+        hold: None,
         error: None,
         elapsed: Duration::ZERO,
     };
@@ -426,23 +433,32 @@ pub async fn run_observed<S: OpenSource>(
         // This run's own reasons, even when it waits only on the open
         // hold: a revision shows what its own change set tripped.
         let reasons_json = to_json(&reasons);
+        let held = holds::held_lines(store, id, &kept, &reasons).await?;
         writes.run.status = RunStatus::Held.as_str().into();
         writes.run.message = Some(why.join("; "));
         writes.kept_change_set = Some(to_json(&kept));
         writes.hold = Some(HoldWrite::Open {
             reasons: reasons_json,
             cursor: read.cursor,
+            kind: HoldKind::of(&reasons),
         });
         if open_hold.is_none() {
+            let kind = HoldKind::of(&reasons).unwrap_or(HoldKind::Changes);
             writes.outbox.push(notification(
                 &run_token,
                 "run.held",
                 id,
-                json!({"reasons": why}),
+                json!({
+                    "reasons": why,
+                    "kind": kind.as_str(),
+                    "held": held,
+                    "summary": holds::headline(kind, &held, &why, "Holds on the dashboard, or `rostersync holds list`"),
+                }),
             ));
         }
         report.status = RunStatus::Held;
         report.holds = why;
+        report.held = held;
     }
     report.issues = issues.len();
     writes.issues = issues.iter().map(issue_row).collect();
@@ -455,6 +471,9 @@ pub async fn run_observed<S: OpenSource>(
     progress.phase = Phase::Applying;
     observer(&progress);
     report.run_id = store.apply(id, &writes).await?;
+    if report.status == RunStatus::Held {
+        report.hold = store.open_hold(id).await?.map(|h| h.id);
+    }
     let accounts = store
         .accounts_by_role()
         .await?
@@ -634,6 +653,7 @@ async fn failed_run(
             writes.hold = Some(HoldWrite::Open {
                 reasons: to_json(&reasons),
                 cursor: None,
+                kind: HoldKind::of(&reasons),
             });
             writes.outbox.push(notification(
                 run_token,

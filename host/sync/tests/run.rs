@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
+use rostersync_core::{ContactsAnswer, DisconnectedAnswer, HoldAnswer, HoldKind, RemovalsAnswer};
 use rostersync_core::{MatchKey, MatchPolicy, ProvisionMode};
 use rostersync_model::{
     ContactType, EnrolmentStatus, Group, GroupKind, MemberRole, Membership, Mode, Person, Record,
@@ -17,9 +18,9 @@ use rostersync_store::{
     AccountRow, AccountStatus, EntityKind, HoldStatus, Notification, RunMode, Store,
 };
 use rostersync_sync::{
-    ConnectionConfig, DryRunVerdict, OpenSource, Phase, Progress, RecordSource, RunReport,
-    RunRequest, RunStatus, SyncError, confirm_hold, delete_account, export_hold_csv, hold_summary,
-    reject_hold, run, run_observed, unlink_account,
+    Answered, Answering, ConnectionConfig, DryRunVerdict, OpenSource, Phase, Progress,
+    RecordSource, RunReport, RunRequest, RunStatus, SyncError, answer_hold, confirm_hold,
+    delete_account, export_hold_csv, hold_summary, reject_hold, run, run_observed, unlink_account,
 };
 
 /// A source that serves whatever roster the test sets, in batches of
@@ -327,7 +328,9 @@ async fn a_rejected_hold_applies_nothing_and_the_next_run_decides_afresh() {
         source.serve(staff_range(0..10));
         sync(&store, &connection(), &source).await;
         let hold = store.open_hold("north").await.unwrap().unwrap();
-        reject_hold(&store, hold.id, "admin@trust").await.unwrap();
+        reject_hold(&store, &connection(), hold.id, "admin@trust")
+            .await
+            .unwrap();
         assert_eq!(stored_people(&store).await, 40);
         assert_eq!(
             store.hold(hold.id).await.unwrap().unwrap().status,
@@ -1304,6 +1307,323 @@ async fn link_mode_matches_contacts_sharing_a_pupils_mis_id_within_their_role() 
         let links = store.links("north").await.unwrap();
         assert_eq!(links["S1"], "hand-pupil");
         assert_eq!(links["C1"], "hand-mother");
+    })
+    .await;
+}
+
+/// The evidence CSV's rows below its two header lines.
+fn evidence_rows(csv: &str) -> Vec<String> {
+    csv.lines().skip(2).map(str::to_string).collect()
+}
+
+fn answering<'a>(answer: HoldAnswer, revision: &'a str, comment: Option<&'a str>) -> Answering<'a> {
+    Answering {
+        answer,
+        revision,
+        by: "office",
+        comment,
+    }
+}
+
+#[tokio::test]
+async fn a_removals_hold_offers_confirm_or_reject_and_its_evidence_is_only_the_removals() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        let mut first = staff_range(0..40);
+        first.push(pupil(0, "Ó Súilleabháin"));
+        source.serve(first);
+        sync(&store, &connection(), &source).await;
+        // 30 staff leave, and an unrelated pupil arrives and is renamed.
+        let mut roster = staff_range(0..10);
+        roster.push(pupil(0, "Renamed"));
+        roster.push(pupil(1, "=cmd|' /C calc'!A0"));
+        source.serve(roster);
+        let held = sync(&store, &connection(), &source).await;
+        assert_eq!(held.status, RunStatus::Held);
+        assert_eq!(held.held, ["30 removals held: 30 staff"], "grouped, not listed");
+        let hold = store.open_hold("north").await.unwrap().unwrap();
+        assert_eq!(held.hold, Some(hold.id));
+        assert_eq!(hold.kind, HoldKind::Removals);
+        let shown = hold_summary(&store, hold.id).await.unwrap();
+        let labels: Vec<&str> = shown.answers.iter().map(|a| a.label).collect();
+        assert_eq!(labels, ["Confirm removals", "Reject"]);
+        assert_eq!(
+            shown.headline("rostersync holds show 1"),
+            "30 removals held: 30 staff — see rostersync holds show 1"
+        );
+        let events = store.pending_events(100).await.unwrap();
+        let held_event = events.iter().find(|e| e.event.event == "run.held").unwrap();
+        assert!(
+            held_event.event.payload.contains("30 removals held: 30 staff"),
+            "{}",
+            held_event.event.payload
+        );
+
+        // Only the 30 removed staff: not the new pupil, not the rename.
+        let rows = evidence_rows(&export_hold_csv(&store, hold.id, None).await.unwrap());
+        assert_eq!(rows.len(), 30, "{rows:?}");
+        assert!(rows.iter().all(|r| r.starts_with("remove,person,T0")), "{rows:?}");
+
+        // A contacts answer does not belong to a removals hold.
+        let wrong = answer_hold(
+            &store,
+            &connection(),
+            hold.id,
+            answering(
+                HoldAnswer::Contacts(ContactsAnswer::CreateAccounts),
+                &hold.digest,
+                None,
+            ),
+        )
+        .await;
+        assert!(matches!(wrong, Err(SyncError::AnswerNotOffered { .. })), "{wrong:?}");
+
+        let answered = answer_hold(
+            &store,
+            &connection(),
+            hold.id,
+            answering(
+                HoldAnswer::Removals(RemovalsAnswer::Reject),
+                &hold.digest,
+                Some("  the MIS export was cut short; re-run after the fix  "),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(answered, Answered::Closed);
+        assert_eq!(stored_people(&store).await, 41, "nothing applied");
+        let row = store.hold(hold.id).await.unwrap().unwrap();
+        assert_eq!(row.status, HoldStatus::Rejected);
+        assert_eq!(row.answer, Some(HoldAnswer::Removals(RemovalsAnswer::Reject)));
+        assert_eq!(
+            row.comment.as_deref(),
+            Some("the MIS export was cut short; re-run after the fix")
+        );
+        let audit = store.audit_log().await.unwrap();
+        let last = audit.last().unwrap();
+        assert_eq!((last.action.as_str(), last.actor.as_str()), ("hold.reject", "office"));
+        assert!(
+            last.detail.contains("answered \"Reject\" with the comment \"the MIS export was cut short; re-run after the fix\", confirmed"),
+            "{}",
+            last.detail
+        );
+
+        // The next hold, confirmed: the removals are applied.
+        sync(&store, &connection(), &source).await;
+        let again = store.open_hold("north").await.unwrap().unwrap();
+        let applied = answer_hold(
+            &store,
+            &connection(),
+            again.id,
+            answering(
+                HoldAnswer::Removals(RemovalsAnswer::ConfirmRemovals),
+                &again.digest,
+                None,
+            ),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(applied, Answered::Applied { .. }));
+        assert_eq!(stored_people(&store).await, 12);
+        let row = store.hold(again.id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.status, row.answer),
+            (
+                HoldStatus::Confirmed,
+                Some(HoldAnswer::Removals(RemovalsAnswer::ConfirmRemovals))
+            )
+        );
+        assert!(
+            store.audit_log().await.unwrap().last().unwrap().detail.contains("answered \"Confirm removals\" without a comment, confirmed")
+        );
+    })
+    .await;
+}
+
+/// Two pupils with contacts, and a first run that stores them; then an
+/// emergency contact arrives for the second pupil with a new person.
+async fn contacts_held(store: &Store) -> (Memory, rostersync_store::HoldRow) {
+    let mut roster = school(2, 1, 0);
+    let source = synced(store, roster.clone()).await;
+    let mut extra = Person::new("C001-9", Role::Contact);
+    extra.first_name = Some("=Eve".into());
+    extra.last_name = Some("Ó Súilleabháin".into());
+    roster.push(Record::Person(extra));
+    roster.push(relationship(1, 9, ContactType::Emergency, 2));
+    // And an unrelated change that goes ahead either way.
+    roster.push(staff(0));
+    source.serve(roster);
+    let report = sync(store, &connection(), &source).await;
+    assert_eq!(report.status, RunStatus::Held, "{:?}", report.holds);
+    assert_eq!(
+        report.held,
+        ["2 new records held: 1 contact, 1 student–contact relationship"]
+    );
+    (source, store.open_hold("north").await.unwrap().unwrap())
+}
+
+#[tokio::test]
+async fn a_contacts_hold_creates_the_accounts_or_leaves_the_contacts_out() {
+    on_both_backends(|store, _| async move {
+        let (source, hold) = contacts_held(&store).await;
+        assert_eq!(hold.kind, HoldKind::Contacts);
+        let shown = hold_summary(&store, hold.id).await.unwrap();
+        let labels: Vec<&str> = shown.answers.iter().map(|a| a.label).collect();
+        assert_eq!(labels, ["Create accounts", "Don't create"]);
+
+        // The evidence is the held contact and relationship, not the
+        // member of staff, and a leading = is neutralised.
+        let rows = evidence_rows(&export_hold_csv(&store, hold.id, None).await.unwrap());
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(
+            rows[0].starts_with("create,person,C001-9,'=Eve"),
+            "{rows:?}"
+        );
+        assert!(
+            rows[1].starts_with("create,relationship,P001 / C001-9,"),
+            "{rows:?}"
+        );
+
+        let answered = answer_hold(
+            &store,
+            &connection(),
+            hold.id,
+            answering(
+                HoldAnswer::Contacts(ContactsAnswer::DontCreate),
+                &hold.digest,
+                Some("not a contact we keep"),
+            ),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(answered, Answered::Applied { .. }));
+        assert_eq!(
+            stored(&store, EntityKind::Relationship).await,
+            2,
+            "left out"
+        );
+        assert_eq!(
+            stored_people(&store).await,
+            5,
+            "the member of staff went ahead, the contact did not"
+        );
+        let row = store.hold(hold.id).await.unwrap().unwrap();
+        assert_eq!(
+            row.answer,
+            Some(HoldAnswer::Contacts(ContactsAnswer::DontCreate))
+        );
+        let audit = store.audit_log().await.unwrap();
+        assert!(
+            audit
+                .last()
+                .unwrap()
+                .detail
+                .contains("2 held records left out"),
+            "{}",
+            audit.last().unwrap().detail
+        );
+
+        // Still arriving, so asked again; this time the accounts are made.
+        let report = sync(&store, &connection(), &source).await;
+        assert_eq!(report.status, RunStatus::Held);
+        let again = store.open_hold("north").await.unwrap().unwrap();
+        assert_eq!(again.kind, HoldKind::Contacts);
+        answer_hold(
+            &store,
+            &connection(),
+            again.id,
+            answering(
+                HoldAnswer::Contacts(ContactsAnswer::CreateAccounts),
+                &again.digest,
+                None,
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(stored(&store, EntityKind::Relationship).await, 3);
+        assert_eq!(stored_people(&store).await, 6);
+        let next = sync(&store, &connection(), &source).await;
+        assert_eq!(
+            next.status,
+            RunStatus::Succeeded,
+            "accepted: {:?}",
+            next.holds
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_disconnected_hold_is_answered_i_fixed_it_and_the_next_run_goes_ahead() {
+    on_both_backends(|store, _| async move {
+        let source = Memory::default();
+        source.serve(staff_range(0..9));
+        sync(&store, &connection(), &source).await;
+        source.fail_after(0, unreachable());
+        for _ in 0..3 {
+            sync(&store, &connection(), &source).await;
+        }
+        let hold = store.open_hold("north").await.unwrap().unwrap();
+        assert_eq!(hold.kind, HoldKind::Disconnected);
+        let shown = hold_summary(&store, hold.id).await.unwrap();
+        let labels: Vec<&str> = shown.answers.iter().map(|a| a.label).collect();
+        assert_eq!(labels, ["I fixed it"]);
+        let checks = shown.checks.join(" ");
+        for what in ["Credentials", "Allow-list", "Provider status"] {
+            assert!(checks.contains(what), "{checks}");
+        }
+        assert!(evidence_rows(&export_hold_csv(&store, hold.id, None).await.unwrap()).is_empty());
+
+        // The credentials work again, but the open hold still holds.
+        source.serve(staff_range(0..10));
+        let waiting = sync(&store, &connection(), &source).await;
+        assert_eq!(waiting.status, RunStatus::Held);
+        let current = store.open_hold("north").await.unwrap().unwrap();
+        assert_eq!(
+            current.kind,
+            HoldKind::Disconnected,
+            "a revision with no reason of its own keeps the type"
+        );
+        let wrong = answer_hold(
+            &store,
+            &connection(),
+            hold.id,
+            answering(
+                HoldAnswer::Removals(RemovalsAnswer::ConfirmRemovals),
+                &current.digest,
+                None,
+            ),
+        )
+        .await;
+        assert!(
+            matches!(wrong, Err(SyncError::AnswerNotOffered { .. })),
+            "{wrong:?}"
+        );
+
+        let answered = answer_hold(
+            &store,
+            &connection(),
+            hold.id,
+            answering(
+                HoldAnswer::Disconnected(DisconnectedAnswer::FixedIt),
+                &current.digest,
+                Some("rotated the API token"),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(answered, Answered::RunAgain);
+        let row = store.hold(hold.id).await.unwrap().unwrap();
+        assert_eq!(
+            row.answer,
+            Some(HoldAnswer::Disconnected(DisconnectedAnswer::FixedIt))
+        );
+        assert_eq!(row.comment.as_deref(), Some("rotated the API token"));
+        let audit = store.audit_log().await.unwrap();
+        assert_eq!(audit.last().unwrap().action, "hold.retry");
+        let next = sync(&store, &connection(), &source).await;
+        assert_eq!((next.status, next.created), (RunStatus::Succeeded, 1));
+        assert!(store.open_hold("north").await.unwrap().is_none());
     })
     .await;
 }
