@@ -17,7 +17,7 @@ use wasip2::http::types::{Method, Scheme};
 #[cfg(target_arch = "wasm32")]
 use wasip2::http::{
     outgoing_handler,
-    types::{ErrorCode, Fields, IncomingBody, OutgoingBody, OutgoingRequest, RequestOptions},
+    types::{ErrorCode, Fields, IncomingBody, OutgoingBody, OutgoingRequest},
 };
 #[cfg(target_arch = "wasm32")]
 use wasip2::io::streams::StreamError;
@@ -255,8 +255,13 @@ impl Request {
             .body
             .as_ref()
             .map(|_| request.body().expect("a new request's body is available"));
-        let future = outgoing_handler::handle(request, Some(RequestOptions::new()))
-            .map_err(|code| self.network_error(code))?;
+        // No request options: the host applies the connection's timeouts
+        // to a request that names none, and a `request-options` handed to
+        // `handle` is never freed by the host (wasmtime-wasi-http 48), so
+        // one per request would fill the resource table after about 2,000
+        // requests in one call.
+        let future =
+            outgoing_handler::handle(request, None).map_err(|code| self.network_error(code))?;
         if let (Some(outgoing), Some(bytes)) = (outgoing_body, &self.body) {
             write_body(outgoing, bytes).map_err(|m| {
                 SyncError::Unavailable(format!(
