@@ -16,12 +16,14 @@ use std::path::Path;
 use chrono::NaiveDate;
 use rostersync_core::entity::{EntityKey, identity};
 use rostersync_model::{
-    ContactType, EnrolmentStatus, EntityKind, Group, GroupKind, MemberRole, Membership, Mode,
-    Person, Record, Relationship, Removal, Role, Settings, SyncError,
+    ContactType, EnrolmentStatus, EntityKind, Group, GroupKind, MemberRole, Mode, Person, Record,
+    Relationship, Removal, Role, Settings, SyncError,
 };
 use rostersync_runtime::{RunError, Violation};
 use rostersync_sandbox::{Fault, FaultKind, Mutation, Provider, Size, expected};
-use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench_sized, key};
+use rostersync_tests::providers::{
+    Bench, Connection, Read, assert_same_records, bench_sized, key, member,
+};
 use rostersync_tests::replay::Replay;
 
 /// The sandbox school size these tests need: every kind of record, and
@@ -104,16 +106,6 @@ fn pupil(p: Pupil) -> Record {
         year_group: some(p.year),
         registration_group: p.form.map(str::to_string),
         ..Person::new(p.id, Role::Student)
-    })
-}
-
-fn member(group: &str, person: &str, role: MemberRole) -> Record {
-    Record::Membership(Membership {
-        group: group.into(),
-        person: person.into(),
-        role,
-        start_date: None,
-        end_date: None,
     })
 }
 

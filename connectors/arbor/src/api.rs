@@ -84,20 +84,9 @@ impl Resource {
     /// What a full read lists, in order: groups first, then what a
     /// pupil's record is joined from, then people, then the rows linking
     /// them. A `Person` is read from the person that names it.
-    pub(crate) const LISTED: [Resource; 12] = [
-        Self::RegistrationForm,
-        Self::AcademicUnit,
-        Self::EmailAddress,
-        Self::SchoolEnrolment,
-        Self::AcademicLevelMembership,
-        Self::RegistrationFormMembership,
-        Self::Student,
-        Self::Staff,
-        Self::Guardian,
-        Self::StudentGuardianRelationship,
-        Self::AcademicUnitEnrolment,
-        Self::AcademicUnitLead,
-    ];
+    pub(crate) fn listed() -> impl Iterator<Item = Resource> {
+        Self::LOGGED.into_iter().filter(|r| *r != Self::Person)
+    }
 
     pub(crate) fn entity_type(self) -> &'static str {
         match self {

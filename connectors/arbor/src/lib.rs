@@ -13,7 +13,7 @@
 //!
 //! A full read first reads each resource's change log for the highest
 //! revision it holds, so nothing that changes during the read is missed
-//! by the next delta, then lists each resource in [`Resource::LISTED`]
+//! by the next delta, then lists each resource in [`Resource::listed`]
 //! order, page by page. A pupil's record is joined from their `Student`,
 //! `Person`, `EmailAddress`, `SchoolEnrolment`, `AcademicLevelMembership`
 //! and `RegistrationFormMembership`, which is why those are listed before
@@ -190,8 +190,7 @@ impl Read {
                     read.cursor
                         .set_revision(resource, log.highest.unwrap_or_default());
                 }
-                read.work = Resource::LISTED
-                    .into_iter()
+                read.work = Resource::listed()
                     .map(|resource| Work::Page(resource, 1))
                     .collect();
             }
