@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rostersync_core::entity::{EntityKey, identity, removal_identity};
-use rostersync_model::{EntityKind, Mode, Record, Settings, SyncError};
+use rostersync_model::{EntityKind, MemberRole, Membership, Mode, Record, Settings, SyncError};
 use rostersync_runtime::{AllowedHost, Limits, Plugin, RunError, Sandbox, Snapshot};
 use rostersync_sandbox::generator::{Student, World};
 use rostersync_sandbox::{Mutation, MutationOutcome, SandboxConfig, SandboxHandle, Size};
@@ -267,6 +267,17 @@ impl Bench {
 /// Asserts that `got` holds exactly the `expected` records, kind by kind
 /// and key by key, comparing fields but not free attributes (connectors
 /// may add what they like there). The message names the first difference.
+/// A membership as a provider states it: no dates.
+pub fn member(group: &str, person: &str, role: MemberRole) -> Record {
+    Record::Membership(Membership {
+        group: group.into(),
+        person: person.into(),
+        role,
+        start_date: None,
+        end_date: None,
+    })
+}
+
 pub fn assert_same_records(got: &[Record], expected: &[Record]) {
     let index = |records: &[Record]| -> BTreeMap<(EntityKind, EntityKey), Record> {
         records

@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 
 use rostersync_core::entity::identity;
 use rostersync_model::{
-    ContactType, EnrolmentStatus, EntityKind, Group, GroupKind, MemberRole, Membership,
-    MembershipKey, Mode, Person, Record, Relationship, Removal, Role, Settings, SyncError,
+    ContactType, EnrolmentStatus, EntityKind, Group, GroupKind, MemberRole, MembershipKey, Mode,
+    Person, Record, Relationship, Removal, Role, Settings, SyncError,
 };
 use rostersync_runtime::{RunError, Violation};
 use rostersync_sandbox::{Fault, FaultKind, Provider, expected};
-use rostersync_tests::providers::{Bench, Connection, Read, assert_same_records, bench, key};
+use rostersync_tests::providers::{
+    Bench, Connection, Read, assert_same_records, bench, key, member,
+};
 use rostersync_tests::replay::Replay;
 
 // The ids in the spec-derived responses.
@@ -93,16 +95,6 @@ fn spec_section(id: &str, kind: GroupKind, name: &str, code: &str, subject: &str
         year_group: Some("6".into()),
         active: true,
         parent: None,
-    })
-}
-
-fn member(group: &str, person: &str, role: MemberRole) -> Record {
-    Record::Membership(Membership {
-        group: group.into(),
-        person: person.into(),
-        role,
-        start_date: None,
-        end_date: None,
     })
 }
 

@@ -311,6 +311,19 @@ async fn requests_beyond_the_budget_are_refused() {
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 }
 
+/// Every request's resources are freed when it is done: more requests in
+/// one call than the resource table holds at once still succeed.
+#[tokio::test]
+async fn more_requests_in_one_call_than_the_resource_table_holds() {
+    let (_dir, plugin) = probe().await;
+    let (addr, hits) = counting_server(b"ok").await;
+    let settings = fetching(addr).with("requests", "2500");
+    let records = success(&plugin, &settings).await;
+    assert_eq!(observed(&records, "requests"), "2500");
+    assert_eq!(observed(&records, "bytes"), "2");
+    assert_eq!(hits.load(Ordering::SeqCst), 2500);
+}
+
 #[tokio::test]
 async fn a_batch_over_the_record_limit_is_refused() {
     let (_dir, plugin) = probe().await;

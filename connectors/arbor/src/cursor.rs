@@ -1,16 +1,18 @@
 //! What a delta read carries from one run to the next: for each resource,
-//! the changelog revision read up to, and the link rows (memberships and
-//! pupil–guardian relationships) as the host keys them.
+//! the highest change-log revision read (Arbor's change log gives no
+//! current revision: `getChanges` in arbor-education/sis-sdk-php's
+//! `src/Arbor/Api/Gateway/RestGateway.php`), and the link rows
+//! (memberships and pupil–guardian relationships) as the host keys them.
 //!
-//! A changelog DELETE names only the deleted row's id, and Arbor no longer
-//! serves the row, so nothing says which (group, person) or (student,
-//! guardian) the host knows it by. The cursor remembers that from when the
-//! row was last read. It is JSON with a version, e.g.
+//! A change-log `delete` names only the deleted row, and Arbor no longer
+//! serves it, so nothing says which (group, person) or (student, guardian)
+//! the host knows it by. The cursor remembers that from when the row was
+//! last read. It is JSON with a version, e.g.
 //!
 //! ```json
-//! {"version":1,"school":"https://api.uk.arbor.sc/rest-v2",
-//!  "revisions":{"students":42,…},
-//!  "links":{"academic-unit-enrolments":{"12000345":["12","345"]},…}}
+//! {"version":2,"school":"https://api.uk.arbor.sc/rest-v2",
+//!  "revisions":{"student":42,…},
+//!  "links":{"academic-unit-enrolment":{"12000345":["12","345"]},…}}
 //! ```
 
 use std::collections::BTreeMap;
@@ -21,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::Resource;
 
 /// The cursor format this connector writes and reads.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct Cursor {
@@ -73,13 +75,13 @@ impl Cursor {
                 cursor.school
             )));
         }
-        if let Some(missing) = Resource::ALL
+        if let Some(missing) = Resource::LOGGED
             .iter()
             .find(|resource| !cursor.revisions.contains_key(resource))
         {
             return Err(SyncError::BadSettings(format!(
                 "the delta cursor has no revision for {}; run a full read",
-                missing.path()
+                missing.segment()
             )));
         }
         Ok(cursor)
@@ -126,12 +128,17 @@ impl Links {
         before.map(|pair| removal(resource, pair))
     }
 
+    /// What a row of a link resource linked when last read.
+    pub(crate) fn get(&self, resource: Resource, row: u64) -> Option<&Pair> {
+        self.0.get(&resource)?.get(&row)
+    }
+
     /// A deleted person or group: forgets, and returns the removals of,
     /// every link naming it.
     pub(crate) fn forget(&mut self, deleted: Resource, id: &str) -> Vec<RosterRecord> {
         let mut removals = Vec::new();
         for (&resource, rows) in &mut self.0 {
-            let Some((first, second)) = resource.links() else {
+            let Some((first, second)) = resource.sides() else {
                 continue;
             };
             rows.retain(|_, (a, b)| {
@@ -157,7 +164,7 @@ pub(crate) fn pair(record: &RosterRecord) -> Option<Pair> {
 
 fn removal(resource: Resource, (first, second): Pair) -> RosterRecord {
     RosterRecord::Removed(match resource {
-        Resource::StudentGuardianRelationships => Removal::Relationship(RelationshipKey {
+        Resource::StudentGuardianRelationship => Removal::Relationship(RelationshipKey {
             student: first,
             contact: second,
         }),
@@ -195,7 +202,7 @@ mod tests {
 
     fn full_cursor() -> Cursor {
         let mut cursor = Cursor::new(SCHOOL);
-        for (n, resource) in Resource::ALL.into_iter().enumerate() {
+        for (n, resource) in Resource::LOGGED.into_iter().enumerate() {
             cursor.set_revision(resource, 40 + n as u64);
         }
         cursor
@@ -204,7 +211,7 @@ mod tests {
     #[test]
     fn a_row_that_changes_or_goes_removes_what_it_linked() {
         let mut links = Links::default();
-        let enrolments = Resource::AcademicUnitEnrolments;
+        let enrolments = Resource::AcademicUnitEnrolment;
         assert!(links.set(enrolments, 1, pair("maths", "ann")).is_none());
         assert!(
             links.set(enrolments, 1, pair("maths", "ann")).is_none(),
@@ -223,27 +230,23 @@ mod tests {
     #[test]
     fn a_deleted_pupil_takes_their_memberships_and_guardian_links() {
         let mut links = Links::default();
-        links.set(Resource::RegistrationFormMemberships, 1, pair("7R", "ann"));
-        links.set(Resource::AcademicUnitEnrolments, 2, pair("maths", "ann"));
-        links.set(Resource::AcademicUnitEnrolments, 3, pair("maths", "bob"));
-        links.set(Resource::AcademicUnitLeads, 4, pair("maths", "ann"));
-        links.set(
-            Resource::StudentGuardianRelationships,
-            5,
-            pair("ann", "mum"),
-        );
+        links.set(Resource::RegistrationFormMembership, 1, pair("7R", "ann"));
+        links.set(Resource::AcademicUnitEnrolment, 2, pair("maths", "ann"));
+        links.set(Resource::AcademicUnitEnrolment, 3, pair("maths", "bob"));
+        links.set(Resource::AcademicUnitLead, 4, pair("maths", "ann"));
+        links.set(Resource::StudentGuardianRelationship, 5, pair("ann", "mum"));
         assert_eq!(
-            named(&links.forget(Resource::Students, "ann")),
+            named(&links.forget(Resource::Student, "ann")),
             [
-                "relationship ann/mum",
                 "membership 7R/ann",
+                "relationship ann/mum",
                 "membership maths/ann"
             ],
             "a lead named \"ann\" is a member of staff, not the pupil"
         );
-        assert!(links.forget(Resource::Students, "ann").is_empty());
+        assert!(links.forget(Resource::Student, "ann").is_empty());
         assert_eq!(
-            named(&links.forget(Resource::AcademicUnits, "maths")),
+            named(&links.forget(Resource::AcademicUnit, "maths")),
             ["membership maths/bob", "membership maths/ann"]
         );
     }
@@ -252,13 +255,13 @@ mod tests {
     fn the_cursor_round_trips() {
         let mut cursor = full_cursor();
         cursor.links.set(
-            Resource::AcademicUnitEnrolments,
+            Resource::AcademicUnitEnrolment,
             12_000_345,
             pair("12", "345"),
         );
         let text = cursor.to_text();
         assert!(
-            text.contains(r#""academic-unit-enrolments":{"12000345":["12","345"]}"#),
+            text.contains(r#""academic-unit-enrolment":{"12000345":["12","345"]}"#),
             "{text}"
         );
         assert_eq!(Cursor::parse(&text, SCHOOL).unwrap(), cursor);
@@ -275,12 +278,12 @@ mod tests {
         };
         assert!(refused("2026-09-01 07:31:00").contains("not written by this connector"));
         assert!(refused(r#"{"revision":42}"#).contains("not written by this connector"));
-        assert!(refused(r#"{"version":0,"revision":42}"#).contains("format version 0"));
+        assert!(refused(r#"{"version":1,"revision":42}"#).contains("format version 1"));
         let mut other = full_cursor();
         other.school = "https://school2.uk.arbor.sc/rest-v2".into();
         assert!(refused(&other.to_text()).contains("taken from https://school2"));
         let mut partial = full_cursor();
-        partial.revisions.remove(&Resource::AcademicUnitLeads);
+        partial.revisions.remove(&Resource::AcademicUnitLead);
         assert!(refused(&partial.to_text()).contains("no revision for academic-unit-leads"));
     }
 }

@@ -1,39 +1,54 @@
 //! Arbor connector: reads one school from Arbor's REST API v2 into roster
 //! records: pupils on roll, staff, guardians, registration forms and
 //! academic units (classes), their memberships and leads, and each pupil's
-//! guardians with relationship, priority and legal responsibility.
+//! guardians with relationship, priority and legal responsibility. The
+//! shapes are those of Arbor's public PHP SDK, arbor-education/
+//! sis-sdk-php: see [`api`] for the requests and [`rows`] for the fields,
+//! each with the SDK file that settles it.
 //!
-//! Resources are read one after the other ([`api::Resource::ALL`]), each
-//! mapped by [`rows`]. A full read pages through each list with
-//! `page-number` and `page-size` (a short page is the last), having first
-//! asked the resource's changelog for its current revision, so nothing
-//! that changes during the read is missed by the next delta. A delta reads
-//! each changelog from the revision the last read reached: a created or
-//! updated row is fetched by id and mapped as in a full read, a deleted
-//! one becomes an explicit removal, with the links of a deleted person or
-//! group. The cursor ([`cursor`]) keeps the revisions and the link rows
-//! that removals need.
+//! Arbor lists references, not records, so every record is read from its
+//! `href`: the connector reads them several at a time
+//! ([`http::send_all_once`]), and names shared by many records (titles,
+//! subjects, academic levels, relationship types, forms) once each.
 //!
-//! A delta cannot see that a renamed registration form renames its
-//! pupils' registration group (only the form changed): the next full read
-//! puts that right.
+//! A full read first reads each resource's change log for the highest
+//! revision it holds, so nothing that changes during the read is missed
+//! by the next delta, then lists each resource in [`Resource::listed`]
+//! order, page by page. A pupil's record is joined from their `Student`,
+//! `Person`, `EmailAddress`, `SchoolEnrolment`, `AcademicLevelMembership`
+//! and `RegistrationFormMembership`, which is why those are listed before
+//! the pupils.
+//!
+//! A delta reads each change log from the revision the last read reached.
+//! A deleted group or person becomes an explicit removal, with its links;
+//! a deleted link row removes what it linked. A created or updated group
+//! or link row is read and mapped as in a full read. A change to anything
+//! a person's record is joined from (the `Student`, `Staff` or `Guardian`,
+//! its `Person` or `EmailAddress`, a pupil's enrolment, level or form
+//! membership) reads that person again whole, with their parts found by
+//! filtered lists (`filters.{property}.equals`). The deletion of an
+//! email address, enrolment or level membership alone is not seen until
+//! the next full read: the deleted row no longer says whose it was. The
+//! cursor ([`cursor`]) keeps the revisions and the link rows removals
+//! need.
 
 mod api;
 mod cursor;
 mod rows;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use rostersync_connector_sdk::*;
 use serde_json::Value;
 
-use crate::api::{Api, BASE_URL, ChangeType, PASSWORD, Resource, USERNAME};
+use crate::api::{Api, BASE_URL, PAGE_SIZE, PASSWORD, Reference, Resource, USERNAME};
 use crate::cursor::Cursor;
-use crate::rows::Mapper;
+use crate::rows::{Joins, Names};
 
-const PAGE_SIZE: usize = 500;
-/// Changes applied per batch in a delta; most cost a request each.
-const CHANGES_PER_BATCH: usize = 100;
+/// Changed rows of one resource a delta reads per batch.
+const CHANGES_PER_BATCH: usize = 200;
+/// People a delta reads again per batch; each costs a few requests.
+const PEOPLE_PER_BATCH: usize = 50;
 
 struct Arbor;
 
@@ -58,14 +73,20 @@ impl Connector for Arbor {
             None,
         ))
         .setting(SettingSpec::secret(PASSWORD, "The password of that credential."))
+        .setting(SettingSpec::text(
+            PAGE_SIZE,
+            "Rows asked for per list page.",
+            false,
+            Some("500"),
+        ))
         .capability(Capability::DeltaReads)
         .capability(Capability::Contacts)
     }
 
     fn check(settings: &Settings) -> Result<SchoolInfo, SyncError> {
         let api = Api::new(settings)?;
-        let url = api.list_url(Resource::RegistrationForms, 1, 1);
-        let forms: Vec<Value> = api.list(Resource::RegistrationForms, &url)?;
+        let url = api.list_url(Resource::RegistrationForm, 1, 1, None);
+        let forms = api.list(Resource::RegistrationForm, &url)?;
         Ok(SchoolInfo {
             id: api.base.clone(),
             name: format!("Arbor school at {}", api.base),
@@ -123,24 +144,30 @@ impl Snapshot for Reader {
     }
 }
 
-/// What a resource's read has still to do.
-enum Step {
-    /// A full read: the list's next page number.
-    Page(usize),
-    /// A delta: the changes still to apply, by row id.
-    Changes(VecDeque<(u64, ChangeType)>),
+/// What a read has still to do.
+enum Work {
+    /// A full read: one page of a list.
+    Page(Resource, usize),
+    /// A delta: every deleted row, by resource.
+    Deletions(Vec<(Resource, u64)>),
+    /// A delta: created or updated rows of one resource.
+    Changed(Resource, Vec<Reference>),
+    /// A delta: the people found changed, to read again.
+    People,
+    /// A delta: some of them.
+    Reread(Vec<Reference>),
 }
 
 /// A read in progress.
 struct Read {
     api: Api,
-    delta: bool,
-    /// Resources still to read; the first is being read.
-    resources: VecDeque<Resource>,
-    /// Where the first resource's read has got to; `None` before its
-    /// changelog is read.
-    step: Option<Step>,
-    mapper: Mapper,
+    work: VecDeque<Work>,
+    names: Names,
+    /// A full read's join of pupils' parts and everyone's email.
+    joins: Joins,
+    /// A delta's people to read again, by resource and id, with the
+    /// reference to read them from.
+    affected: BTreeMap<(Resource, u64), Reference>,
     /// What the next delta resumes from, kept up as the read goes.
     cursor: Cursor,
 }
@@ -148,37 +175,87 @@ struct Read {
 impl Read {
     fn start(settings: &Settings, mode: &Mode) -> Result<Read, SyncError> {
         let api = Api::new(settings)?;
-        let (delta, cursor) = match mode {
-            Mode::Full => (false, Cursor::new(&api.base)),
-            Mode::Delta(text) => (true, Cursor::parse(text, &api.base)?),
-        };
-        Ok(Read {
+        let mut read = Read {
+            cursor: Cursor::new(&api.base),
             api,
-            delta,
-            resources: Resource::ALL.into(),
-            step: None,
-            mapper: Mapper::default(),
-            cursor,
-        })
+            work: VecDeque::new(),
+            names: Names::default(),
+            joins: Joins::default(),
+            affected: BTreeMap::new(),
+        };
+        match mode {
+            Mode::Full => {
+                for resource in Resource::LOGGED {
+                    let log = read.api.changelog(resource, 0)?;
+                    read.cursor
+                        .set_revision(resource, log.highest.unwrap_or_default());
+                }
+                read.work = Resource::listed()
+                    .map(|resource| Work::Page(resource, 1))
+                    .collect();
+            }
+            Mode::Delta(text) => {
+                read.cursor = Cursor::parse(text, &read.api.base)?;
+                read.plan_delta()?;
+            }
+        }
+        Ok(read)
+    }
+
+    /// Reads every change log from the cursor and queues what the changes
+    /// ask for: deletions first, then changed groups and links, then what
+    /// tells whose record changed, then those people.
+    fn plan_delta(&mut self) -> Result<(), SyncError> {
+        let mut deletions = Vec::new();
+        let mut changed = Vec::new();
+        for resource in Resource::LOGGED {
+            let since = self.cursor.revision(resource);
+            let log = self.api.changelog(resource, since)?;
+            self.cursor
+                .set_revision(resource, log.highest.unwrap_or_default().max(since));
+            let (deleted, rows) = log.split();
+            deletions.extend(deleted.into_iter().map(|id| (resource, id)));
+            changed.push((resource, rows));
+        }
+        // Groups, then people, then links: a deleted person's links go with
+        // the person, so the link rows' own deletions are then no news.
+        deletions.sort_by_key(|(resource, _)| match resource {
+            Resource::RegistrationForm | Resource::AcademicUnit => 0,
+            r if r.links().is_some() => 2,
+            _ => 1,
+        });
+        self.work.push_back(Work::Deletions(deletions));
+        changed.sort_by_key(|(resource, _)| match resource {
+            Resource::RegistrationForm | Resource::AcademicUnit => 0,
+            r if r.links().is_some() => 1,
+            _ => 2,
+        });
+        for (resource, rows) in changed {
+            for chunk in rows.chunks(CHANGES_PER_BATCH) {
+                self.work.push_back(Work::Changed(resource, chunk.to_vec()));
+            }
+        }
+        self.work.push_back(Work::People);
+        Ok(())
     }
 
     /// Reads on until there are records to hand over or nothing is left.
     fn next_batch(&mut self) -> Result<Option<Vec<RosterRecord>>, SyncError> {
-        while let Some(&resource) = self.resources.front() {
-            let step = match self.step.take() {
-                Some(step) => step,
-                None => self.open(resource)?,
-            };
-            let (records, rest) = match step {
-                Step::Page(number) => self.page(resource, number)?,
-                Step::Changes(changes) => self.apply(resource, changes)?,
-            };
-            match rest {
-                Some(step) => self.step = Some(step),
-                None => {
-                    self.resources.pop_front();
+        while let Some(work) = self.work.pop_front() {
+            let records = match work {
+                Work::Page(resource, number) => self.page(resource, number)?,
+                Work::Deletions(deleted) => self.deleted(deleted),
+                Work::Changed(resource, rows) => self.changed(resource, &rows)?,
+                Work::People => {
+                    let people: Vec<Reference> =
+                        std::mem::take(&mut self.affected).into_values().collect();
+                    for chunk in people.chunks(PEOPLE_PER_BATCH).rev() {
+                        self.work.push_front(Work::Reread(chunk.to_vec()));
+                    }
+                    Vec::new()
                 }
-            }
+                Work::Reread(people) => self.reread(&people)?,
+            };
             if !records.is_empty() {
                 return Ok(Some(records));
             }
@@ -186,131 +263,302 @@ impl Read {
         Ok(None)
     }
 
-    /// Reads the resource's changelog: in a full read only for the revision
-    /// the read starts at, in a delta for the changes since the cursor's.
-    fn open(&mut self, resource: Resource) -> Result<Step, SyncError> {
-        if !self.delta {
-            let revision = self.api.current_revision(resource)?;
-            self.cursor.set_revision(resource, revision);
-            return Ok(Step::Page(1));
-        }
-        let since = self.cursor.revision(resource);
-        let log = self.api.changelog(resource, since)?;
-        if log.current_revision < since {
-            return Err(SyncError::BadSettings(format!(
-                "{}'s changelog is at revision {}, before the delta cursor's {since}: Arbor's history has been reset; run a full read",
-                resource.path(),
-                log.current_revision
-            )));
-        }
-        self.cursor.set_revision(resource, log.current_revision);
-        Ok(Step::Changes(log.latest().into()))
-    }
-
     /// One page of a full read.
-    fn page(
-        &mut self,
-        resource: Resource,
-        number: usize,
-    ) -> Result<(Vec<RosterRecord>, Option<Step>), SyncError> {
-        let url = self.api.list_url(resource, number, PAGE_SIZE);
-        let rows: Vec<Value> = self.api.list(resource, &url)?;
-        let last = rows.len() < PAGE_SIZE;
-        let mut records = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mapped = self.mapper.map(resource, &url, row)?;
-            // A full read reports no removals: the host reconciles it.
-            self.note_link(resource, mapped.id, mapped.record.as_ref());
-            records.extend(mapped.record);
+    fn page(&mut self, resource: Resource, number: usize) -> Result<Vec<RosterRecord>, SyncError> {
+        let url = self
+            .api
+            .list_url(resource, number, self.api.page_size, None);
+        let references = self.api.list(resource, &url)?;
+        if references.len() >= self.api.page_size {
+            self.work.push_front(Work::Page(resource, number + 1));
         }
-        Ok((records, (!last).then_some(Step::Page(number + 1))))
-    }
-
-    /// Up to [`CHANGES_PER_BATCH`] changes of a delta.
-    fn apply(
-        &mut self,
-        resource: Resource,
-        mut changes: VecDeque<(u64, ChangeType)>,
-    ) -> Result<(Vec<RosterRecord>, Option<Step>), SyncError> {
-        let mut records = Vec::new();
-        for (id, change) in changes.drain(..CHANGES_PER_BATCH.min(changes.len())) {
-            match change {
-                ChangeType::Delete => self.deleted(resource, id, &mut records),
-                ChangeType::Create | ChangeType::Update => {
-                    self.changed(resource, id, &mut records)?;
-                }
+        let rows = read_rows(&self.api, references)?;
+        if matches!(
+            resource,
+            Resource::Student | Resource::Staff | Resource::Guardian
+        ) {
+            let people = rows
+                .into_iter()
+                .map(|(r, row)| (resource, r, row))
+                .collect();
+            return people_records(&self.api, &mut self.names, &self.joins, people);
+        }
+        for (reference, row) in &rows {
+            if matches!(
+                resource,
+                Resource::EmailAddress
+                    | Resource::SchoolEnrolment
+                    | Resource::AcademicLevelMembership
+                    | Resource::RegistrationFormMembership
+            ) {
+                self.joins
+                    .note(resource, reference.id().unwrap_or_default(), row)?;
             }
         }
-        Ok((
-            records,
-            (!changes.is_empty()).then_some(Step::Changes(changes)),
-        ))
+        let mapped = self.mapped(resource, &rows)?;
+        // Only a delta reads people again.
+        self.affected.clear();
+        // A full read reports no removals: the host reconciles it.
+        Ok(mapped
+            .into_iter()
+            .filter(|r| !matches!(r, RosterRecord::Removed(_)))
+            .collect())
     }
 
-    /// A created or updated row, fetched and mapped as a full read maps it.
+    /// Groups and link rows as records; a link row that linked something
+    /// else before also removes that.
+    fn mapped(
+        &mut self,
+        resource: Resource,
+        rows: &[(Reference, Value)],
+    ) -> Result<Vec<RosterRecord>, SyncError> {
+        let wanted: Vec<Reference> = rows.iter().flat_map(|(_, row)| rows::named(row)).collect();
+        self.names.learn(&self.api, &wanted)?;
+        let mut records = Vec::new();
+        for (reference, row) in rows {
+            let id = reference.id().unwrap_or_default();
+            match resource {
+                Resource::RegistrationForm | Resource::AcademicUnit => {
+                    if resource == Resource::RegistrationForm {
+                        self.names
+                            .insert(&reference.href, rows::text(row, "registrationFormName"));
+                    }
+                    let group = rows::group(resource, id, row, &self.names);
+                    records.push(RosterRecord::Group(group));
+                }
+                _ if resource.links().is_some() => {
+                    let record = rows::link(resource, row, &self.names);
+                    let now = record.as_ref().and_then(cursor::pair);
+                    if resource == Resource::RegistrationFormMembership
+                        && self.cursor.links.get(resource, id) != now.as_ref()
+                    {
+                        // The pupil's registration group may have changed.
+                        for pupil in [Reference::of(row, "student")].into_iter().flatten() {
+                            self.affect(Resource::Student, pupil);
+                        }
+                    }
+                    records.extend(self.cursor.links.set(resource, id, now));
+                    records.extend(record);
+                }
+                _ => {}
+            }
+        }
+        Ok(records)
+    }
+
+    /// A delta's deletions.
+    fn deleted(&mut self, deleted: Vec<(Resource, u64)>) -> Vec<RosterRecord> {
+        let mut records = Vec::new();
+        for (resource, id) in deleted {
+            match resource {
+                Resource::RegistrationForm | Resource::AcademicUnit => {
+                    records.push(RosterRecord::Removed(Removal::Group(id.to_string())));
+                    records.extend(self.cursor.links.forget(resource, &id.to_string()));
+                }
+                Resource::Student | Resource::Staff | Resource::Guardian => {
+                    records.push(RosterRecord::Removed(Removal::Person(id.to_string())));
+                    records.extend(self.cursor.links.forget(resource, &id.to_string()));
+                    self.affected.remove(&(resource, id));
+                }
+                _ if resource.links().is_some() => {
+                    let before = self.cursor.links.get(resource, id).cloned();
+                    records.extend(self.cursor.links.set(resource, id, None));
+                    if let (Resource::RegistrationFormMembership, Some((_, pupil))) =
+                        (resource, before)
+                        && let Ok(pupil) = pupil.parse::<u64>()
+                    {
+                        let href = format!("/rest-v2/{}/{pupil}", Resource::Student.segment());
+                        self.affect(
+                            Resource::Student,
+                            Reference {
+                                entity_type: Some("Student".into()),
+                                href,
+                            },
+                        );
+                    }
+                }
+                // Whose deleted email, enrolment or membership it was, the
+                // row no longer says: the next full read puts it right.
+                _ => {}
+            }
+        }
+        records
+    }
+
+    /// Marks a person to read again, unless deleted in this delta.
+    fn affect(&mut self, resource: Resource, reference: Reference) {
+        if let Some(id) = reference.id() {
+            self.affected.entry((resource, id)).or_insert(reference);
+        }
+    }
+
+    /// A delta's created or updated rows of one resource.
     fn changed(
         &mut self,
         resource: Resource,
-        id: u64,
-        records: &mut Vec<RosterRecord>,
-    ) -> Result<(), SyncError> {
-        let url = self.api.record_url(resource, id);
-        let Some(row) = self.api.record(resource, &url)? else {
-            log::debug(
-                "a changed record was deleted before it was read; the next delta removes it",
-                &[("url", &url)],
-            );
-            return Ok(());
-        };
-        if let Some(form) = self.mapper.unknown_form(resource, &row) {
-            self.learn_form(form)?;
+        references: &[Reference],
+    ) -> Result<Vec<RosterRecord>, SyncError> {
+        if matches!(
+            resource,
+            Resource::Student | Resource::Staff | Resource::Guardian
+        ) {
+            for reference in references {
+                self.affect(resource, reference.clone());
+            }
+            return Ok(Vec::new());
         }
-        let mapped = self.mapper.map(resource, &url, row)?;
-        records.extend(self.note_link(resource, id, mapped.record.as_ref()));
-        records.extend(mapped.record);
+        if resource == Resource::Person {
+            let hrefs: Vec<String> = references.iter().map(|r| r.href.clone()).collect();
+            self.owners_of(&hrefs)?;
+            return Ok(Vec::new());
+        }
+        let rows = read_rows(&self.api, references.to_vec())?;
+        match resource {
+            Resource::EmailAddress => {
+                let mut persons = Vec::new();
+                for (_, row) in &rows {
+                    let Some(owner) = Reference::of(row, "emailAddressOwner") else {
+                        continue;
+                    };
+                    match owner.entity_type.as_deref().and_then(Resource::of_type) {
+                        Some(r @ (Resource::Student | Resource::Staff | Resource::Guardian)) => {
+                            self.affect(r, owner);
+                        }
+                        _ => persons.push(owner.href),
+                    }
+                }
+                self.owners_of(&persons)?;
+                Ok(Vec::new())
+            }
+            Resource::SchoolEnrolment | Resource::AcademicLevelMembership => {
+                for (_, row) in &rows {
+                    if let Some(pupil) = Reference::of(row, "student") {
+                        self.affect(Resource::Student, pupil);
+                    }
+                }
+                Ok(Vec::new())
+            }
+            _ => self.mapped(resource, &rows),
+        }
+    }
+
+    /// Marks to read again the `Student`, `Staff` or `Guardian` naming each
+    /// of these persons, found by filtered lists.
+    fn owners_of(&mut self, persons: &[String]) -> Result<(), SyncError> {
+        let kinds = [Resource::Student, Resource::Staff, Resource::Guardian];
+        let queries: Vec<(Resource, &str, String)> = persons
+            .iter()
+            .flat_map(|href| kinds.map(|kind| (kind, "person", href.clone())))
+            .collect();
+        let found = self.api.list_many(&queries, self.api.page_size)?;
+        for ((kind, _, _), owners) in queries.iter().zip(found) {
+            for owner in owners {
+                self.affect(*kind, owner);
+            }
+        }
         Ok(())
     }
 
-    /// Maps a registration form only to learn its name, for a changed pupil
-    /// in a form the delta did not change.
-    fn learn_form(&mut self, id: u64) -> Result<(), SyncError> {
-        let resource = Resource::RegistrationForms;
-        let url = self.api.record_url(resource, id);
-        if let Some(form) = self.api.record(resource, &url)? {
-            self.mapper.map(resource, &url, form)?;
+    /// People read again whole, with the parts of their records found by
+    /// filtered lists.
+    fn reread(&mut self, people: &[Reference]) -> Result<Vec<RosterRecord>, SyncError> {
+        let rows = read_rows(&self.api, people.to_vec())?;
+        let mut queries: Vec<(Resource, &str, String)> = Vec::new();
+        let mut people = Vec::new();
+        for (reference, row) in rows {
+            let Some(resource) = reference.entity_type.as_deref().and_then(Resource::of_type)
+            else {
+                continue;
+            };
+            if let Some(person) = Reference::of(&row, "person") {
+                queries.push((Resource::EmailAddress, "emailAddressOwner", person.href));
+            }
+            queries.push((
+                Resource::EmailAddress,
+                "emailAddressOwner",
+                reference.href.clone(),
+            ));
+            if resource == Resource::Student {
+                for part in [
+                    Resource::SchoolEnrolment,
+                    Resource::AcademicLevelMembership,
+                    Resource::RegistrationFormMembership,
+                ] {
+                    queries.push((part, "student", reference.href.clone()));
+                }
+            }
+            people.push((resource, reference, row));
         }
-        Ok(())
-    }
-
-    /// A deleted row: a person or group goes with its links; a link row
-    /// takes away what it linked.
-    fn deleted(&mut self, resource: Resource, id: u64, records: &mut Vec<RosterRecord>) {
-        if resource.links().is_some() {
-            records.extend(self.cursor.links.set(resource, id, None));
-            return;
+        let found = self.api.list_many(&queries, self.api.page_size)?;
+        let mut parts: Vec<(Resource, Reference)> = Vec::new();
+        for ((resource, _, _), references) in queries.iter().zip(found) {
+            parts.extend(references.into_iter().map(|r| (*resource, r)));
         }
-        let key = id.to_string();
-        let links = self.cursor.links.forget(resource, &key);
-        records.push(RosterRecord::Removed(match resource {
-            Resource::RegistrationForms | Resource::AcademicUnits => Removal::Group(key),
-            _ => Removal::Person(key),
-        }));
-        records.extend(links);
+        let part_refs: Vec<Reference> = parts.iter().map(|(_, r)| r.clone()).collect();
+        let part_rows = self.api.fetch(&part_refs)?;
+        let mut joins = Joins::default();
+        for ((resource, reference), row) in parts.iter().zip(part_rows) {
+            if let Some(row) = row {
+                joins.note(*resource, reference.id().unwrap_or_default(), &row)?;
+            }
+        }
+        people_records(&self.api, &mut self.names, &joins, people)
     }
+}
 
-    /// Remembers what a link row links now, for a later deletion of it;
-    /// returns the removal of what it linked before, if that differs.
-    fn note_link(
-        &mut self,
-        resource: Resource,
-        id: u64,
-        record: Option<&RosterRecord>,
-    ) -> Option<RosterRecord> {
-        resource.links()?;
-        self.cursor
-            .links
-            .set(resource, id, record.and_then(cursor::pair))
+/// The records the references name, without those gone since.
+fn read_rows(api: &Api, references: Vec<Reference>) -> Result<Vec<(Reference, Value)>, SyncError> {
+    let rows = api.fetch(&references)?;
+    Ok(references
+        .into_iter()
+        .zip(rows)
+        .filter_map(|(reference, row)| Some((reference, row?)))
+        .collect())
+}
+
+/// `Student`, `Staff` and `Guardian` rows as roster people: each person's
+/// `Person` read where the row only names it, the names their records
+/// need read once each.
+fn people_records(
+    api: &Api,
+    names: &mut Names,
+    joins: &Joins,
+    people: Vec<(Resource, Reference, Value)>,
+) -> Result<Vec<RosterRecord>, SyncError> {
+    let named: Vec<Option<Reference>> = people
+        .iter()
+        .map(|(_, _, row)| {
+            let person = row.get("person")?;
+            (!rows::embedded(person))
+                .then(|| Reference::of(row, "person"))
+                .flatten()
+        })
+        .collect();
+    let to_read: Vec<Reference> = named.iter().flatten().cloned().collect();
+    let mut read = api.fetch(&to_read)?.into_iter();
+    let persons: Vec<Value> = people
+        .iter()
+        .zip(&named)
+        .map(|((_, _, row), named)| match named {
+            Some(_) => read.next().flatten().unwrap_or(Value::Null),
+            None => row.get("person").cloned().unwrap_or(Value::Null),
+        })
+        .collect();
+    let mut wanted: Vec<Reference> = persons.iter().flat_map(rows::named).collect();
+    for (resource, reference, _) in &people {
+        if *resource == Resource::Student {
+            wanted.extend(joins.named(reference.id().unwrap_or_default()));
+        }
     }
+    names.learn(api, &wanted)?;
+    people
+        .iter()
+        .zip(&persons)
+        .map(|((resource, reference, row), person)| {
+            rows::person(*resource, &reference.href, row, person, joins, names)
+                .map(RosterRecord::Person)
+        })
+        .collect()
 }
 
 export_connector!(Arbor);
@@ -357,7 +605,7 @@ mod tests {
     #[test]
     fn a_cursor_from_another_school_is_refused() {
         let mut cursor = Cursor::new("http://127.0.0.1:9/arbor/school2.uk.arbor.sc/rest-v2");
-        for resource in Resource::ALL {
+        for resource in Resource::LOGGED {
             cursor.set_revision(resource, 7);
         }
         let mut reader = Arbor::snapshot(settings(), Mode::Delta(cursor.to_text()));

@@ -1,247 +1,345 @@
-//! Arbor rows to roster records: the one mapping that full and delta reads
-//! share, whether a row came in a list or was fetched by id.
+//! Arbor records to roster records: the one mapping full and delta reads
+//! share. Each field is named as in Arbor's public PHP SDK
+//! (github.com/arbor-education/sis-sdk-php, `src/Arbor/Model/*.php`):
 //!
-//! People: the embedded `person` gives the names and date of birth;
-//! `studentNumber`, `staffNumber` or `legacySystemId` is the MIS id. A
-//! pupil's registration group is the name of its `registrationForm`,
-//! which the mapper learns from the registration form rows it maps.
-//! Guardian links take their contact type from `emergencyContactPriority`.
+//! - A person is a `Student` (`studentNumber`), `Staff` (`staffNumber`) or
+//!   `Guardian` (`legacySystemId`) naming its `Person` (`Student.php`,
+//!   `Staff.php`, `Guardian.php`), whose `legalFirstName`,
+//!   `legalMiddleNames`, `legalLastName`, `preferredFirstName` and
+//!   `dateOfBirth` give the names and birth date and whose `title` names a
+//!   `Title` whose `title` is the salutation (`Person.php`, `Title.php`).
+//!   The SDK does not say whether a record embeds the records it names:
+//!   a `person` carrying its own names is read as it is, one that is only
+//!   a reference is read from its `href`.
+//! - A person's email is the `emailAddress` of the `EmailAddress` whose
+//!   `emailAddressOwner` names them (`EmailAddress.php`), the lowest
+//!   `dataOrder` first. The SDK does not say what owns an address; one
+//!   owned by the `Person` or by the `Student`, `Staff` or `Guardian` is
+//!   read alike.
+//! - A pupil's start date is the latest `startDate` of their
+//!   `SchoolEnrolment`s (`SchoolEnrolment.php`); their year is the
+//!   `academicLevelName` of the `AcademicLevel` their latest
+//!   `AcademicLevelMembership` names, a reference, not a string
+//!   (`AcademicLevelMembership.php`, `AcademicLevel.php`); their
+//!   registration group is the `registrationFormName` of the form their
+//!   latest `RegistrationFormMembership` names
+//!   (`RegistrationFormMembership.php`, `RegistrationForm.php`). Pupils
+//!   Arbor lists are on roll.
+//! - A `RegistrationForm` is a registration group (`code`,
+//!   `registrationFormName`; the SDK's model has no year). An
+//!   `AcademicUnit` is a class (`academicUnitName`, `academicUnitCode`, its
+//!   `Subject`'s `subjectName`, its `AcademicLevel`'s name:
+//!   `AcademicUnit.php`, `Subject.php`).
+//! - Memberships are `RegistrationFormMembership`s and
+//!   `AcademicUnitEnrolment`s (`student`) and `AcademicUnitLead`s
+//!   (`staff`, a teacher); a pupil's guardians are
+//!   `StudentGuardianRelationship`s (`guardianRelationshipType` naming a
+//!   `GuardianRelationshipType` whose `relationshipName` is the
+//!   relationship, `emergencyContactPriority` the priority and the contact
+//!   type, 1 primary, 2 secondary, later emergency, `isLegalGuardian`
+//!   parental responsibility: `StudentGuardianRelationship.php`,
+//!   `GuardianRelationshipType.php`).
+//! - A date is a `YYYY-MM-DD` string or, as the SDK's `Hydrator.php`
+//!   writes one, `{"entityType": "date", "date": "Y-m-d H:i:s"}`.
 
 use std::collections::HashMap;
 
 use rostersync_connector_sdk::*;
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::api::{Reference, Resource};
+use crate::api::{Api, Reference, Resource};
 
-/// One mapped row.
-pub(crate) struct Mapped {
-    /// Arbor's id of the row.
-    pub id: u64,
-    /// `None` for a membership row that names no group or no person.
-    pub record: Option<RosterRecord>,
-}
-
-/// Maps rows, remembering registration form names for the pupils that
-/// follow.
-#[derive(Default)]
-pub(crate) struct Mapper {
-    /// Names by form id; `None` for a form that has none.
-    form_names: HashMap<u64, Option<String>>,
-}
-
-impl Mapper {
-    /// Maps one row of `resource`, read from `url`.
-    pub(crate) fn map(
-        &mut self,
-        resource: Resource,
-        url: &str,
-        row: Value,
-    ) -> Result<Mapped, SyncError> {
-        let (id, record) = match resource {
-            Resource::RegistrationForms => {
-                let form: FormJson = parse(resource, url, row)?;
-                self.form_names
-                    .insert(form.id, form.registration_form_name.clone());
-                let mut group = Group::new(
-                    form.id.to_string(),
-                    GroupKind::Registration,
-                    form.registration_form_name,
-                );
-                group.code = form.code;
-                group.year_group = form.year_group;
-                (form.id, Some(RosterRecord::Group(group)))
-            }
-            Resource::AcademicUnits => {
-                let unit: UnitJson = parse(resource, url, row)?;
-                let mut group = Group::new(
-                    unit.id.to_string(),
-                    GroupKind::Class,
-                    unit.academic_unit_name,
-                );
-                group.code = unit.academic_unit_code;
-                group.subject = unit.subject.and_then(|s| s.name);
-                group.year_group = unit.academic_level;
-                (unit.id, Some(RosterRecord::Group(group)))
-            }
-            Resource::Students | Resource::Staff | Resource::Guardians => {
-                let row: PersonRowJson = parse(resource, url, row)?;
-                (row.id, Some(self.person(resource, row)?))
-            }
-            Resource::StudentGuardianRelationships => {
-                let link: GuardianLinkJson = parse(resource, url, row)?;
-                let priority = link.emergency_contact_priority;
-                let mut relationship = Relationship::new(
-                    link.student.id.to_string(),
-                    link.guardian.id.to_string(),
-                    contact_type(priority),
-                );
-                relationship.relationship = link.guardian_relationship_type.and_then(|t| t.label);
-                relationship.priority = priority;
-                relationship.parental_responsibility = link.is_legal_guardian;
-                (link.id, Some(RosterRecord::Relationship(relationship)))
-            }
-            Resource::RegistrationFormMemberships
-            | Resource::AcademicUnitEnrolments
-            | Resource::AcademicUnitLeads => {
-                let row: MembershipJson = parse(resource, url, row)?;
-                let group = row.registration_form.or(row.academic_unit);
-                let person = match (row.student, row.staff) {
-                    (Some(student), _) => Some((student, MemberRole::Student)),
-                    (None, Some(staff)) => Some((staff, MemberRole::Teacher)),
-                    (None, None) => None,
-                };
-                let record = group.zip(person).map(|(group, (person, role))| {
-                    RosterRecord::Membership(Membership::new(
-                        group.id.to_string(),
-                        person.id.to_string(),
-                        role,
-                    ))
-                });
-                (row.id, record)
-            }
-        };
-        Ok(Mapped { id, record })
-    }
-
-    /// The registration form a pupil row names, if the mapper has not
-    /// mapped it: a delta reads only changed forms, so a changed pupil's
-    /// form may have to be fetched to name it.
-    pub(crate) fn unknown_form(&self, resource: Resource, row: &Value) -> Option<u64> {
-        if resource != Resource::Students {
-            return None;
-        }
-        let id = row.pointer("/registrationForm/id")?.as_u64()?;
-        (!self.form_names.contains_key(&id)).then_some(id)
-    }
-
-    fn person(&self, resource: Resource, row: PersonRowJson) -> Result<RosterRecord, SyncError> {
-        let role = match resource {
-            Resource::Students => Role::Student,
-            Resource::Staff => Role::Staff,
-            _ => Role::Contact,
-        };
-        let mut person = Person::new(row.id.to_string(), role);
-        person.mis_id = row
-            .student_number
-            .or(row.staff_number)
-            .or(row.legacy_system_id);
-        person.salutation = row.person.title;
-        person.first_name = row.person.legal_first_name;
-        person.preferred_first_name = row.person.preferred_first_name;
-        person.middle_names = row.person.legal_middle_names;
-        person.last_name = row.person.legal_last_name;
-        person.email = row.email_address.and_then(|e| e.email_address);
-        person.date_of_birth = date::date_field(
-            resource.path(),
-            row.id,
-            "dateOfBirth",
-            row.person.date_of_birth,
-        )?;
-        if role == Role::Student {
-            person.start_date =
-                date::date_field(resource.path(), row.id, "startDate", row.start_date)?;
-            person.enrolment = Some(EnrolmentStatus::OnRoll);
-            person.year_group = row.year_group;
-            person.registration_group = row
-                .registration_form
-                .and_then(|form| self.form_names.get(&form.id).cloned().flatten());
-        }
-        Ok(RosterRecord::Person(person))
+/// A non-empty text property.
+pub(crate) fn text(row: &Value, property: &str) -> Option<String> {
+    match row.get(property)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
-fn parse<T: DeserializeOwned>(resource: Resource, url: &str, row: Value) -> Result<T, SyncError> {
-    serde_json::from_value(row).map_err(|e| {
-        SyncError::BadResponse(format!(
-            "{url}: a {} entry is not what was expected: {e}",
-            resource.list_key()
-        ))
+/// A date property as sent: a string, or the SDK's date object.
+fn date_text(row: &Value, property: &str) -> Option<String> {
+    match row.get(property)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("date")?.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// A date property as `YYYY-MM-DD`; anything else is a bad response
+/// naming the resource, the record and the property.
+fn date_of(
+    resource: &str,
+    id: u64,
+    row: &Value,
+    property: &str,
+) -> Result<Option<String>, SyncError> {
+    date::date_field(resource, id, property, date_text(row, property))
+}
+
+/// The key an owner is known by: the last two segments of its `href`
+/// (`persons/12`, `students/3`), whatever path precedes them.
+pub(crate) fn owner_key(href: &str) -> String {
+    let mut segments = href.trim_end_matches('/').rsplit('/');
+    let id = segments.next().unwrap_or_default();
+    let resource = segments.next().unwrap_or_default();
+    format!("{resource}/{id}")
+}
+
+/// The property of a named record that gives its name, by its type.
+fn name_property(entity_type: &str) -> Option<&'static str> {
+    Some(match entity_type {
+        "Title" => "title",
+        "Subject" => "subjectName",
+        "AcademicLevel" => "academicLevelName",
+        "GuardianRelationshipType" => "relationshipName",
+        "RegistrationForm" => "registrationFormName",
+        _ => return None,
     })
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PersonJson {
-    title: Option<String>,
-    legal_first_name: Option<String>,
-    preferred_first_name: Option<String>,
-    legal_middle_names: Option<String>,
-    legal_last_name: Option<String>,
-    date_of_birth: Option<String>,
+/// The names of records named by reference (titles, subjects, academic
+/// levels, relationship types, registration forms), each read once.
+#[derive(Default)]
+pub(crate) struct Names(HashMap<String, Option<String>>);
+
+impl Names {
+    pub(crate) fn insert(&mut self, href: &str, name: Option<String>) {
+        self.0.insert(owner_key(href), name);
+    }
+
+    pub(crate) fn get(&self, reference: Option<&Reference>) -> Option<String> {
+        self.0.get(&owner_key(&reference?.href)).cloned().flatten()
+    }
+
+    /// Reads the named records not yet known, several at a time.
+    pub(crate) fn learn(&mut self, api: &Api, wanted: &[Reference]) -> Result<(), SyncError> {
+        let mut unknown: Vec<Reference> = Vec::new();
+        for reference in wanted {
+            let key = owner_key(&reference.href);
+            if !self.0.contains_key(&key) && !unknown.iter().any(|r| owner_key(&r.href) == key) {
+                unknown.push(reference.clone());
+            }
+        }
+        let rows = api.fetch(&unknown)?;
+        for (reference, row) in unknown.iter().zip(rows) {
+            let property = reference.entity_type.as_deref().and_then(name_property);
+            let name = row.zip(property).and_then(|(row, p)| text(&row, p));
+            self.insert(&reference.href, name);
+        }
+        Ok(())
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EmailJson {
-    email_address: Option<String>,
+/// The references of named records a row holds that [`Names`] reads.
+pub(crate) fn named(row: &Value) -> Vec<Reference> {
+    [
+        "title",
+        "subject",
+        "academicLevel",
+        "guardianRelationshipType",
+        "registrationForm",
+    ]
+    .iter()
+    .filter_map(|p| Reference::of(row, p))
+    .filter(|r| r.entity_type.as_deref().and_then(name_property).is_some())
+    .collect()
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PersonRowJson {
-    id: u64,
-    student_number: Option<String>,
-    staff_number: Option<String>,
-    legacy_system_id: Option<String>,
-    person: PersonJson,
-    email_address: Option<EmailJson>,
-    start_date: Option<String>,
-    year_group: Option<String>,
-    registration_form: Option<Reference>,
+/// What a pupil's record is joined from besides the pupil and person.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Parts {
+    /// The latest school enrolment's start date.
+    start: Option<String>,
+    /// The latest academic level membership: its start and level.
+    level: Option<(String, Reference)>,
+    /// The latest registration form membership: its start and form.
+    form: Option<(String, Reference)>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FormJson {
-    id: u64,
-    code: Option<String>,
-    registration_form_name: Option<String>,
-    year_group: Option<String>,
+/// Email addresses by owner, and pupils' parts by pupil id, as rows of
+/// `EmailAddress`, `SchoolEnrolment`, `AcademicLevelMembership` and
+/// `RegistrationFormMembership` come in.
+#[derive(Default)]
+pub(crate) struct Joins {
+    emails: HashMap<String, (i64, String)>,
+    pub pupils: HashMap<u64, Parts>,
 }
 
-#[derive(Deserialize)]
-struct SubjectJson {
-    name: Option<String>,
+impl Joins {
+    /// Takes in one row of a resource a pupil's record is joined from.
+    pub(crate) fn note(
+        &mut self,
+        resource: Resource,
+        id: u64,
+        row: &Value,
+    ) -> Result<(), SyncError> {
+        if resource == Resource::EmailAddress {
+            let (Some(owner), Some(address)) = (
+                Reference::of(row, "emailAddressOwner"),
+                text(row, "emailAddress"),
+            ) else {
+                return Ok(());
+            };
+            let order = row
+                .get("dataOrder")
+                .and_then(Value::as_i64)
+                .unwrap_or(i64::MAX);
+            let key = owner_key(&owner.href);
+            if self.emails.get(&key).is_none_or(|(seen, _)| order < *seen) {
+                self.emails.insert(key, (order, address));
+            }
+            return Ok(());
+        }
+        let Some(pupil) = Reference::of(row, "student").and_then(|r| r.id()) else {
+            return Ok(());
+        };
+        let start = date_of(&resource.plural(), id, row, "startDate")?.unwrap_or_default();
+        let parts = self.pupils.entry(pupil).or_default();
+        let later =
+            |seen: &Option<(String, Reference)>| seen.as_ref().is_none_or(|(at, _)| start >= *at);
+        let (slot, property) = match resource {
+            Resource::SchoolEnrolment => {
+                if parts.start.as_ref().is_none_or(|at| start >= *at) {
+                    parts.start = Some(start).filter(|s| !s.is_empty());
+                }
+                return Ok(());
+            }
+            Resource::AcademicLevelMembership => (&mut parts.level, "academicLevel"),
+            Resource::RegistrationFormMembership => (&mut parts.form, "registrationForm"),
+            _ => return Ok(()),
+        };
+        if let Some(named) = Reference::of(row, property)
+            && later(slot)
+        {
+            *slot = Some((start, named));
+        }
+        Ok(())
+    }
+
+    /// The email of the person `owner` (a `Student`, `Staff` or
+    /// `Guardian`) naming `person`.
+    fn email(&self, owner: &str, person: Option<&str>) -> Option<String> {
+        let by = |href: &str| self.emails.get(&owner_key(href)).map(|(_, a)| a.clone());
+        person.and_then(by).or_else(|| by(owner))
+    }
+
+    /// The level and form references a pupil's record needs named.
+    pub(crate) fn named(&self, pupil: u64) -> Vec<Reference> {
+        self.pupils.get(&pupil).map_or_else(Vec::new, |parts| {
+            [&parts.level, &parts.form]
+                .into_iter()
+                .flatten()
+                .map(|(_, r)| r.clone())
+                .collect()
+        })
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UnitJson {
-    id: u64,
-    academic_unit_name: Option<String>,
-    academic_unit_code: Option<String>,
-    subject: Option<SubjectJson>,
-    academic_level: Option<String>,
+/// Whether a `person` property carries the person rather than only
+/// naming them.
+pub(crate) fn embedded(person: &Value) -> bool {
+    ["legalFirstName", "legalLastName", "preferredFirstName"]
+        .iter()
+        .any(|p| person.get(p).is_some())
 }
 
-#[derive(Deserialize)]
-struct LabelJson {
-    label: Option<String>,
+/// A `Student`, `Staff` or `Guardian` row, with its person's record,
+/// as a roster person.
+pub(crate) fn person(
+    resource: Resource,
+    href: &str,
+    row: &Value,
+    person: &Value,
+    joins: &Joins,
+    names: &Names,
+) -> Result<Person, SyncError> {
+    let id = crate::api::Reference {
+        entity_type: None,
+        href: href.to_string(),
+    }
+    .id()
+    .unwrap_or_default();
+    let role = match resource {
+        Resource::Student => Role::Student,
+        Resource::Staff => Role::Staff,
+        _ => Role::Contact,
+    };
+    let mut out = Person::new(id.to_string(), role);
+    out.mis_id = match resource {
+        Resource::Student => text(row, "studentNumber"),
+        Resource::Staff => text(row, "staffNumber"),
+        _ => None,
+    }
+    .or_else(|| text(row, "legacySystemId"));
+    out.salutation = names.get(Reference::of(person, "title").as_ref());
+    out.first_name = text(person, "legalFirstName");
+    out.preferred_first_name = text(person, "preferredFirstName");
+    out.middle_names = text(person, "legalMiddleNames");
+    out.last_name = text(person, "legalLastName");
+    let person_href = Reference::of(row, "person").map(|r| r.href);
+    out.email = joins.email(href, person_href.as_deref());
+    out.date_of_birth = date_of("persons", id, person, "dateOfBirth")?;
+    if role == Role::Student {
+        let parts = joins.pupils.get(&id).cloned().unwrap_or_default();
+        out.start_date = parts.start;
+        out.enrolment = Some(EnrolmentStatus::OnRoll);
+        out.year_group = names.get(parts.level.as_ref().map(|(_, r)| r));
+        out.registration_group = names.get(parts.form.as_ref().map(|(_, r)| r));
+    }
+    Ok(out)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GuardianLinkJson {
-    id: u64,
-    student: Reference,
-    guardian: Reference,
-    guardian_relationship_type: Option<LabelJson>,
-    #[serde(default)]
-    is_legal_guardian: bool,
-    emergency_contact_priority: Option<u32>,
+/// A `RegistrationForm` or `AcademicUnit` row as a group.
+pub(crate) fn group(resource: Resource, id: u64, row: &Value, names: &Names) -> Group {
+    if resource == Resource::RegistrationForm {
+        let mut group = Group::new(
+            id.to_string(),
+            GroupKind::Registration,
+            text(row, "registrationFormName"),
+        );
+        group.code = text(row, "code");
+        return group;
+    }
+    let mut group = Group::new(
+        id.to_string(),
+        GroupKind::Class,
+        text(row, "academicUnitName"),
+    );
+    group.code = text(row, "academicUnitCode");
+    group.subject = names.get(Reference::of(row, "subject").as_ref());
+    group.year_group = names.get(Reference::of(row, "academicLevel").as_ref());
+    group
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MembershipJson {
-    id: u64,
-    registration_form: Option<Reference>,
-    academic_unit: Option<Reference>,
-    student: Option<Reference>,
-    staff: Option<Reference>,
+/// A row linking two records as a membership or relationship; `None` for
+/// one that names no group or no person.
+pub(crate) fn link(resource: Resource, row: &Value, names: &Names) -> Option<RosterRecord> {
+    let (first, second) = resource.links()?;
+    let first = Reference::of(row, first)?.id()?.to_string();
+    let second = Reference::of(row, second)?.id()?.to_string();
+    Some(match resource {
+        Resource::StudentGuardianRelationship => {
+            let priority = row
+                .get("emergencyContactPriority")
+                .and_then(Value::as_u64)
+                .and_then(|p| u32::try_from(p).ok());
+            let mut relationship = Relationship::new(first, second, contact_type(priority));
+            relationship.relationship =
+                names.get(Reference::of(row, "guardianRelationshipType").as_ref());
+            relationship.priority = priority;
+            relationship.parental_responsibility = row
+                .get("isLegalGuardian")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            RosterRecord::Relationship(relationship)
+        }
+        Resource::AcademicUnitLead => {
+            RosterRecord::Membership(Membership::new(first, second, MemberRole::Teacher))
+        }
+        _ => RosterRecord::Membership(Membership::new(first, second, MemberRole::Student)),
+    })
 }
 
 fn contact_type(priority: Option<u32>) -> ContactType {
@@ -257,6 +355,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn reference(entity_type: &str, href: &str) -> Value {
+        json!({"entityType": entity_type, "href": href, "displayName": "x"})
+    }
+
     #[test]
     fn guardian_priority_sets_the_contact_type() {
         assert_eq!(contact_type(Some(1)), ContactType::Primary);
@@ -265,59 +367,93 @@ mod tests {
     }
 
     #[test]
+    fn the_latest_enrolment_membership_and_form_win() {
+        let mut joins = Joins::default();
+        let student = reference("Student", "/rest-v2/students/7");
+        let rows = [
+            (
+                Resource::SchoolEnrolment,
+                json!({"student": student, "startDate": "2019-09-01"}),
+            ),
+            (
+                Resource::SchoolEnrolment,
+                json!({"student": student, "startDate": {"entityType": "date", "date": "2024-09-02 00:00:00"}}),
+            ),
+            (
+                Resource::AcademicLevelMembership,
+                json!({"student": student, "startDate": "2025-09-01",
+                "academicLevel": reference("AcademicLevel", "/rest-v2/academic-levels/9")}),
+            ),
+            (
+                Resource::AcademicLevelMembership,
+                json!({"student": student, "startDate": "2024-09-01",
+                "academicLevel": reference("AcademicLevel", "/rest-v2/academic-levels/8")}),
+            ),
+        ];
+        for (n, (resource, row)) in rows.iter().enumerate() {
+            joins.note(*resource, n as u64, row).unwrap();
+        }
+        let parts = &joins.pupils[&7];
+        assert_eq!(parts.start.as_deref(), Some("2024-09-02"));
+        assert_eq!(parts.level.as_ref().unwrap().1.id(), Some(9));
+    }
+
+    #[test]
+    fn an_email_owned_by_the_person_or_the_student_is_read() {
+        let mut joins = Joins::default();
+        let row = |owner: Value, address: &str, order: i64| json!({"emailAddressOwner": owner, "emailAddress": address, "dataOrder": order});
+        for (n, r) in [
+            row(reference("Person", "/rest-v2/persons/70"), "b@x", 2),
+            row(reference("Person", "/rest-v2/persons/70"), "a@x", 1),
+            row(reference("Staff", "/rest-v2/staffs/8"), "s@x", 1),
+        ]
+        .iter()
+        .enumerate()
+        {
+            joins.note(Resource::EmailAddress, n as u64, r).unwrap();
+        }
+        assert_eq!(
+            joins
+                .email("/rest-v2/students/7", Some("/rest-v2/persons/70"))
+                .as_deref(),
+            Some("a@x")
+        );
+        assert_eq!(
+            joins
+                .email("/rest-v2/staffs/8", Some("/rest-v2/persons/80"))
+                .as_deref(),
+            Some("s@x")
+        );
+    }
+
+    #[test]
     fn a_bad_date_names_the_resource_record_and_field() {
-        let Err(SyncError::BadResponse(message)) = date::date_field(
-            Resource::Students.path(),
+        let Err(SyncError::BadResponse(message)) = date_of(
+            "persons",
             12,
-            "startDate",
-            Some("next week".into()),
+            &json!({"dateOfBirth": "next week"}),
+            "dateOfBirth",
         ) else {
             panic!("expected a bad response");
         };
         assert_eq!(
             message,
-            "students: record 12 has startDate \"next week\", which is not a date"
+            "persons: record 12 has dateOfBirth \"next week\", which is not a date"
         );
-    }
-
-    #[test]
-    fn a_pupil_is_named_by_a_form_mapped_before_and_asks_for_one_not_mapped() {
-        let mut mapper = Mapper::default();
-        let pupil =
-            json!({"id": 7, "person": {"legalLastName": "Okafor"}, "registrationForm": {"id": 3}});
-        assert_eq!(mapper.unknown_form(Resource::Students, &pupil), Some(3));
-        let membership = json!({"id": 8, "registrationForm": {"id": 3}, "student": {"id": 7}});
-        assert_eq!(
-            mapper.unknown_form(Resource::RegistrationFormMemberships, &membership),
-            None,
-            "only a pupil is named by its form"
-        );
-        mapper
-            .map(
-                Resource::RegistrationForms,
-                "u",
-                json!({"id": 3, "registrationFormName": "7R"}),
-            )
-            .unwrap();
-        assert_eq!(mapper.unknown_form(Resource::Students, &pupil), None);
-        let Some(RosterRecord::Person(person)) =
-            mapper.map(Resource::Students, "u", pupil).unwrap().record
-        else {
-            panic!("a pupil");
-        };
-        assert_eq!(person.registration_group.as_deref(), Some("7R"));
     }
 
     #[test]
     fn a_membership_naming_nobody_maps_to_no_record() {
-        let mapped = Mapper::default()
-            .map(
-                Resource::AcademicUnitEnrolments,
-                "u",
-                json!({"id": 5, "academicUnit": {"id": 2}}),
-            )
-            .unwrap();
-        assert_eq!(mapped.id, 5);
-        assert!(mapped.record.is_none());
+        let row = json!({"academicUnit": reference("AcademicUnit", "/rest-v2/academic-units/2")});
+        assert!(link(Resource::AcademicUnitEnrolment, &row, &Names::default()).is_none());
+        let row = json!({"academicUnit": reference("AcademicUnit", "/rest-v2/academic-units/2"),
+            "staff": reference("Staff", "/rest-v2/staffs/5")});
+        let Some(RosterRecord::Membership(m)) =
+            link(Resource::AcademicUnitLead, &row, &Names::default())
+        else {
+            panic!("a membership");
+        };
+        assert_eq!((m.group.as_str(), m.person.as_str()), ("2", "5"));
+        assert_eq!(m.role, MemberRole::Teacher);
     }
 }

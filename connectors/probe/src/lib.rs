@@ -115,16 +115,19 @@ impl ProbeSnapshot {
 
     fn fetch(&self) -> Result<Vec<RosterRecord>, SyncError> {
         let url = self.settings.require("url")?;
-        let mut facts = Vec::new();
-        for _ in 0..self.number("requests")? {
-            let retry = match self.settings.get("retry") {
-                Some("yes") => Retry::default(),
-                _ => Retry::NEVER,
-            };
-            let response = Request::get(url).send_with(retry)?;
-            facts.push(("bytes", response.body.len().to_string()));
+        let retry = match self.settings.get("retry") {
+            Some("yes") => Retry::default(),
+            _ => Retry::NEVER,
+        };
+        let requests = self.number("requests")?;
+        let mut bytes = 0;
+        for _ in 0..requests {
+            bytes = Request::get(url).send_with(retry)?.body.len();
         }
-        Ok(vec![observation(facts)])
+        Ok(vec![observation(vec![
+            ("bytes", bytes.to_string()),
+            ("requests", requests.to_string()),
+        ])])
     }
 }
 

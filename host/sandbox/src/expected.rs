@@ -41,20 +41,27 @@
 //! Emergency maps to the contact type, no priority, and parental
 //! responsibility is `relationship == Parent`.
 //!
-//! **Arbor.** Ids are Arbor's numeric ids as strings. Only pupils on roll
-//! are served. Names come from the embedded `person` (`legalFirstName`,
-//! `preferredFirstName`, `legalMiddleNames`, `legalLastName`,
-//! `dateOfBirth`); `mis_id` is `studentNumber`/`staffNumber`/
-//! `legacySystemId`; email is `emailAddress.emailAddress`; `year_group` is
-//! `yearGroup`; `registration_group` is the name of the pupil's
-//! `registrationForm`. `registration-forms` are `Registration` groups and
-//! `academic-units` `Class` groups; Arbor has no year or house groups
-//! here. Memberships are `registration-form-memberships`,
-//! `academic-unit-enrolments` (Student) and `academic-unit-leads`
-//! (Teacher). Relationships are `student-guardian-relationships`:
-//! `guardianRelationshipType.label`, `emergencyContactPriority` as the
-//! priority and the contact type (1 primary, 2 secondary, later
-//! emergency), `isLegalGuardian` as parental responsibility.
+//! **Arbor.** Ids are Arbor's numeric ids as strings (the last segment of
+//! a record's `href`). Only pupils on roll are served. Names and date of
+//! birth come from each Student's, Staff's or Guardian's `Person`
+//! (`legalFirstName`, `preferredFirstName`, `legalMiddleNames`,
+//! `legalLastName`, `dateOfBirth`) and the salutation from its `Title`;
+//! `mis_id` is `studentNumber`, `staffNumber` or the guardian's
+//! `legacySystemId`; email is the `EmailAddress` the person owns;
+//! `start_date` is the pupil's latest `SchoolEnrolment.startDate`;
+//! `year_group` is the `academicLevelName` of the pupil's
+//! `AcademicLevelMembership`; `registration_group` is the name of the
+//! form of the pupil's `RegistrationFormMembership`. `RegistrationForm`s
+//! are `Registration` groups, without a year (Arbor's model has none), and
+//! `AcademicUnit`s `Class` groups with their `Subject`'s `subjectName` and
+//! their `AcademicLevel`'s name; Arbor has no year or house groups here.
+//! Memberships are `RegistrationFormMembership`s and
+//! `AcademicUnitEnrolment`s (Student) and `AcademicUnitLead`s (Teacher).
+//! Relationships are `StudentGuardianRelationship`s: the
+//! `GuardianRelationshipType`'s `relationshipName`,
+//! `emergencyContactPriority` as the priority and the contact type (1
+//! primary, 2 secondary, later emergency), `isLegalGuardian` as parental
+//! responsibility. Sources: `providers::arbor`.
 //!
 //! **Xporter.** Ids are Xporter `Id`s; pupils are read with
 //! `studentStatus=All`. `mis_id` is `AdmissionNo` for pupils, `StaffCode`
@@ -325,6 +332,8 @@ struct MisExport {
     groups: fn(&g::Group) -> bool,
     /// Groups carry their subject and year.
     groups_have_subject_and_year: bool,
+    /// Registration groups carry their year.
+    registration_years: bool,
     /// Registration groups list their tutors as teacher members.
     registration_tutors: bool,
     /// Relationships come after every other record rather than after each
@@ -342,6 +351,7 @@ impl Default for MisExport {
             only_contacts_of_served_pupils: false,
             groups: |_| true,
             groups_have_subject_and_year: true,
+            registration_years: true,
             registration_tutors: true,
             relationships_last: false,
         }
@@ -392,6 +402,9 @@ impl MisExport {
                 record.subject = None;
                 record.year_group = None;
             }
+            if grp.kind == GroupKind::Registration && !self.registration_years {
+                record.year_group = None;
+            }
             out.push(Record::Group(record));
             let teachers = if grp.kind == GroupKind::Registration && !self.registration_tutors {
                 Teachers::Omitted
@@ -435,7 +448,9 @@ pub fn arbor(world: &World, school: usize) -> Vec<Record> {
         staff_and_contacts_have_preferred_name: true,
         only_contacts_of_served_pupils: true,
         groups: |g| matches!(g.kind, GroupKind::Class | GroupKind::Registration),
-        // Arbor has no lead resource for registration forms.
+        // Arbor's registration form has no year, and its tutors are not
+        // served.
+        registration_years: false,
         registration_tutors: false,
         ..MisExport::default()
     }

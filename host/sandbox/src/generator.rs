@@ -81,7 +81,7 @@ const LAST_NAMES: &[&str] = &[
     "Hall",
     "Jørgensen",
 ];
-const SUBJECTS: &[(&str, &str)] = &[
+pub(crate) const SUBJECTS: &[(&str, &str)] = &[
     ("Mathematics", "Ma"),
     ("English", "En"),
     ("Science", "Sc"),
@@ -92,7 +92,7 @@ const SUBJECTS: &[(&str, &str)] = &[
     ("Physical Education", "PE"),
 ];
 const HOUSES: &[&str] = &["Austen", "Brontë", "Darwin", "Turing"];
-const RELATIONSHIPS: &[&str] = &[
+pub(crate) const RELATIONSHIPS: &[&str] = &[
     "Mother",
     "Father",
     "Step Mother",
@@ -102,7 +102,7 @@ const RELATIONSHIPS: &[&str] = &[
     "Carer",
     "Other Family Member",
 ];
-const STAFF_TITLES: &[&str] = &["Mr", "Mrs", "Ms", "Miss", "Dr", "Mx"];
+pub(crate) const STAFF_TITLES: &[&str] = &["Mr", "Mrs", "Ms", "Miss", "Dr", "Mx"];
 
 /// A pupil: on roll, an applicant (prospective) or a leaver.
 #[derive(Debug, Clone, PartialEq, Eq)]

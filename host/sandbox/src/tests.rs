@@ -675,13 +675,13 @@ async fn admin_path_sets_faults_and_mutates() {
 }
 
 #[tokio::test]
-async fn arbor_pages_by_page_number_and_logs_changes() {
+async fn arbor_lists_references_pages_filters_and_logs_changes() {
     let sandbox = Sandbox::start(small()).await.unwrap();
     let c = sandbox.credentials(0);
     let base = sandbox.base_url(Provider::Arbor, 0);
     let mut students = vec![];
     for n in 1.. {
-        let page = arbor_json(&format!("{base}/students?page-number={n}&page-size=20"), &c).await;
+        let page = arbor_json(&format!("{base}/Students?page={n}&page-size=20"), &c).await;
         let rows = page["students"].as_array().unwrap().clone();
         let last = rows.len() < 20;
         students.extend(rows);
@@ -697,14 +697,34 @@ async fn arbor_pages_by_page_number_and_logs_changes() {
             .filter(|s| providers::arbor::in_arbor(s))
             .count()
     );
-    assert_eq!(students[0]["entityType"], "Student");
-    assert!(students[0]["person"]["legalFirstName"].is_string());
-    let one = arbor_json(&format!("{base}/students/{}", students[0]["id"]), &c).await;
-    assert_eq!(one["student"]["id"], students[0]["id"]);
+    // A list names each record by reference only.
+    let first = students[0].as_object().unwrap();
+    assert_eq!(first["entityType"], "Student");
+    let mut keys: Vec<&str> = first.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["displayName", "entityType", "href"]);
+    let href = first["href"].as_str().unwrap();
+    let root = base.trim_end_matches("/rest-v2");
+    let one = arbor_json(&format!("{root}{href}"), &c).await;
+    assert_eq!(one["student"]["href"], href);
+    let person = one["student"]["person"]["href"].as_str().unwrap();
+    let person = arbor_json(&format!("{root}{person}"), &c).await;
+    assert!(person["person"]["legalFirstName"].is_string(), "{person}");
+    // The dashed list path is the same list; a filter on a record is by href.
+    let dashed = arbor_json(
+        &format!("{base}/school-enrolments?filters.student.equals={href}"),
+        &c,
+    )
+    .await;
+    assert_eq!(
+        dashed["schoolEnrolments"].as_array().unwrap().len(),
+        1,
+        "{dashed}"
+    );
 
     // Wrong password, and this school's credentials on another school's host.
     let r = reqwest::Client::new()
-        .get(format!("{base}/students"))
+        .get(format!("{base}/Students"))
         .basic_auth(&c.arbor_user, Some("x"))
         .send()
         .await
@@ -712,34 +732,45 @@ async fn arbor_pages_by_page_number_and_logs_changes() {
     assert_eq!(r.status(), 401);
     let other = sandbox.base_url(Provider::Arbor, 1);
     assert_eq!(
-        arbor_get(&format!("{other}/students"), &c).await.status(),
+        arbor_get(&format!("{other}/Students"), &c).await.status(),
         401
     );
 
     let from = world.revision;
     let moved = mutate(&sandbox, Mutation::MovePupil { pupil: None });
     let removed = mutate(&sandbox, Mutation::RemovePupil { pupil: None });
+    let logs_deletion =
+        |log: &Value, href: String| {
+            log["changes"].as_array().unwrap().iter().any(|ch| {
+                ch["changeType"] == "delete" && ch["changedObject"]["href"] == href.as_str()
+            })
+        };
     let log = arbor_json(
         &format!("{base}/academic-unit-enrolments/changelog?from-revision={from}"),
         &c,
     )
     .await;
-    let logs_deletion = |log: &Value, id: Value| {
-        log["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|ch| ch["changeType"] == "DELETE" && ch["resource"]["id"] == id)
-    };
     let gone = providers::arbor::membership_id(moved.groups[0], moved.pupil);
-    assert!(logs_deletion(&log, gone.into()));
+    assert!(logs_deletion(
+        &log,
+        format!("/rest-v2/academic-unit-enrolments/{gone}")
+    ));
     let log = arbor_json(
         &format!("{base}/students/changelog?from-revision={from}"),
         &c,
     )
     .await;
-    assert!(logs_deletion(&log, removed.pupil.into()));
-    assert_eq!(log["currentRevision"], sandbox.world().revision);
+    assert!(logs_deletion(
+        &log,
+        format!("/rest-v2/students/{}", removed.pupil)
+    ));
+    let highest = log["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|ch| ch["toRevision"].as_u64())
+        .max();
+    assert_eq!(highest, Some(sandbox.world().revision));
     sandbox.shutdown().await;
 }
 
@@ -844,28 +875,31 @@ async fn expected_counts_match_arbor_xporter_and_scholarpack() {
     // Arbor: one big page per resource.
     let arbor = sandbox.base_url(Provider::Arbor, 0);
     let mut n = std::collections::BTreeMap::new();
-    for (resource, _) in providers::arbor::RESOURCES {
-        let v = arbor_json(&format!("{arbor}/{resource}?page-size=1000"), &c).await;
-        n.insert(*resource, v[*resource].as_array().unwrap().len());
+    use providers::arbor::Resource as R;
+    for resource in R::ALL {
+        let v = arbor_json(&format!("{arbor}/{}?page-size=1000", resource.plural()), &c).await;
+        n.insert(
+            resource.entity_type(),
+            v[resource.list_key()].as_array().unwrap().len(),
+        );
     }
     let e = expected::counts(&expected::arbor(&world, 0));
     assert_eq!(
         e[&EntityKind::Person],
-        n["students"] + n["staff"] + n["guardians"]
+        n["Student"] + n["Staff"] + n["Guardian"]
     );
+    assert_eq!(n["Person"], n["Student"] + n["Staff"] + n["Guardian"]);
     assert_eq!(
         e[&EntityKind::Group],
-        n["registration-forms"] + n["academic-units"]
+        n["RegistrationForm"] + n["AcademicUnit"]
     );
     assert_eq!(
         e[&EntityKind::Membership],
-        n["registration-form-memberships"]
-            + n["academic-unit-enrolments"]
-            + n["academic-unit-leads"]
+        n["RegistrationFormMembership"] + n["AcademicUnitEnrolment"] + n["AcademicUnitLead"]
     );
     assert_eq!(
         e[&EntityKind::Relationship],
-        n["student-guardian-relationships"]
+        n["StudentGuardianRelationship"]
     );
 
     // Xporter.
