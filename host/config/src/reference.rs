@@ -112,19 +112,7 @@ fn target_parses(text: &str) -> Result<(), String> {
 /// The keys written directly in a `[[targets]]` entry: it flattens its
 /// policy into itself, so it cannot name its keys when refusing one.
 fn target_fields() -> Vec<String> {
-    let own = [
-        "name",
-        "kind",
-        "plugin",
-        "settings",
-        "secrets",
-        "extra_hosts",
-        "enabled",
-        "rate_per_second",
-        "batch_size",
-        "passwords",
-    ];
-    let mut fields: Vec<String> = own.into_iter().map(str::to_string).collect();
+    let mut fields: Vec<String> = TargetConfig::KEYS.into_iter().map(str::to_string).collect();
     fields.extend(fields_of::<TargetPolicy>());
     fields
 }
@@ -816,6 +804,12 @@ static SECTIONS: &[Section] = &[
                 "Initial passwords: `[targets.passwords]` (below).",
                 "14 characters, 3 classes",
                 "{ length = 16 }",
+            ),
+            key(
+                "password_export",
+                "A folder where `serve` writes the initial passwords of the accounts each delivery makes, one new owner-only CSV per delivery; `serve` does not deliver a target that sets passwords without it. Relative to the configuration file.",
+                NONE,
+                "\"/var/lib/rostersync/passwords\"",
             ),
             key(
                 "connections",

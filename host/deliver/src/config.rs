@@ -101,6 +101,24 @@ pub struct TargetConfig {
 }
 
 impl TargetConfig {
+    /// The keys written directly in a `[[targets]]` entry, beside its
+    /// flattened policy's: the entry cannot name them when refusing one,
+    /// so the configuration reference reads them from here (a test keeps
+    /// this list and the fields in step).
+    pub const KEYS: [&'static str; 11] = [
+        "name",
+        "kind",
+        "plugin",
+        "settings",
+        "secrets",
+        "extra_hosts",
+        "enabled",
+        "rate_per_second",
+        "batch_size",
+        "passwords",
+        "password_export",
+    ];
+
     /// A target of `kind` with every default.
     pub fn new(name: impl Into<String>, kind: TargetKind) -> Self {
         Self {
@@ -149,5 +167,40 @@ impl TargetConfig {
             return Err("rate_per_second must be a positive number of changes per second".into());
         }
         self.passwords.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listed_keys_are_the_fields() {
+        // Destructured field by field: a new field does not compile until
+        // it is listed in `KEYS` too.
+        let TargetConfig {
+            name: _,
+            kind: _,
+            plugin: _,
+            settings: _,
+            secrets: _,
+            extra_hosts: _,
+            enabled: _,
+            rate_per_second: _,
+            batch_size: _,
+            passwords: _,
+            password_export: _,
+            policy: _,
+            unknown: _,
+        } = TargetConfig::new("apps", TargetKind::Ldap);
+        let parsed: Result<TargetConfig, _> = toml::from_str(
+            "name = \"a\"\nkind = \"ldap\"\nplugin = \"p\"\nsettings = {}\nsecrets = {}\n\
+             extra_hosts = []\nenabled = true\nrate_per_second = 1.0\nbatch_size = 5\n\
+             passwords = { length = 12 }\npassword_export = \"p\"\n",
+        );
+        let mut parsed = parsed.unwrap();
+        assert!(parsed.unknown.is_empty(), "{:?}", parsed.unknown.keys());
+        parsed.resolve(|_| None).unwrap();
+        assert_eq!(TargetConfig::KEYS.len(), 11);
     }
 }
