@@ -10,8 +10,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
+use rostersync_core::targets::RenameStatus;
 use rostersync_core::{HoldAnswer, HoldKind};
-use rostersync_store::{DeliveryStatus, RunMode};
+use rostersync_model::target::ObjectKind;
+use rostersync_store::{DeliveryOutcome, DeliveryRow, DeliveryStatus, RunMode};
 use rostersync_sync::RunStatus;
 use serde::Deserialize;
 
@@ -20,6 +22,7 @@ use crate::api::{
     self, ActiveRun, ApiError, ConnectionStatus, HoldView, RequestedMode, all_connections,
 };
 use crate::auth::{Caller, ClientIp, PageCaller};
+use crate::targets::{self, PendingView, TargetView};
 
 /// An error shown as a page, with a way back.
 pub struct PageError(ApiError);
@@ -90,6 +93,7 @@ fn page(title: &str, caller: &Caller, body: Markup) -> Response {
                     a href="/" { "rostersync" }
                     a href="/" { "Connections" }
                     a href="/holds" { "Holds" }
+                    a href="/targets" { "Targets" }
                     a href="/plugins" { "Plugins" }
                     a href="/notifications" { "Notifications" }
                     span.who {
@@ -240,7 +244,7 @@ pub async fn home(State(state): State<AppState>, PageCaller(caller): PageCaller)
             @if connections.is_empty() {
                 p.muted { "No connections are configured. Add them to the configuration file and restart." }
             } @else {
-                table #connections {
+                table #connections .cards {
                     tr { th { "Connection" } th { "Last sync" } th { "Last changed" } th { "Last checked" } th { "Next run" } th {} }
                     @for c in &connections { (connection_row(&caller, c)) }
                 }
@@ -518,6 +522,273 @@ pub async fn answer(
         None => format!("/holds/{id}"),
     };
     Ok(Redirect::to(&to).into_response())
+}
+
+fn outcome_badge(outcome: DeliveryOutcome) -> Markup {
+    let class = match outcome {
+        DeliveryOutcome::Done | DeliveryOutcome::Matched => "succeeded",
+        DeliveryOutcome::Conflict | DeliveryOutcome::Retry => "held",
+        DeliveryOutcome::Refused | DeliveryOutcome::Failed => "failed",
+    };
+    html! { span class={"badge " (class)} { (outcome.as_str()) } }
+}
+
+fn sending(enabled: bool) -> &'static str {
+    if enabled {
+        "delivering"
+    } else {
+        "preview only"
+    }
+}
+
+fn target_row(t: &TargetView) -> Markup {
+    let s = &t.status;
+    html! {
+        tr data-target=(t.name) {
+            td { a href={"/targets/" (t.name)} { strong { (t.name) } } br; span.muted { (t.kind) " · " (sending(t.enabled)) } }
+            td.waiting data-label="Waiting" { (s.waiting) }
+            td.refused data-label="Refused" { (s.refused) }
+            td data-label="Last delivery" {
+                @match &s.last_delivery {
+                    Some(d) => { (ago(Some(d.at))) " " (d.action.as_str()) " " (outcome_badge(d.outcome)) }
+                    None => span.muted { "never" },
+                }
+            }
+            td.pass data-label="Last pass" {
+                @match (&s.last_pass, s.pass_failure()) {
+                    (_, Some((at, error))) => { (status_badge("failed")) " " (ago(Some(at))) br; span.error { (error) } }
+                    (Some(pass), None) => { (status_badge("succeeded")) " " (ago(Some(pass.at))) }
+                    (None, None) => span.muted { "not yet" },
+                }
+            }
+            td data-label="Hold" {
+                @if let Some(hold) = &s.open_hold {
+                    a href={"/targets/" (t.name) "#hold"} { "Hold " (hold.id) " waits for you" }
+                } @else { span.muted { "none" } }
+            }
+        }
+    }
+}
+
+pub async fn targets(State(state): State<AppState>, PageCaller(caller): PageCaller) -> PageResult {
+    let targets = targets::all_targets(&state).await?;
+    Ok(page(
+        "Targets",
+        &caller,
+        html! {
+            h1 { "Targets" }
+            p.muted { "Where accounts and classes are provisioned. Changes are delivered after each run; a target that fails is retried and never holds up the others." }
+            @if targets.is_empty() {
+                p.muted { "No targets are configured. Add [[targets]] to the configuration file and restart." }
+            } @else {
+                table #targets .cards {
+                    tr { th { "Target" } th { "Waiting" } th { "Refused" } th { "Last delivery" } th { "Last unattended pass" } th { "Hold" } }
+                    @for t in &targets { (target_row(t)) }
+                }
+            }
+        },
+    ))
+}
+
+fn pending_table(id: Option<&str>, pending: &[PendingView]) -> Markup {
+    html! {
+        table id=[id] {
+            tr { th { "Change" } th { "Object" } th { "Attempts" } th { "State" } th { "Last error" } }
+            @for p in pending {
+                tr {
+                    td { (p.action) }
+                    td { (p.label) br; span.muted { (p.external_id) } }
+                    td { (p.attempts) }
+                    td {
+                        @if p.refused_at.is_some() { (status_badge("failed")) " refused " (ago(p.refused_at)) }
+                        @else if p.next_attempt_at.is_some() { (status_badge("held")) " retry " (ago(p.next_attempt_at)) }
+                        @else { (status_badge("queued")) " next delivery" }
+                    }
+                    td { (p.last_error.as_deref().unwrap_or("")) }
+                }
+            }
+        }
+    }
+}
+
+fn delivery_table(deliveries: &[DeliveryRow], link: bool) -> Markup {
+    html! {
+        table.deliveries {
+            tr { th { "When" } th { "Change" } th { "Object" } th { "Target's id" } th { "Outcome" } th { "Error" } }
+            @for d in deliveries {
+                tr data-object=(d.external_id) {
+                    td { (ago(Some(d.at))) }
+                    td { (d.action.as_str()) }
+                    td {
+                        @if link && d.kind == ObjectKind::User {
+                            a href={"/accounts/" (d.external_id)} { (d.external_id) }
+                        } @else { (d.external_id) }
+                    }
+                    td { code { (d.target_id.as_deref().unwrap_or("-")) } }
+                    td { (outcome_badge(d.outcome)) }
+                    td { (d.error.as_deref().unwrap_or("")) }
+                }
+            }
+        }
+    }
+}
+
+pub async fn target(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(name): Path<String>,
+) -> PageResult {
+    let detail = targets::target_detail(&state, &name).await?;
+    let t = &detail.target;
+    let open = t.status.open_hold.as_ref();
+    let waiting: Vec<&PendingView> = detail.pending.iter().collect();
+    let renames: Vec<_> = detail
+        .renames
+        .iter()
+        .filter(|r| r.status == RenameStatus::Pending || r.status == RenameStatus::Approved)
+        .collect();
+    let disabled = !caller.is_admin();
+    Ok(page(
+        &name,
+        &caller,
+        html! {
+            h1 { (name) " " span.muted { "(" (t.kind) ", " (sending(t.enabled)) ")" } }
+            table #target-status .cards {
+                tr { th { "Target" } th { "Waiting" } th { "Refused" } th { "Last delivery" } th { "Last unattended pass" } th { "Hold" } }
+                (target_row(t))
+            }
+            @if let Some(hold) = open {
+                h2 #hold { "Held mass suspension" }
+                div.panel #target-hold {
+                    p { "Hold " (hold.id) " withholds " strong { (hold.hold.suspend.len()) " suspensions" } " and " strong { (hold.hold.delete.len()) " deletions" } " of " (hold.hold.population) " accounts; opened " (ago(Some(hold.opened_at))) "." }
+                    @if !hold.hold.suspend.is_empty() {
+                        p { "Would be suspended:" }
+                        ul #held-suspend { @for who in &hold.hold.suspend { li { (who) } } }
+                    }
+                    @if !hold.hold.delete.is_empty() {
+                        p { "Would be deleted:" }
+                        ul #held-delete { @for who in &hold.hold.delete { li { (who) } } }
+                    }
+                    p.muted { "Digest reviewed: " code #target-digest { (hold.hold.digest) } ". Check the list against the school's leavers before confirming; the next delivery then sends it." }
+                    (post_form(&caller, &format!("/targets/{name}/holds/{}/confirm", hold.id), html! {
+                        input type="hidden" name="digest" value=(hold.hold.digest);
+                        button.primary #confirm-target-hold type="submit" disabled[disabled] { "Confirm these suspensions" }
+                    }))
+                    @if disabled { p.muted { "Confirming needs an admin token." } }
+                }
+            }
+            h2 { "What waits (" (waiting.len()) ")" }
+            @if waiting.is_empty() { p.muted { "Nothing waits." } }
+            @else { (pending_table(Some("pending"), &detail.pending)) }
+            @if !renames.is_empty() {
+                h2 { "Renames waiting for approval (" (renames.len()) ")" }
+                p.muted { "A login never changes without an operator: approve with " code { "rostersync targets approve-rename" } "." }
+                table #renames {
+                    tr { th { "Account" } th { "From" } th { "To" } th { "Status" } }
+                    @for r in &renames {
+                        tr { td { a href={"/accounts/" (r.external_id)} { (r.external_id) } } td { (r.from) } td { (r.to) } td { (r.status.as_str()) } }
+                    }
+                }
+            }
+            h2 { "Recent deliveries" }
+            @if detail.deliveries.is_empty() { p.muted { "Nothing was delivered yet." } }
+            @else { div #deliveries { (delivery_table(&detail.deliveries, true)) } }
+            @let answered: Vec<_> = detail.holds.iter().filter(|h| h.status != rostersync_store::HoldStatus::Open).collect();
+            @if !answered.is_empty() {
+                h2 { "Earlier holds" }
+                table #target-holds {
+                    tr { th { "Hold" } th { "Suspensions" } th { "Deletions" } th { "Status" } th { "By" } th { "When" } }
+                    @for h in &answered {
+                        tr { td { (h.id) } td { (h.hold.suspend.len()) } td { (h.hold.delete.len()) } td { (status_badge(h.status.as_str())) } td { (h.answered_by.as_deref().unwrap_or("")) } td { (ago(h.answered_at)) } }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct DigestForm {
+    digest: String,
+}
+
+pub async fn confirm_target_hold(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path((name, id)): Path<(String, i64)>,
+    Form(form): Form<DigestForm>,
+) -> PageResult {
+    targets::confirm(&state, &caller, &name, id, &form.digest).await?;
+    Ok(Redirect::to(&format!("/targets/{name}")).into_response())
+}
+
+/// One account's trace: its source records, what is wrong with them, the
+/// account, and where it stands in every target.
+pub async fn account(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<String>,
+) -> PageResult {
+    let timeline = targets::timeline(&state, &id).await?;
+    let a = &timeline.account;
+    Ok(page(
+        &a.display_name,
+        &caller,
+        html! {
+            h1 { (a.display_name) " " span.muted { "(" (a.role) ")" } }
+            div.panel #account {
+                p { "Account " code { (a.id) } " · " (status_badge(a.status.as_str())) }
+                p.muted {
+                    "Login " (a.username.as_deref().unwrap_or("-")) " · email " (a.email.as_deref().unwrap_or("-"))
+                    " · MIS id " (a.mis_id.as_deref().unwrap_or("-"))
+                    @if let Some(by) = &a.created_by { " · made by " (by) }
+                }
+            }
+            h2 { "Source records" }
+            @if timeline.sources.is_empty() { p.muted { "No connection links a source person to this account." } }
+            @for s in &timeline.sources {
+                div.panel.source data-connection=(s.connection) {
+                    p {
+                        a href={"/connections/" (s.connection)} { (s.connection) } " · source id " code { (s.source_id) }
+                        @if s.in_roster { " · " (status_badge("succeeded")) " in the roster" }
+                        @else { " · " (status_badge("failed")) " no longer in the roster" }
+                    }
+                    @if s.in_roster {
+                        p.muted {
+                            (s.name.as_deref().unwrap_or("(no name)"))
+                            @if let Some(year) = &s.year_group { " · year " (year) }
+                            @if let Some(reg) = &s.registration_group { " · registration " (reg) }
+                            @if let Some(left) = &s.leaving_date { " · leaves " (left) }
+                        }
+                    }
+                    @if s.issues.is_empty() { p.muted { "No standing issues." } }
+                    @else {
+                        ul.issues { @for i in &s.issues { li { strong { (i.message) } " " span.muted { (i.fix) } } } }
+                    }
+                }
+            }
+            h2 { "Targets" }
+            @if timeline.targets.is_empty() { p.muted { "No targets are configured." } }
+            @for t in &timeline.targets {
+                div.panel.trace data-target=(t.target) {
+                    h3 { a href={"/targets/" (t.target)} { (t.target) } @if !t.enabled { " " span.muted { "(preview only)" } } }
+                    p.verdict { (t.verdict) }
+                    @if let Some(entry) = &t.ledger {
+                        p.ledger {
+                            "Ledger: " (status_badge(entry.state.as_str())) " as " (entry.username.as_deref().unwrap_or("-"))
+                            @if let Some(email) = &entry.email { " · " (email) }
+                            " · target id " code { (entry.target_id.as_deref().unwrap_or("-")) }
+                            @if let Some(at) = entry.suspended_at { " · suspended " (ago(Some(at))) }
+                        }
+                    }
+                    @if !t.groups.is_empty() { p.muted { "In groups: " (t.groups.join(", ")) } }
+                    @if !t.pending.is_empty() { (pending_table(None, &t.pending)) }
+                    @if t.deliveries.is_empty() { p.muted { "No deliveries of this account." } }
+                    @else { (delivery_table(&t.deliveries, false)) }
+                }
+            }
+        },
+    ))
 }
 
 pub async fn plugins(State(state): State<AppState>, PageCaller(caller): PageCaller) -> PageResult {
