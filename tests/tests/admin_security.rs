@@ -467,7 +467,7 @@ async fn the_targets_pages_show_what_was_delivered_and_a_pupils_timeline() {
     use rostersync_deliver::{TargetConfig, TargetKind};
     use rostersync_model::Settings;
     use rostersync_model::target::ObjectKind;
-    use rostersync_store::{HoldStatus, RunMode};
+    use rostersync_store::HoldStatus;
     use rostersync_tests::scim::{ScimServer, installed};
 
     if !installed() {
@@ -480,16 +480,7 @@ async fn the_targets_pages_show_what_was_delivered_and_a_pupils_timeline() {
     apps.settings = Settings::new().with("base-url", &server.base);
     apps.policy.domain = "north.example.org".into();
     apps.password_export = Some(passwords.path().join("apps"));
-    let host = Host::start(HostSpec {
-        targets: vec![apps],
-        ..HostSpec::default()
-    })
-    .await;
-    host.service
-        .request_run("north", RunMode::Full, "test")
-        .await
-        .unwrap();
-    host.succeeded("north").await;
+    let host = Host::synced(vec![apps]).await;
     // Once the host has delivered after the run, the list's counts are
     // the store's.
     let mut listed = serde_json::Value::Null;
@@ -641,6 +632,14 @@ async fn the_targets_pages_show_what_was_delivered_and_a_pupils_timeline() {
         .await
         .unwrap();
     assert_eq!(read_only.status(), StatusCode::FORBIDDEN);
+    let stale = client()
+        .post(host.url(&format!("/api/v1/targets/apps/holds/{hold}/confirm")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"digest": "not-the-one-reviewed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::CONFLICT);
     let open = |holds: Vec<rostersync_store::TargetHoldRow>| {
         holds.into_iter().find(|h| h.id == hold).unwrap().status
     };

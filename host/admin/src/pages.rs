@@ -136,7 +136,7 @@ fn in_words(seconds: i64, before: &str, after: &str) -> String {
 }
 
 fn status_badge(status: &str) -> Markup {
-    html! { span class={"badge " (status)} { (status) } }
+    badge(status, status)
 }
 
 fn refresh_buttons(caller: &Caller, id: &str, busy: bool) -> Markup {
@@ -524,13 +524,17 @@ pub async fn answer(
     Ok(Redirect::to(&to).into_response())
 }
 
+fn badge(class: &str, text: &str) -> Markup {
+    html! { span class={"badge " (class)} { (text) } }
+}
+
 fn outcome_badge(outcome: DeliveryOutcome) -> Markup {
     let class = match outcome {
         DeliveryOutcome::Done | DeliveryOutcome::Matched => "succeeded",
         DeliveryOutcome::Conflict | DeliveryOutcome::Retry => "held",
         DeliveryOutcome::Refused | DeliveryOutcome::Failed => "failed",
     };
-    html! { span class={"badge " (class)} { (outcome.as_str()) } }
+    badge(class, outcome.as_str())
 }
 
 fn sending(enabled: bool) -> &'static str {
@@ -556,8 +560,8 @@ fn target_row(t: &TargetView) -> Markup {
             }
             td.pass data-label="Last pass" {
                 @match (&s.last_pass, s.pass_failure()) {
-                    (_, Some((at, error))) => { (status_badge("failed")) " " (ago(Some(at))) br; span.error { (error) } }
-                    (Some(pass), None) => { (status_badge("succeeded")) " " (ago(Some(pass.at))) }
+                    (_, Some((at, error))) => { (badge("failed", "failed")) " " (ago(Some(at))) br; span.error { (error) } }
+                    (Some(pass), None) => { (badge("succeeded", "delivered")) " " (ago(Some(pass.at))) }
                     (None, None) => span.muted { "not yet" },
                 }
             }
@@ -600,9 +604,9 @@ fn pending_table(id: Option<&str>, pending: &[PendingView]) -> Markup {
                     td { (p.label) br; span.muted { (p.external_id) } }
                     td { (p.attempts) }
                     td {
-                        @if p.refused_at.is_some() { (status_badge("failed")) " refused " (ago(p.refused_at)) }
-                        @else if p.next_attempt_at.is_some() { (status_badge("held")) " retry " (ago(p.next_attempt_at)) }
-                        @else { (status_badge("queued")) " next delivery" }
+                        @if p.refused_at.is_some() { (badge("failed", "refused")) " " (ago(p.refused_at)) }
+                        @else if p.next_attempt_at.is_some() { (badge("held", "retry")) " " (ago(p.next_attempt_at)) }
+                        @else { (badge("queued", "next delivery")) }
                     }
                     td { (p.last_error.as_deref().unwrap_or("")) }
                 }
@@ -750,8 +754,8 @@ pub async fn account(
                 div.panel.source data-connection=(s.connection) {
                     p {
                         a href={"/connections/" (s.connection)} { (s.connection) } " · source id " code { (s.source_id) }
-                        @if s.in_roster { " · " (status_badge("succeeded")) " in the roster" }
-                        @else { " · " (status_badge("failed")) " no longer in the roster" }
+                        @if s.in_roster { " · " (badge("succeeded", "in the roster")) }
+                        @else { " · " (badge("failed", "no longer in the roster")) }
                     }
                     @if s.in_roster {
                         p.muted {
