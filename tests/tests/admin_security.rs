@@ -588,6 +588,57 @@ async fn the_targets_pages_show_what_was_delivered_and_a_pupils_timeline() {
             .unwrap()
             .starts_with("Delivered as")
     );
+    // The same answer from the source person's side; a person the roster
+    // has but no account is linked to is told so, per target.
+    let source_id = timeline["sources"][0]["source_id"].as_str().unwrap();
+    let by_person = api_json(
+        &host,
+        READ_TOKEN,
+        &format!("/api/v1/connections/north/people/{source_id}/timeline"),
+    )
+    .await;
+    assert_eq!(by_person, timeline);
+    let redirect = client()
+        .get(host.url(&format!("/connections/north/people/{source_id}")))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), StatusCode::SEE_OTHER);
+    let links = host.store.links("north").await.unwrap();
+    let unlinked = host
+        .store
+        .standing_issues("north")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.issue.entity_type == "Student" && !links.contains_key(&s.issue.source_id));
+    if let Some(standing) = unlinked {
+        let nobody = api_json(
+            &host,
+            READ_TOKEN,
+            &format!(
+                "/api/v1/connections/north/people/{}/timeline",
+                standing.issue.source_id
+            ),
+        )
+        .await;
+        assert_eq!(nobody["account"], serde_json::Value::Null);
+        assert_eq!(
+            nobody["sources"][0]["issues"][0]["message"],
+            standing.issue.message.as_str()
+        );
+        assert!(
+            nobody["targets"][0]["verdict"]
+                .as_str()
+                .unwrap()
+                .starts_with("No account is linked"),
+            "{nobody}"
+        );
+    }
+    let (status, _) = page(&host, &cookie, "/connections/north/people/nobody-at-all").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     let (_, target_page) = page(&host, &cookie, "/targets/apps").await;
     assert!(
         target_page.contains(&format!("href=\"/accounts/{}\"", user.external_id)),

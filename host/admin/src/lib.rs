@@ -182,6 +182,10 @@ pub fn router(service: Service, config: &AdminConfig) -> Router {
             "/api/v1/accounts/{id}/timeline",
             get(targets::account_timeline),
         )
+        .route(
+            "/api/v1/connections/{id}/people/{source_id}/timeline",
+            get(targets::person),
+        )
         .route("/api/v1/targets", get(targets::targets))
         .route("/api/v1/targets/{name}", get(targets::target))
         .route(
@@ -212,6 +216,7 @@ pub fn router(service: Service, config: &AdminConfig) -> Router {
             post(pages::confirm_target_hold),
         )
         .route("/accounts/{id}", get(pages::account))
+        .route("/connections/{id}/people/{source_id}", get(pages::person))
         .route("/plugins", get(pages::plugins))
         .route("/notifications", get(pages::notifications))
         .route("/login", get(pages::login_form).post(pages::login))

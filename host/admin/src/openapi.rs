@@ -105,6 +105,12 @@ pub const OPERATIONS: &[(&str, &str, &str, bool)] = &[
     ),
     (
         "get",
+        "/api/v1/connections/{id}/people/{source_id}/timeline",
+        "A source person's timeline: their account's when one is linked; else the record, its standing issues and, per target, that nothing is delivered.",
+        false,
+    ),
+    (
+        "get",
         "/api/v1/targets",
         "Every provisioning target: kind, enabled (false: preview only), changes waiting and refused, last delivery, last unattended pass (with its failure), open hold. Never its settings.",
         false,
@@ -163,7 +169,7 @@ pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
     for (method, path, summary, admin) in OPERATIONS {
         let mut parameters = Vec::new();
-        for name in ["name", "id"] {
+        for name in ["name", "id", "source_id"] {
             if path.contains(&format!("{{{name}}}")) {
                 parameters.push(
                     json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}),

@@ -323,7 +323,15 @@ pub async fn connection(
             table #standing-issues {
                 tr { th { "Type" } th { "Name" } th { "MIS id" } th { "Problem" } th { "Policy" } th { "How to fix" } }
                 @for s in &standing {
-                    tr { td { (s.issue.entity_type) } td { (s.issue.entity_name) } td { (s.issue.mis_id) } td { (s.issue.message) } td { (s.issue.policy) } td { (s.issue.fix) } }
+                    tr {
+                        td { (s.issue.entity_type) }
+                        td {
+                            @if ["Student", "Staff", "Contact"].contains(&s.issue.entity_type.as_str()) {
+                                a href={"/connections/" (id) "/people/" (s.issue.source_id)} { (s.issue.entity_name) }
+                            } @else { (s.issue.entity_name) }
+                        }
+                        td { (s.issue.mis_id) } td { (s.issue.message) } td { (s.issue.policy) } td { (s.issue.fix) }
+                    }
                 }
             }
             h2 { "Sync history" }
@@ -733,19 +741,50 @@ pub async fn account(
     PageCaller(caller): PageCaller,
     Path(id): Path<String>,
 ) -> PageResult {
-    let timeline = targets::timeline(&state, &id).await?;
-    let a = &timeline.account;
-    Ok(page(
-        &a.display_name,
+    Ok(timeline_page(
         &caller,
+        &targets::timeline(&state, &id).await?,
+    ))
+}
+
+/// A source person's timeline: their account's page when one is linked.
+pub async fn person(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path((connection, source_id)): Path<(String, String)>,
+) -> PageResult {
+    let timeline = targets::person_timeline(&state, &connection, &source_id).await?;
+    if let Some(account) = &timeline.account {
+        return Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response());
+    }
+    Ok(timeline_page(&caller, &timeline))
+}
+
+fn timeline_page(caller: &Caller, timeline: &targets::Timeline) -> Response {
+    let title = match (&timeline.account, timeline.sources.first()) {
+        (Some(a), _) => a.display_name.clone(),
+        (None, Some(s)) => s.name.clone().unwrap_or_else(|| s.source_id.clone()),
+        (None, None) => "Timeline".into(),
+    };
+    page(
+        &title,
+        caller,
         html! {
-            h1 { (a.display_name) " " span.muted { "(" (a.role) ")" } }
-            div.panel #account {
-                p { "Account " code { (a.id) } " · " (status_badge(a.status.as_str())) }
-                p.muted {
-                    "Login " (a.username.as_deref().unwrap_or("-")) " · email " (a.email.as_deref().unwrap_or("-"))
-                    " · MIS id " (a.mis_id.as_deref().unwrap_or("-"))
-                    @if let Some(by) = &a.created_by { " · made by " (by) }
+            @match &timeline.account {
+                Some(a) => {
+                    h1 { (a.display_name) " " span.muted { "(" (a.role) ")" } }
+                    div.panel #account {
+                        p { "Account " code { (a.id) } " · " (status_badge(a.status.as_str())) }
+                        p.muted {
+                            "Login " (a.username.as_deref().unwrap_or("-")) " · email " (a.email.as_deref().unwrap_or("-"))
+                            " · MIS id " (a.mis_id.as_deref().unwrap_or("-"))
+                            @if let Some(by) = &a.created_by { " · made by " (by) }
+                        }
+                    }
+                }
+                None => {
+                    h1 { (title) }
+                    div.panel #account { p { (badge("failed", "no account")) " No account is linked to this person." } }
                 }
             }
             h2 { "Source records" }
@@ -792,7 +831,7 @@ pub async fn account(
                 }
             }
         },
-    ))
+    )
 }
 
 pub async fn plugins(State(state): State<AppState>, PageCaller(caller): PageCaller) -> PageResult {

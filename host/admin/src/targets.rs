@@ -213,10 +213,12 @@ pub struct TargetTrace {
     pub deliveries: Vec<DeliveryRow>,
 }
 
-/// One account from its source records through every target.
+/// One account (or a source person without one) from its source records
+/// through every target.
 #[derive(Debug, Clone, Serialize)]
 pub struct Timeline {
-    pub account: AccountRow,
+    /// `None` for a source person no account is linked to.
+    pub account: Option<AccountRow>,
     pub sources: Vec<SourceView>,
     pub targets: Vec<TargetTrace>,
 }
@@ -353,10 +355,65 @@ pub(crate) async fn timeline(state: &AppState, id: &str) -> ApiResult<Timeline> 
         });
     }
     Ok(Timeline {
-        account,
+        account: Some(account),
         sources,
         targets,
     })
+}
+
+/// A source person's trace: their account's when one is linked, else
+/// the record, its issues and, per target, that nothing is delivered.
+pub(crate) async fn person_timeline(
+    state: &AppState,
+    connection: &str,
+    source_id: &str,
+) -> ApiResult<Timeline> {
+    let store = state.service.store();
+    if let Some(account) = store.links(connection).await?.get(source_id) {
+        return timeline(state, account).await;
+    }
+    let source = source_view(state, connection.to_string(), source_id.to_string()).await?;
+    if !source.in_roster && source.issues.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("connection {connection:?} has no person {source_id:?}"),
+        ));
+    }
+    let verdict = if source.issues.is_empty() {
+        "No account is linked to this person, so no target gets them".to_string()
+    } else {
+        "No account is linked to this person, so no target gets them: see the issues at the source"
+            .to_string()
+    };
+    let targets = state
+        .service
+        .targets()
+        .iter()
+        .map(|config| TargetTrace {
+            target: config.name.clone(),
+            enabled: config.enabled,
+            verdict: verdict.clone(),
+            ledger: None,
+            groups: Vec::new(),
+            pending: Vec::new(),
+            deliveries: Vec::new(),
+        })
+        .collect();
+    Ok(Timeline {
+        account: None,
+        sources: vec![source],
+        targets,
+    })
+}
+
+pub async fn person(
+    State(state): State<AppState>,
+    _: ApiCaller,
+    Path((connection, source_id)): Path<(String, String)>,
+) -> ApiResult<Json<Timeline>> {
+    Ok(Json(
+        person_timeline(&state, &connection, &source_id).await?,
+    ))
 }
 
 pub async fn account_timeline(
