@@ -608,6 +608,9 @@ async fn at_400_px_a_target_page_and_a_timeline_fit_and_its_hold_is_confirmed() 
     let verdict = wait_for_text(&client, "div.trace[data-target=apps] p.verdict", |_| true).await;
     assert!(!verdict.is_empty());
 
+    client.goto(&host.url("/")).await.unwrap();
+    let told = wait_for_text(&client, "#held-targets", |_| true).await;
+    assert!(told.contains("apps"), "{told}");
     client.goto(&host.url("/targets/apps")).await.unwrap();
     click(&client, "#confirm-target-hold").await;
     client

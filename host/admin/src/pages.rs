@@ -230,6 +230,12 @@ pub async fn home(State(state): State<AppState>, PageCaller(caller): PageCaller)
     let connections = all_connections(&state).await?;
     let jobs = active_runs(&state).await?;
     let open_holds = state.service.store().holds(false).await?.len();
+    let held_targets: Vec<String> = targets::all_targets(&state)
+        .await?
+        .into_iter()
+        .filter(|t| t.status.open_hold.is_some())
+        .map(|t| t.name)
+        .collect();
     Ok(page(
         "Connections",
         &caller,
@@ -237,6 +243,9 @@ pub async fn home(State(state): State<AppState>, PageCaller(caller): PageCaller)
             h1 { "Connections" }
             @if open_holds > 0 {
                 p.panel { a href="/holds" { (open_holds) " held run(s) wait for an answer." } }
+            }
+            @if !held_targets.is_empty() {
+                p.panel #held-targets { a href="/targets" { "A mass suspension waits for your confirm on " (held_targets.join(", ")) "." } }
             }
             h2 { "Running jobs" }
             div #jobs aria-live="polite" aria-label="Running jobs" data-active=(jobs.len()) { (jobs_fragment(&jobs)) }
