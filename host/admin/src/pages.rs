@@ -662,7 +662,6 @@ pub async fn target(
     let detail = targets::target_detail(&state, &name).await?;
     let t = &detail.target;
     let open = t.status.open_hold.as_ref();
-    let waiting: Vec<&PendingView> = detail.pending.iter().collect();
     let renames: Vec<_> = detail
         .renames
         .iter()
@@ -698,8 +697,8 @@ pub async fn target(
                     @if disabled { p.muted { "Confirming needs an admin token." } }
                 }
             }
-            h2 { "What waits (" (waiting.len()) ")" }
-            @if waiting.is_empty() { p.muted { "Nothing waits." } }
+            h2 { "What waits (" (detail.pending.len()) ")" }
+            @if detail.pending.is_empty() { p.muted { "Nothing waits." } }
             @else { (pending_table(Some("pending"), &detail.pending)) }
             @if !renames.is_empty() {
                 h2 { "Renames waiting for approval (" (renames.len()) ")" }
