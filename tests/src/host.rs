@@ -207,6 +207,23 @@ impl Host {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Starts a host delivering to `targets` and runs a full sync of its
+    /// first connection, which succeeds.
+    pub async fn synced(targets: Vec<TargetConfig>) -> Host {
+        let host = Host::start(HostSpec {
+            targets,
+            ..HostSpec::default()
+        })
+        .await;
+        let connection = HostSpec::default().connections[0].0.clone();
+        host.service
+            .request_run(&connection, rostersync_store::RunMode::Full, "test")
+            .await
+            .unwrap();
+        host.succeeded(&connection).await;
+        host
+    }
+
     /// Waits for the connection's run to end and asserts that it
     /// succeeded (the sandbox's schools have issues by design, so with
     /// issues counts).

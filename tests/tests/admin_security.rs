@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use rostersync_admin::AdminConfig;
-use rostersync_tests::host::{ADMIN_TOKEN, Host, HostSpec};
+use rostersync_tests::host::{ADMIN_TOKEN, Host, HostSpec, READ_TOKEN};
 use rostersync_tests::workspace;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -442,5 +442,282 @@ async fn a_hold_is_answered_over_the_api_only_with_a_bearer_token_its_types_answ
         audit.last().unwrap().detail.contains("half an export"),
         "{:?}",
         audit.last()
+    );
+}
+
+/// GETs a JSON endpoint with `token`.
+async fn api_json(host: &Host, token: &str, path: &str) -> serde_json::Value {
+    let response = client()
+        .get(host.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.json().await.unwrap()
+}
+
+/// A school provisioned into a real SCIM service, as the targets pages and
+/// their JSON show it: the counts, a pupil's timeline from source record
+/// to the target's ledger and delivery log, and a target's held mass
+/// suspension, which only a form carrying its session's token confirms.
+#[tokio::test]
+async fn the_targets_pages_show_what_was_delivered_and_a_pupils_timeline() {
+    use rostersync_core::targets::MassHold;
+    use rostersync_deliver::{TargetConfig, TargetKind};
+    use rostersync_model::Settings;
+    use rostersync_model::target::ObjectKind;
+    use rostersync_store::HoldStatus;
+    use rostersync_tests::scim::{ScimServer, installed};
+
+    if !installed() {
+        return;
+    }
+    let server = ScimServer::start().await;
+    let passwords = tempfile::tempdir().unwrap();
+    let mut apps = TargetConfig::new("apps", TargetKind::Plugin);
+    apps.plugin = Some("scim".into());
+    apps.settings = Settings::new().with("base-url", &server.base);
+    apps.policy.domain = "north.example.org".into();
+    apps.password_export = Some(passwords.path().join("apps"));
+    let host = Host::synced(vec![apps]).await;
+    // Once the host has delivered after the run, the list's counts are
+    // the store's.
+    let mut listed = serde_json::Value::Null;
+    let mut status = None;
+    for _ in 0..150 {
+        let before = host.store.target_status("apps").await.unwrap();
+        listed = api_json(&host, READ_TOKEN, "/api/v1/targets").await;
+        let after = host.store.target_status("apps").await.unwrap();
+        let head = host.store.outbox_head().await.unwrap();
+        let delivered = after
+            .last_pass
+            .as_ref()
+            .is_some_and(|p| p.last_error.is_none() && p.seen_id == head)
+            && after.last_delivery.is_some();
+        if delivered && before == after {
+            status = Some(after);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = status.expect("the host delivered the school after the run");
+    let users = server.users().await.len();
+    assert!(users > 0);
+    let apps = &listed[0];
+    assert_eq!(apps["name"], "apps");
+    assert_eq!(apps["kind"], "plugin");
+    assert_eq!(apps["enabled"], true);
+    assert_eq!(apps["waiting"], status.waiting);
+    assert_eq!(apps["refused"], status.refused);
+    assert_eq!(
+        apps["last_delivery"]["outcome"],
+        status.last_delivery.unwrap().outcome.as_str()
+    );
+    assert_eq!(apps["last_pass"]["last_error"], serde_json::Value::Null);
+    assert_eq!(apps["open_hold"], serde_json::Value::Null);
+    assert!(!listed.to_string().contains(&server.base), "{listed}");
+    let detail = api_json(&host, READ_TOKEN, "/api/v1/targets/apps").await;
+    assert!(!detail["deliveries"].as_array().unwrap().is_empty());
+    assert_eq!(
+        detail["pending"].as_array().unwrap().len() as i64,
+        status.waiting + status.refused
+    );
+    assert!(!detail.to_string().contains(&server.base));
+    // JSON needs the bearer token; a session cookie is not enough.
+    let cookie = sign_in(&host, ADMIN_TOKEN).await;
+    let by_cookie = client()
+        .get(host.url("/api/v1/targets"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_cookie.status(), StatusCode::UNAUTHORIZED);
+
+    let (status, list) = page(&host, &cookie, "/targets").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains("data-target=\"apps\""), "{list}");
+    assert!(!list.contains(&server.base));
+
+    // A pupil's timeline names their account, the target's ledger state
+    // and the delivery line that made them.
+    let made = host
+        .store
+        .target_deliveries("apps", 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| {
+            d.kind == ObjectKind::User
+                && d.action.as_str() == "create-user"
+                && d.outcome.as_str() == "done"
+        })
+        .expect("a recent delivery made a user");
+    let user = host
+        .store
+        .target_object("apps", ObjectKind::User, &made.external_id)
+        .await
+        .unwrap()
+        .expect("the ledger holds the user made");
+    let timeline = api_json(
+        &host,
+        READ_TOKEN,
+        &format!("/api/v1/accounts/{}/timeline", user.external_id),
+    )
+    .await;
+    assert_eq!(timeline["account"]["id"], user.external_id.as_str());
+    assert_eq!(timeline["sources"][0]["connection"], "north");
+    assert_eq!(timeline["sources"][0]["in_roster"], true);
+    let trace = &timeline["targets"][0];
+    assert_eq!(trace["target"], "apps");
+    assert_eq!(trace["ledger"]["state"], "active");
+    assert_eq!(
+        trace["ledger"]["target_id"],
+        user.target_id.as_deref().unwrap()
+    );
+    let lines = trace["deliveries"].as_array().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["action"] == "create-user" && l["outcome"] == "done"),
+        "{trace}"
+    );
+    assert!(
+        trace["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("Delivered as")
+    );
+    // The same answer from the source person's side; a person the roster
+    // has but no account is linked to is told so, per target.
+    let source_id = timeline["sources"][0]["source_id"].as_str().unwrap();
+    let by_person = api_json(
+        &host,
+        READ_TOKEN,
+        &format!("/api/v1/connections/north/people/{source_id}/timeline"),
+    )
+    .await;
+    assert_eq!(by_person, timeline);
+    let redirect = client()
+        .get(host.url(&format!("/connections/north/people/{source_id}")))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), StatusCode::SEE_OTHER);
+    let links = host.store.links("north").await.unwrap();
+    let unlinked = host
+        .store
+        .standing_issues("north")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.issue.entity_type == "Student" && !links.contains_key(&s.issue.source_id));
+    if let Some(standing) = unlinked {
+        let nobody = api_json(
+            &host,
+            READ_TOKEN,
+            &format!(
+                "/api/v1/connections/north/people/{}/timeline",
+                standing.issue.source_id
+            ),
+        )
+        .await;
+        assert_eq!(nobody["account"], serde_json::Value::Null);
+        assert_eq!(
+            nobody["sources"][0]["issues"][0]["message"],
+            standing.issue.message.as_str()
+        );
+        assert!(
+            nobody["targets"][0]["verdict"]
+                .as_str()
+                .unwrap()
+                .starts_with("No account is linked"),
+            "{nobody}"
+        );
+    }
+    let (status, _) = page(&host, &cookie, "/connections/north/people/nobody-at-all").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (_, target_page) = page(&host, &cookie, "/targets/apps").await;
+    assert!(
+        target_page.contains(&format!("href=\"/accounts/{}\"", user.external_id)),
+        "the deliveries link to each person's timeline"
+    );
+    let (status, person) = page(&host, &cookie, &format!("/accounts/{}", user.external_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        user.username.as_deref().unwrap(),
+        user.target_id.as_deref().unwrap(),
+        "create-user",
+    ] {
+        assert!(person.contains(shown), "{shown} on the timeline");
+    }
+
+    // A held mass suspension: confirmed only by a form with its token.
+    let held = MassHold {
+        digest: "0123456789abcdef0123456789abcdef".into(),
+        population: users,
+        suspend: vec![format!(
+            "{} ({})",
+            user.username.as_deref().unwrap(),
+            user.external_id
+        )],
+        delete: Vec::new(),
+    };
+    let hold = host.store.open_target_hold("apps", &held).await.unwrap();
+    let listed = api_json(&host, READ_TOKEN, "/api/v1/targets").await;
+    assert_eq!(listed[0]["open_hold"]["id"], hold);
+    let (_, target_page) = page(&host, &cookie, "/targets/apps").await;
+    assert!(target_page.contains(&held.digest));
+    let action = format!("/targets/apps/holds/{hold}/confirm");
+    assert_eq!(
+        submit(&host, &cookie, &action, &[("digest", &held.digest)]).await,
+        StatusCode::FORBIDDEN
+    );
+    let read_only = client()
+        .post(host.url(&format!("/api/v1/targets/apps/holds/{hold}/confirm")))
+        .bearer_auth(READ_TOKEN)
+        .json(&serde_json::json!({"digest": held.digest}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read_only.status(), StatusCode::FORBIDDEN);
+    let stale = client()
+        .post(host.url(&format!("/api/v1/targets/apps/holds/{hold}/confirm")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"digest": "not-the-one-reviewed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::CONFLICT);
+    let open = |holds: Vec<rostersync_store::TargetHoldRow>| {
+        holds.into_iter().find(|h| h.id == hold).unwrap().status
+    };
+    assert_eq!(
+        open(host.store.target_holds("apps").await.unwrap()),
+        HoldStatus::Open
+    );
+    let csrf = csrf_of(&target_page);
+    assert_eq!(
+        submit(
+            &host,
+            &cookie,
+            &action,
+            &[("digest", &held.digest), ("csrf", &csrf)]
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        open(host.store.target_holds("apps").await.unwrap()),
+        HoldStatus::Confirmed
+    );
+    let audit = host.store.audit_log().await.unwrap();
+    assert!(
+        audit.iter().any(|e| e.action == "target-hold.confirmed"
+            && e.subject == format!("target apps hold {hold}")
+            && e.detail.contains(&held.digest)),
+        "{audit:?}"
     );
 }

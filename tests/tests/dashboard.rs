@@ -470,6 +470,31 @@ async fn off_screen(client: &Client, css: &str) -> Vec<String> {
     serde_json::from_value(found).unwrap()
 }
 
+/// Asserts that no control of the page sticks out of the viewport and
+/// that the page does not scroll sideways.
+async fn assert_fits(client: &Client, path: &str, width: u32) {
+    let clipped = off_screen(
+        client,
+        "header a, header button, main button, main a.button",
+    )
+    .await;
+    assert!(
+        clipped.is_empty(),
+        "{path} at {width} px: off screen: {clipped:?}"
+    );
+    let scrolls = client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        scrolls.as_f64().unwrap() <= 0.5,
+        "{path} at {width} px scrolls sideways by {scrolls}"
+    );
+}
+
 /// Saves a screenshot of the page to /tmp/shots/, for a person to look at.
 async fn shot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
@@ -518,26 +543,7 @@ async fn at_400_px_nothing_is_clipped_and_a_screen_reader_hears_names_and_jobs()
                 .await
                 .unwrap();
             shot(&client, &format!("{name}-{width}")).await;
-            let clipped = off_screen(
-                &client,
-                "header a, header button, main button, main a.button",
-            )
-            .await;
-            assert!(
-                clipped.is_empty(),
-                "{path} at {width} px: off screen: {clipped:?}"
-            );
-            let scrolls = client
-                .execute(
-                    "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
-                    vec![],
-                )
-                .await
-                .unwrap();
-            assert!(
-                scrolls.as_f64().unwrap() <= 0.5,
-                "{path} at {width} px scrolls sideways by {scrolls}"
-            );
+            assert_fits(&client, path, width).await;
         }
     }
     // At 400 px the Refresh button is on screen, and pressing it works.
@@ -545,5 +551,82 @@ async fn at_400_px_nothing_is_clipped_and_a_screen_reader_hears_names_and_jobs()
     click(&client, "button[data-connection=south]").await;
     let row = "tr[data-connection=south] td.status";
     wait_for_text(&client, row, |t| t.starts_with("succeeded")).await;
+    client.close().await.unwrap();
+}
+
+/// A target's page and a pupil's timeline at 400 px: nothing clipped, no
+/// sideways scroll, and the held mass suspension confirmed by its button.
+#[tokio::test]
+async fn at_400_px_a_target_page_and_a_timeline_fit_and_its_hold_is_confirmed() {
+    use rostersync_core::targets::MassHold;
+    use rostersync_deliver::{TargetConfig, TargetKind};
+    use rostersync_store::HoldStatus;
+
+    let mut apps = TargetConfig::new("apps", TargetKind::Plugin);
+    apps.plugin = Some("scim".into());
+    apps.enabled = false;
+    let host = Host::synced(vec![apps]).await;
+    let pupil = host
+        .store
+        .accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.role == "student")
+        .expect("the run made pupils' accounts");
+    let digest = "fedcba9876543210fedcba9876543210";
+    let hold = host
+        .store
+        .open_target_hold(
+            "apps",
+            &MassHold {
+                digest: digest.into(),
+                population: 60,
+                suspend: vec![format!("a.very.long.login.for.a.pupil ({})", pupil.id)],
+                delete: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let (client, _driver) = browser().await;
+    sign_in(&client, &host, ADMIN_TOKEN).await;
+    client.set_window_size(400, 900).await.unwrap();
+    for (name, path) in [
+        ("targets", "/targets".to_string()),
+        ("target", "/targets/apps".to_string()),
+        ("timeline", format!("/accounts/{}", pupil.id)),
+    ] {
+        client.goto(&host.url(&path)).await.unwrap();
+        client
+            .wait()
+            .for_element(Locator::Css("main h1"))
+            .await
+            .unwrap();
+        shot(&client, &format!("{name}-400")).await;
+        assert_fits(&client, &path, 400).await;
+    }
+    let verdict = wait_for_text(&client, "div.trace[data-target=apps] p.verdict", |_| true).await;
+    assert!(!verdict.is_empty());
+
+    client.goto(&host.url("/")).await.unwrap();
+    let told = wait_for_text(&client, "#held-targets", |_| true).await;
+    assert!(told.contains("apps"), "{told}");
+    client.goto(&host.url("/targets/apps")).await.unwrap();
+    click(&client, "#confirm-target-hold").await;
+    client
+        .wait()
+        .for_element(Locator::Css("table#target-holds"))
+        .await
+        .unwrap();
+    let status = host
+        .store
+        .target_holds("apps")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.id == hold)
+        .unwrap()
+        .status;
+    assert_eq!(status, HoldStatus::Confirmed);
     client.close().await.unwrap();
 }

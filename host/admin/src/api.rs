@@ -56,7 +56,9 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::HoldNotOpen(_) => Self::new(StatusCode::CONFLICT, error.to_string()),
+            StoreError::HoldNotOpen(_) | StoreError::RevisionNotCurrent { .. } => {
+                Self::new(StatusCode::CONFLICT, error.to_string())
+            }
             StoreError::AnswerNotOffered { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
             }

@@ -13,6 +13,7 @@ pub mod openapi;
 mod pages;
 mod server;
 mod session;
+mod targets;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -177,6 +178,20 @@ pub fn router(service: Service, config: &AdminConfig) -> Router {
         .route("/api/v1/holds/{id}/reject", post(api::reject_hold))
         .route("/api/v1/holds/{id}/answer", post(api::answer_hold))
         .route("/api/v1/accounts/{id}", get(api::account))
+        .route(
+            "/api/v1/accounts/{id}/timeline",
+            get(targets::account_timeline),
+        )
+        .route(
+            "/api/v1/connections/{id}/people/{source_id}/timeline",
+            get(targets::person),
+        )
+        .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/targets/{name}", get(targets::target))
+        .route(
+            "/api/v1/targets/{name}/holds/{id}/confirm",
+            post(targets::confirm_hold),
+        )
         .route("/api/v1/accounts/{id}/delete", post(api::delete_account))
         .route("/api/v1/accounts/{id}/unlink", post(api::unlink_account))
         .route("/api/v1/plugins", get(api::plugins))
@@ -194,6 +209,14 @@ pub fn router(service: Service, config: &AdminConfig) -> Router {
         .route("/holds/{id}/evidence.csv", get(pages::hold_csv))
         .route("/holds/{id}/answer/{answer}", get(pages::answer_page))
         .route("/holds/{id}/answer", post(pages::answer))
+        .route("/targets", get(pages::targets))
+        .route("/targets/{name}", get(pages::target))
+        .route(
+            "/targets/{name}/holds/{id}/confirm",
+            post(pages::confirm_target_hold),
+        )
+        .route("/accounts/{id}", get(pages::account))
+        .route("/connections/{id}/people/{source_id}", get(pages::person))
         .route("/plugins", get(pages::plugins))
         .route("/notifications", get(pages::notifications))
         .route("/login", get(pages::login_form).post(pages::login))

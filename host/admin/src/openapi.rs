@@ -98,6 +98,36 @@ pub const OPERATIONS: &[(&str, &str, &str, bool)] = &[
         false,
     ),
     (
+        "get",
+        "/api/v1/accounts/{id}/timeline",
+        "Why an account is or is not in each target: its source records and their standing issues, the account, and per target its ledger state, groups, pending changes and delivery log lines.",
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/connections/{id}/people/{source_id}/timeline",
+        "A source person's timeline: their account's when one is linked; else the record, its standing issues and, per target, that nothing is delivered.",
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/targets",
+        "Every provisioning target: kind, enabled (false: preview only), changes waiting and refused, last delivery, last unattended pass (with its failure), open hold. Never its settings.",
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/targets/{name}",
+        "One target's status with its recent deliveries (newest first), pending changes with their last error, holds and renames.",
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/targets/{name}/holds/{id}/confirm",
+        "Release a target's held mass suspension: body `{\"digest\": DIGEST}` as reviewed; 409 if the hold moved on. Audited.",
+        true,
+    ),
+    (
         "post",
         "/api/v1/accounts/{id}/delete",
         "Delete an account: body `{\"connection\": ID}`. Audited; it stays deleted.",
@@ -139,16 +169,18 @@ pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
     for (method, path, summary, admin) in OPERATIONS {
         let mut parameters = Vec::new();
-        if path.contains("{id}") {
-            parameters.push(
-                json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
-            );
+        for name in ["name", "id", "source_id"] {
+            if path.contains(&format!("{{{name}}}")) {
+                parameters.push(
+                    json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}),
+                );
+            }
         }
         let responses = json!({
             "200": {"description": "OK"},
             "401": {"description": "No token, or a token that is not valid.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "403": {"description": "A read-only token asked for a change.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-            "404": {"description": "No such connection, run, hold or account."},
+            "404": {"description": "No such connection, run, hold, account or target."},
         });
         let operation = json!({
             "summary": summary,

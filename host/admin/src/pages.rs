@@ -10,8 +10,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
+use rostersync_core::targets::RenameStatus;
 use rostersync_core::{HoldAnswer, HoldKind};
-use rostersync_store::{DeliveryStatus, RunMode};
+use rostersync_model::target::ObjectKind;
+use rostersync_store::{DeliveryOutcome, DeliveryRow, DeliveryStatus, RunMode};
 use rostersync_sync::RunStatus;
 use serde::Deserialize;
 
@@ -20,6 +22,7 @@ use crate::api::{
     self, ActiveRun, ApiError, ConnectionStatus, HoldView, RequestedMode, all_connections,
 };
 use crate::auth::{Caller, ClientIp, PageCaller};
+use crate::targets::{self, PendingView, TargetView};
 
 /// An error shown as a page, with a way back.
 pub struct PageError(ApiError);
@@ -90,6 +93,7 @@ fn page(title: &str, caller: &Caller, body: Markup) -> Response {
                     a href="/" { "rostersync" }
                     a href="/" { "Connections" }
                     a href="/holds" { "Holds" }
+                    a href="/targets" { "Targets" }
                     a href="/plugins" { "Plugins" }
                     a href="/notifications" { "Notifications" }
                     span.who {
@@ -132,7 +136,7 @@ fn in_words(seconds: i64, before: &str, after: &str) -> String {
 }
 
 fn status_badge(status: &str) -> Markup {
-    html! { span class={"badge " (status)} { (status) } }
+    badge(status, status)
 }
 
 fn refresh_buttons(caller: &Caller, id: &str, busy: bool) -> Markup {
@@ -226,6 +230,12 @@ pub async fn home(State(state): State<AppState>, PageCaller(caller): PageCaller)
     let connections = all_connections(&state).await?;
     let jobs = active_runs(&state).await?;
     let open_holds = state.service.store().holds(false).await?.len();
+    let held_targets: Vec<String> = targets::all_targets(&state)
+        .await?
+        .into_iter()
+        .filter(|t| t.status.open_hold.is_some())
+        .map(|t| t.name)
+        .collect();
     Ok(page(
         "Connections",
         &caller,
@@ -234,13 +244,16 @@ pub async fn home(State(state): State<AppState>, PageCaller(caller): PageCaller)
             @if open_holds > 0 {
                 p.panel { a href="/holds" { (open_holds) " held run(s) wait for an answer." } }
             }
+            @if !held_targets.is_empty() {
+                p.panel #held-targets { a href="/targets" { "A mass suspension waits for your confirm on " (held_targets.join(", ")) "." } }
+            }
             h2 { "Running jobs" }
             div #jobs aria-live="polite" aria-label="Running jobs" data-active=(jobs.len()) { (jobs_fragment(&jobs)) }
             h2 { "All connections" }
             @if connections.is_empty() {
                 p.muted { "No connections are configured. Add them to the configuration file and restart." }
             } @else {
-                table #connections {
+                table #connections .cards {
                     tr { th { "Connection" } th { "Last sync" } th { "Last changed" } th { "Last checked" } th { "Next run" } th {} }
                     @for c in &connections { (connection_row(&caller, c)) }
                 }
@@ -319,7 +332,15 @@ pub async fn connection(
             table #standing-issues {
                 tr { th { "Type" } th { "Name" } th { "MIS id" } th { "Problem" } th { "Policy" } th { "How to fix" } }
                 @for s in &standing {
-                    tr { td { (s.issue.entity_type) } td { (s.issue.entity_name) } td { (s.issue.mis_id) } td { (s.issue.message) } td { (s.issue.policy) } td { (s.issue.fix) } }
+                    tr {
+                        td { (s.issue.entity_type) }
+                        td {
+                            @if ["Student", "Staff", "Contact"].contains(&s.issue.entity_type.as_str()) {
+                                a href={"/connections/" (id) "/people/" (s.issue.source_id)} { (s.issue.entity_name) }
+                            } @else { (s.issue.entity_name) }
+                        }
+                        td { (s.issue.mis_id) } td { (s.issue.message) } td { (s.issue.policy) } td { (s.issue.fix) }
+                    }
                 }
             }
             h2 { "Sync history" }
@@ -518,6 +539,307 @@ pub async fn answer(
         None => format!("/holds/{id}"),
     };
     Ok(Redirect::to(&to).into_response())
+}
+
+fn badge(class: &str, text: &str) -> Markup {
+    html! { span class={"badge " (class)} { (text) } }
+}
+
+fn outcome_badge(outcome: DeliveryOutcome) -> Markup {
+    let class = match outcome {
+        DeliveryOutcome::Done | DeliveryOutcome::Matched => "succeeded",
+        DeliveryOutcome::Conflict | DeliveryOutcome::Retry => "held",
+        DeliveryOutcome::Refused | DeliveryOutcome::Failed => "failed",
+    };
+    badge(class, outcome.as_str())
+}
+
+fn sending(enabled: bool) -> &'static str {
+    if enabled {
+        "delivering"
+    } else {
+        "preview only"
+    }
+}
+
+fn target_row(t: &TargetView) -> Markup {
+    let s = &t.status;
+    html! {
+        tr data-target=(t.name) {
+            td { a href={"/targets/" (t.name)} { strong { (t.name) } } br; span.muted { (t.kind) " · " (sending(t.enabled)) } }
+            td.waiting data-label="Waiting" { (s.waiting) }
+            td.refused data-label="Refused" { (s.refused) }
+            td data-label="Last delivery" {
+                @match &s.last_delivery {
+                    Some(d) => { (ago(Some(d.at))) " " (d.action.as_str()) " " (outcome_badge(d.outcome)) }
+                    None => span.muted { "never" },
+                }
+            }
+            td.pass data-label="Last pass" {
+                @match (&s.last_pass, s.pass_failure()) {
+                    (_, Some((at, error))) => { (badge("failed", "failed")) " " (ago(Some(at))) br; span.error { (error) } }
+                    (Some(pass), None) => { (badge("succeeded", "delivered")) " " (ago(Some(pass.at))) }
+                    (None, None) => span.muted { "not yet" },
+                }
+            }
+            td data-label="Hold" {
+                @if let Some(hold) = &s.open_hold {
+                    a href={"/targets/" (t.name) "#hold"} { "Hold " (hold.id) " waits for you" }
+                } @else { span.muted { "none" } }
+            }
+        }
+    }
+}
+
+pub async fn targets(State(state): State<AppState>, PageCaller(caller): PageCaller) -> PageResult {
+    let targets = targets::all_targets(&state).await?;
+    Ok(page(
+        "Targets",
+        &caller,
+        html! {
+            h1 { "Targets" }
+            p.muted { "Where accounts and classes are provisioned. Changes are delivered after each run; a target that fails is retried and never holds up the others." }
+            @if targets.is_empty() {
+                p.muted { "No targets are configured. Add [[targets]] to the configuration file and restart." }
+            } @else {
+                table #targets .cards {
+                    tr { th { "Target" } th { "Waiting" } th { "Refused" } th { "Last delivery" } th { "Last unattended pass" } th { "Hold" } }
+                    @for t in &targets { (target_row(t)) }
+                }
+            }
+        },
+    ))
+}
+
+fn pending_table(id: Option<&str>, pending: &[PendingView]) -> Markup {
+    html! {
+        table id=[id] {
+            tr { th { "Change" } th { "Object" } th { "Attempts" } th { "State" } th { "Last error" } }
+            @for p in pending {
+                tr {
+                    td { (p.action) }
+                    td { (p.label) br; span.muted { (p.external_id) } }
+                    td { (p.attempts) }
+                    td {
+                        @if p.refused_at.is_some() { (badge("failed", "refused")) " " (ago(p.refused_at)) }
+                        @else if p.next_attempt_at.is_some() { (badge("held", "retry")) " " (ago(p.next_attempt_at)) }
+                        @else { (badge("queued", "next delivery")) }
+                    }
+                    td { (p.last_error.as_deref().unwrap_or("")) }
+                }
+            }
+        }
+    }
+}
+
+fn delivery_table(deliveries: &[DeliveryRow], link: bool) -> Markup {
+    html! {
+        table.deliveries {
+            tr { th { "When" } th { "Change" } th { "Object" } th { "Target's id" } th { "Outcome" } th { "Error" } }
+            @for d in deliveries {
+                tr data-object=(d.external_id) {
+                    td { (ago(Some(d.at))) }
+                    td { (d.action.as_str()) }
+                    td {
+                        @if link && d.kind == ObjectKind::User {
+                            a href={"/accounts/" (d.external_id)} { (d.external_id) }
+                        } @else { (d.external_id) }
+                    }
+                    td { code { (d.target_id.as_deref().unwrap_or("-")) } }
+                    td { (outcome_badge(d.outcome)) }
+                    td { (d.error.as_deref().unwrap_or("")) }
+                }
+            }
+        }
+    }
+}
+
+pub async fn target(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(name): Path<String>,
+) -> PageResult {
+    let detail = targets::target_detail(&state, &name).await?;
+    let t = &detail.target;
+    let open = t.status.open_hold.as_ref();
+    let renames: Vec<_> = detail
+        .renames
+        .iter()
+        .filter(|r| r.status == RenameStatus::Pending || r.status == RenameStatus::Approved)
+        .collect();
+    let disabled = !caller.is_admin();
+    Ok(page(
+        &name,
+        &caller,
+        html! {
+            h1 { (name) " " span.muted { "(" (t.kind) ", " (sending(t.enabled)) ")" } }
+            table #target-status .cards {
+                tr { th { "Target" } th { "Waiting" } th { "Refused" } th { "Last delivery" } th { "Last unattended pass" } th { "Hold" } }
+                (target_row(t))
+            }
+            @if let Some(hold) = open {
+                h2 #hold { "Held mass suspension" }
+                div.panel #target-hold {
+                    p { "Hold " (hold.id) " withholds " strong { (hold.hold.suspend.len()) " suspensions" } " and " strong { (hold.hold.delete.len()) " deletions" } " of " (hold.hold.population) " accounts; opened " (ago(Some(hold.opened_at))) "." }
+                    @if !hold.hold.suspend.is_empty() {
+                        p { "Would be suspended:" }
+                        ul #held-suspend { @for who in &hold.hold.suspend { li { (who) } } }
+                    }
+                    @if !hold.hold.delete.is_empty() {
+                        p { "Would be deleted:" }
+                        ul #held-delete { @for who in &hold.hold.delete { li { (who) } } }
+                    }
+                    p.muted { "Digest reviewed: " code #target-digest { (hold.hold.digest) } ". Check the list against the school's leavers before confirming; the next delivery then sends it." }
+                    (post_form(&caller, &format!("/targets/{name}/holds/{}/confirm", hold.id), html! {
+                        input type="hidden" name="digest" value=(hold.hold.digest);
+                        button.primary #confirm-target-hold type="submit" disabled[disabled] { "Confirm these suspensions" }
+                    }))
+                    @if disabled { p.muted { "Confirming needs an admin token." } }
+                }
+            }
+            h2 { "What waits (" (detail.pending.len()) ")" }
+            @if detail.pending.is_empty() { p.muted { "Nothing waits." } }
+            @else { (pending_table(Some("pending"), &detail.pending)) }
+            @if !renames.is_empty() {
+                h2 { "Renames waiting for approval (" (renames.len()) ")" }
+                p.muted { "A login never changes without an operator: approve with " code { "rostersync targets approve-rename" } "." }
+                table #renames {
+                    tr { th { "Account" } th { "From" } th { "To" } th { "Status" } }
+                    @for r in &renames {
+                        tr { td { a href={"/accounts/" (r.external_id)} { (r.external_id) } } td { (r.from) } td { (r.to) } td { (r.status.as_str()) } }
+                    }
+                }
+            }
+            h2 { "Recent deliveries" }
+            @if detail.deliveries.is_empty() { p.muted { "Nothing was delivered yet." } }
+            @else { div #deliveries { (delivery_table(&detail.deliveries, true)) } }
+            @let answered: Vec<_> = detail.holds.iter().filter(|h| h.status != rostersync_store::HoldStatus::Open).collect();
+            @if !answered.is_empty() {
+                h2 { "Earlier holds" }
+                table #target-holds {
+                    tr { th { "Hold" } th { "Suspensions" } th { "Deletions" } th { "Status" } th { "By" } th { "When" } }
+                    @for h in &answered {
+                        tr { td { (h.id) } td { (h.hold.suspend.len()) } td { (h.hold.delete.len()) } td { (status_badge(h.status.as_str())) } td { (h.answered_by.as_deref().unwrap_or("")) } td { (ago(h.answered_at)) } }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct DigestForm {
+    digest: String,
+}
+
+pub async fn confirm_target_hold(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path((name, id)): Path<(String, i64)>,
+    Form(form): Form<DigestForm>,
+) -> PageResult {
+    targets::confirm(&state, &caller, &name, id, &form.digest).await?;
+    Ok(Redirect::to(&format!("/targets/{name}")).into_response())
+}
+
+/// One account's trace: its source records, what is wrong with them, the
+/// account, and where it stands in every target.
+pub async fn account(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<String>,
+) -> PageResult {
+    Ok(timeline_page(
+        &caller,
+        &targets::timeline(&state, &id).await?,
+    ))
+}
+
+/// A source person's timeline: their account's page when one is linked.
+pub async fn person(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path((connection, source_id)): Path<(String, String)>,
+) -> PageResult {
+    let timeline = targets::person_timeline(&state, &connection, &source_id).await?;
+    if let Some(account) = &timeline.account {
+        return Ok(Redirect::to(&format!("/accounts/{}", account.id)).into_response());
+    }
+    Ok(timeline_page(&caller, &timeline))
+}
+
+fn timeline_page(caller: &Caller, timeline: &targets::Timeline) -> Response {
+    let title = match (&timeline.account, timeline.sources.first()) {
+        (Some(a), _) => a.display_name.clone(),
+        (None, Some(s)) => s.name.clone().unwrap_or_else(|| s.source_id.clone()),
+        (None, None) => "Timeline".into(),
+    };
+    page(
+        &title,
+        caller,
+        html! {
+            @match &timeline.account {
+                Some(a) => {
+                    h1 { (a.display_name) " " span.muted { "(" (a.role) ")" } }
+                    div.panel #account {
+                        p { "Account " code { (a.id) } " · " (status_badge(a.status.as_str())) }
+                        p.muted {
+                            "Login " (a.username.as_deref().unwrap_or("-")) " · email " (a.email.as_deref().unwrap_or("-"))
+                            " · MIS id " (a.mis_id.as_deref().unwrap_or("-"))
+                            @if let Some(by) = &a.created_by { " · made by " (by) }
+                        }
+                    }
+                }
+                None => {
+                    h1 { (title) }
+                    div.panel #account { p { (badge("failed", "no account")) " No account is linked to this person." } }
+                }
+            }
+            h2 { "Source records" }
+            @if timeline.sources.is_empty() { p.muted { "No connection links a source person to this account." } }
+            @for s in &timeline.sources {
+                div.panel.source data-connection=(s.connection) {
+                    p {
+                        a href={"/connections/" (s.connection)} { (s.connection) } " · source id " code { (s.source_id) }
+                        @if s.in_roster { " · " (badge("succeeded", "in the roster")) }
+                        @else { " · " (badge("failed", "no longer in the roster")) }
+                    }
+                    @if s.in_roster {
+                        p.muted {
+                            (s.name.as_deref().unwrap_or("(no name)"))
+                            @if let Some(year) = &s.year_group { " · year " (year) }
+                            @if let Some(reg) = &s.registration_group { " · registration " (reg) }
+                            @if let Some(left) = &s.leaving_date { " · leaves " (left) }
+                        }
+                    }
+                    @if s.issues.is_empty() { p.muted { "No standing issues." } }
+                    @else {
+                        ul.issues { @for i in &s.issues { li { strong { (i.message) } " " span.muted { (i.fix) } } } }
+                    }
+                }
+            }
+            h2 { "Targets" }
+            @if timeline.targets.is_empty() { p.muted { "No targets are configured." } }
+            @for t in &timeline.targets {
+                div.panel.trace data-target=(t.target) {
+                    h3 { a href={"/targets/" (t.target)} { (t.target) } @if !t.enabled { " " span.muted { "(preview only)" } } }
+                    p.verdict { (t.verdict) }
+                    @if let Some(entry) = &t.ledger {
+                        p.ledger {
+                            "Ledger: " (status_badge(entry.state.as_str())) " as " (entry.username.as_deref().unwrap_or("-"))
+                            @if let Some(email) = &entry.email { " · " (email) }
+                            " · target id " code { (entry.target_id.as_deref().unwrap_or("-")) }
+                            @if let Some(at) = entry.suspended_at { " · suspended " (ago(Some(at))) }
+                        }
+                    }
+                    @if !t.groups.is_empty() { p.muted { "In groups: " (t.groups.join(", ")) } }
+                    @if !t.pending.is_empty() { (pending_table(None, &t.pending)) }
+                    @if t.deliveries.is_empty() { p.muted { "No deliveries of this account." } }
+                    @else { (delivery_table(&t.deliveries, false)) }
+                }
+            }
+        },
+    )
 }
 
 pub async fn plugins(State(state): State<AppState>, PageCaller(caller): PageCaller) -> PageResult {

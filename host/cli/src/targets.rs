@@ -132,20 +132,17 @@ pub async fn run(context: &Context, command: TargetsCommand) -> anyhow::Result<E
         TargetsCommand::List { json } => {
             let mut listed = Vec::new();
             for config in &context.config.targets {
-                let pending = store.target_changes(&config.name).await?;
-                let refused = pending.iter().filter(|p| p.refused_at.is_some()).count();
-                let last = store.target_deliveries(&config.name, 1).await?;
-                let hold = store.target_holds(&config.name).await?;
-                let open = hold.iter().find(|h| h.status == HoldStatus::Open);
+                let status = store.target_status(&config.name).await?;
                 if json {
                     listed.push(serde_json::json!({
                         "name": config.name,
                         "kind": config.kind.as_str(),
                         "enabled": config.enabled,
-                        "waiting": pending.len() - refused,
-                        "refused": refused,
-                        "last_delivery": last.first(),
-                        "open_hold": open,
+                        "waiting": status.waiting,
+                        "refused": status.refused,
+                        "last_delivery": status.last_delivery,
+                        "last_pass": status.last_pass,
+                        "open_hold": status.open_hold,
                     }));
                     continue;
                 }
@@ -158,29 +155,28 @@ pub async fn run(context: &Context, command: TargetsCommand) -> anyhow::Result<E
                     } else {
                         "preview only"
                     },
-                    pending.len() - refused,
-                    refused,
-                    last.first().map_or("never".to_string(), |d| format!(
-                        "{} {} ({})",
-                        d.at.format("%Y-%m-%d %H:%M UTC"),
-                        d.action.as_str(),
-                        d.outcome.as_str()
-                    )),
-                    open.map_or(String::new(), |h| format!(
+                    status.waiting,
+                    status.refused,
+                    status
+                        .last_delivery
+                        .as_ref()
+                        .map_or("never".to_string(), |d| format!(
+                            "{} {} ({})",
+                            d.at.format("%Y-%m-%d %H:%M UTC"),
+                            d.action.as_str(),
+                            d.outcome.as_str()
+                        )),
+                    status.open_hold.as_ref().map_or(String::new(), |h| format!(
                         "  HELD: hold {} ({})",
                         h.id, h.hold.digest
                     )),
                 );
-                if let Some(error) = store
-                    .target_pass(&config.name)
-                    .await?
-                    .and_then(|pass| pass.last_error.map(|e| (pass.at, e)))
-                {
+                if let Some((at, error)) = status.pass_failure() {
                     println!(
                         "{:<16} the last unattended delivery failed at {}: {}",
                         "",
-                        error.0.format("%Y-%m-%d %H:%M UTC"),
-                        error.1
+                        at.format("%Y-%m-%d %H:%M UTC"),
+                        error
                     );
                 }
             }

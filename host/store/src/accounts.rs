@@ -222,6 +222,24 @@ impl Store {
         Ok(links)
     }
 
+    /// The source people linked to `account`, as (connection, source id),
+    /// in connection order.
+    pub async fn links_to(&self, account: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let links = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT connection_id, source_id FROM account_links WHERE account_id = $1 \
+                 ORDER BY connection_id, source_id",
+            )
+            .bind(account)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("connection_id")?, row.try_get("source_id")?)))
+            .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?
+        });
+        Ok(links)
+    }
+
     /// Adds or updates accounts outside any run: an import, or accounts
     /// made by hand.
     pub async fn put_accounts(&self, accounts: &[AccountRow]) -> Result<(), StoreError> {

@@ -395,7 +395,7 @@ pub use redact::redacted_url;
 pub use standing::{StandingIssue, StandingWrite};
 pub use targets::{
     DeliveryOutcome, DeliveryRow, DeliveryWrite, PendingChange, PendingNext, TargetHoldRow,
-    TargetPass,
+    TargetPass, TargetStatus,
 };
 
 pub struct Store {
@@ -535,6 +535,30 @@ impl Store {
             });
         }
         Ok(records)
+    }
+
+    /// One stored record, if the connection's roster holds it.
+    pub async fn record(
+        &self,
+        connection: &str,
+        kind: EntityKind,
+        key: &str,
+    ) -> Result<Option<StoredRecord>, StoreError> {
+        let record = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT kind, key, content_hash, body FROM roster_records \
+                 WHERE connection_id = $1 AND kind = $2 AND key = $3",
+            )
+            .bind(connection)
+            .bind(kind.as_str())
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(stored_record)
+            .transpose()?
+        });
+        Ok(record)
     }
 
     /// Every stored record of one kind, by key order: the groups the

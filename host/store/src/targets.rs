@@ -19,7 +19,7 @@ use sqlx::{QueryBuilder, Row};
 use crate::{HoldStatus, ROWS_PER_STATEMENT, Store, StoreError};
 
 /// How a target's last unattended pass went.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TargetPass {
     /// The outbox id the last pass that succeeded had followed.
     pub seen_id: i64,
@@ -157,6 +157,30 @@ pub struct TargetHoldRow {
     pub opened_at: DateTime<Utc>,
     pub answered_at: Option<DateTime<Utc>>,
     pub answered_by: Option<String>,
+}
+
+/// Where a target stands: what waits, its latest delivery, how its last
+/// unattended pass went and an open hold. The command line's `targets
+/// list` and the dashboard read it alike.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TargetStatus {
+    /// Changes waiting to go (not refused).
+    pub waiting: i64,
+    /// Changes the target refused: not sent again until they change.
+    pub refused: i64,
+    pub last_delivery: Option<DeliveryRow>,
+    pub last_pass: Option<TargetPass>,
+    pub open_hold: Option<TargetHoldRow>,
+}
+
+impl TargetStatus {
+    /// Why the last unattended pass failed, and when; `None` when it
+    /// succeeded or there was none.
+    pub fn pass_failure(&self) -> Option<(DateTime<Utc>, &str)> {
+        self.last_pass
+            .as_ref()
+            .and_then(|pass| pass.last_error.as_deref().map(|e| (pass.at, e)))
+    }
 }
 
 const LEDGER_COLUMNS: &str = "kind, external_id, target_id, username, email, state, suspended_at, \
@@ -302,6 +326,108 @@ impl Store {
             .collect::<Result<Vec<_>, sqlx::Error>>()?
         });
         Ok(entries)
+    }
+
+    /// Where `target` stands now, in a handful of queries.
+    pub async fn target_status(&self, target: &str) -> Result<TargetStatus, StoreError> {
+        let (waiting, refused): (i64, i64) = on_pool!(self, pool => {
+            let waiting = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM target_pending WHERE target = $1 AND refused_at IS NULL",
+            )
+            .bind(target)
+            .fetch_one(pool)
+            .await?;
+            let refused = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM target_pending WHERE target = $1 AND refused_at IS NOT NULL",
+            )
+            .bind(target)
+            .fetch_one(pool)
+            .await?;
+            (waiting, refused)
+        });
+        Ok(TargetStatus {
+            waiting,
+            refused,
+            last_delivery: self.target_deliveries(target, 1).await?.into_iter().next(),
+            last_pass: self.target_pass(target).await?,
+            open_hold: self
+                .target_holds(target)
+                .await?
+                .into_iter()
+                .find(|h| h.status == HoldStatus::Open),
+        })
+    }
+
+    /// One object of the target's ledger.
+    pub async fn target_object(
+        &self,
+        target: &str,
+        kind: ObjectKind,
+        external_id: &str,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        let entry = on_pool!(self, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {LEDGER_COLUMNS} FROM target_objects WHERE target = $1 AND kind = $2 AND external_id = $3"
+            )))
+            .bind(target)
+            .bind(kind_str(kind))
+            .bind(external_id)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(ledger_entry)
+            .transpose()?
+        });
+        Ok(entry)
+    }
+
+    /// The target's groups whose delivered members include `external_id`,
+    /// by name.
+    pub async fn target_groups_of(
+        &self,
+        target: &str,
+        external_id: &str,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let groups = on_pool!(self, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {LEDGER_COLUMNS} FROM target_objects WHERE target = $1 AND kind = 'group' ORDER BY username, external_id"
+            )))
+            .bind(target)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(ledger_entry)
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        Ok(groups
+            .into_iter()
+            .filter(|g| g.members.iter().chain(&g.owners).any(|m| m == external_id))
+            .collect())
+    }
+
+    /// The deliveries of one object to the target, newest first, at most
+    /// `limit`.
+    pub async fn target_deliveries_of(
+        &self,
+        target: &str,
+        external_id: &str,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT at, kind, external_id, action, key, sent, target_id, outcome, error FROM target_deliveries \
+                 WHERE target = $1 AND external_id = $2 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(target)
+            .bind(external_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(delivery_row)
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        Ok(rows)
     }
 
     /// Writes ledger entries outside a delivery: suspensions the target
@@ -652,7 +778,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = Utc::now();
         on_pool!(self, pool => {
-            let row = sqlx::query("SELECT digest, status FROM target_holds WHERE id = $1")
+            let row = sqlx::query("SELECT target, digest, status FROM target_holds WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;
@@ -667,6 +793,8 @@ impl Store {
             if current != digest {
                 return Err(StoreError::RevisionNotCurrent { hold: id, reviewed: digest.into(), current });
             }
+            let target: String = row.try_get("target")?;
+            let mut tx = pool.begin().await?;
             sqlx::query(
                 "UPDATE target_holds SET status = $2, answered_at = $3, answered_by = $4 WHERE id = $1 AND status = 'open'",
             )
@@ -674,8 +802,18 @@ impl Store {
             .bind(status.as_str())
             .bind(now)
             .bind(by)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            let audit = crate::AuditEntry {
+                at: now,
+                actor: by.to_string(),
+                action: format!("target-hold.{}", status.as_str()),
+                connection: None,
+                subject: format!("target {target} hold {id}"),
+                detail: format!("{}: digest {digest} reviewed", status.as_str()),
+            };
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
         });
         Ok(())
     }

@@ -187,6 +187,58 @@ async fn a_plan_enqueued_again_keeps_refusals_and_drops_what_it_superseded() {
             Some("the directory refused the name")
         );
         assert_eq!(log[0].action, Action::CreateUser);
+
+        // What the targets views read: the status in counts, one object's
+        // entry and log lines, and the groups it was delivered into.
+        let status = store.target_status("apps").await.unwrap();
+        assert_eq!((status.waiting, status.refused), (1, 1));
+        assert_eq!(status.last_delivery.as_ref(), Some(&log[0]));
+        assert_eq!(status.last_pass, None);
+        assert_eq!(status.open_hold, None);
+        store
+            .note_target_pass_failed("apps", "the target did not answer")
+            .await
+            .unwrap();
+        let status = store.target_status("apps").await.unwrap();
+        assert_eq!(
+            status.pass_failure().map(|(_, e)| e),
+            Some("the target did not answer")
+        );
+        assert_eq!(
+            store
+                .target_object("apps", ObjectKind::User, "a")
+                .await
+                .unwrap()
+                .and_then(|e| e.target_id),
+            Some("u-7".into())
+        );
+        assert_eq!(
+            store
+                .target_object("apps", ObjectKind::Group, "a")
+                .await
+                .unwrap(),
+            None
+        );
+        let lines = store.target_deliveries_of("apps", "b", 10).await.unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].outcome, DeliveryOutcome::Refused);
+        let mut class = LedgerEntry::new(ObjectKind::Group, "north/7A");
+        class.username = Some("7A".into());
+        class.members = vec!["a".into()];
+        let mut other = LedgerEntry::new(ObjectKind::Group, "north/7B");
+        other.members = vec!["b".into()];
+        store
+            .put_target_objects("apps", &[class, other])
+            .await
+            .unwrap();
+        let groups: Vec<String> = store
+            .target_groups_of("apps", "a")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|g| g.username)
+            .collect();
+        assert_eq!(groups, ["7A"]);
     })
     .await;
 }
@@ -235,6 +287,21 @@ async fn a_target_hold_is_confirmed_once_and_only_for_what_was_reviewed() {
             (HoldStatus::Confirmed, Some("ops"))
         );
         assert_eq!(holds[0].hold.suspend, ["zoe.oneil (acc-1)"]);
+        let audit = store.audit_log().await.unwrap();
+        assert_eq!(audit.len(), 1, "the answer is audited, once");
+        assert_eq!(
+            (
+                audit[0].action.as_str(),
+                audit[0].actor.as_str(),
+                audit[0].subject.clone()
+            ),
+            (
+                "target-hold.confirmed",
+                "ops",
+                format!("target apps hold {id}")
+            )
+        );
+        assert!(audit[0].detail.contains("d2"));
     })
     .await;
 }
