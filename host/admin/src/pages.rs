@@ -201,13 +201,32 @@ async fn active_runs(state: &AppState) -> Result<Vec<ActiveRun>, ApiError> {
     Ok(runs)
 }
 
+/// A run's message as one row of the overview shows it: the first of
+/// its reasons and how many more there are (the hold's or run's own page
+/// lists them all), so a held run's row stays one line or two tall.
+fn brief(message: &str) -> String {
+    const MAX: usize = 160;
+    let mut parts = message.split("; ");
+    let first = parts.next().unwrap_or_default();
+    let more = parts.count();
+    let first = match first.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &first[..cut]),
+        None => first.to_string(),
+    };
+    match more {
+        0 => first,
+        1 => format!("{first} (and 1 more reason)"),
+        n => format!("{first} (and {n} more reasons)"),
+    }
+}
+
 fn connection_row(caller: &Caller, c: &ConnectionStatus) -> Markup {
     html! {
         tr data-connection=(c.connection.id) {
             td { a href={"/connections/" (c.connection.id)} { strong { (c.connection.id) } } br; span.muted { (c.connection.connector) } }
             td.status {
                 @match &c.last_run {
-                    Some(run) => { (status_badge(&run.status)) @if let Some(message) = &run.message { br; span.muted { (message) } } }
+                    Some(run) => { (status_badge(&run.status)) @if let Some(message) = &run.message { br; span.muted.brief title=(message) { (brief(message)) } } }
                     None => span.muted { "not run yet" },
                 }
                 @if let Some(hold) = c.open_hold { br; a href={"/holds/" (hold)} { "Hold " (hold) " waits for you" } }
@@ -1019,4 +1038,20 @@ fn signed_out(state: &AppState) -> Response {
         Redirect::to("/login"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::brief;
+
+    #[test]
+    fn a_long_message_is_cut_to_its_first_reason_and_a_count() {
+        assert_eq!(brief("provider unavailable"), "provider unavailable");
+        assert_eq!(
+            brief("30 removals (12%); 45 contacts over the limit; 3 unknown types"),
+            "30 removals (12%) (and 2 more reasons)"
+        );
+        let long = "x".repeat(500);
+        assert_eq!(brief(&long).chars().count(), 161);
+    }
 }
