@@ -121,6 +121,11 @@ impl ScimServer {
         }
     }
 
+    /// The server's process id, to read the CPU time it spent.
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id()
+    }
+
     /// Stops the server (its in-memory store goes with it).
     pub fn stop(&self) {
         let mut child = self.child.lock().unwrap();
