@@ -227,17 +227,29 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// CPU seconds of this process and of the server, from now on.
+/// CPU seconds of this process and of the server, and the server's
+/// requests, from now on.
 struct Cpu {
     server: String,
     start: (f64, f64),
+    requests: usize,
 }
 
 impl Cpu {
     fn start(server: &ScimServer) -> Cpu {
+        let requests = server.requests_answered();
         let server = server.pid().to_string();
         let start = (cpu_seconds("self"), cpu_seconds(&server));
-        Cpu { server, start }
+        Cpu {
+            server,
+            start,
+            requests,
+        }
+    }
+
+    /// Requests the server answered since the start.
+    fn requests(&self, server: &ScimServer) -> usize {
+        server.requests_answered() - self.requests
     }
 
     fn spent(&self) -> (f64, f64) {
@@ -255,7 +267,10 @@ struct Delivered {
     server_cpu: f64,
     users: usize,
     groups: usize,
+    /// Deliveries that sent something.
     passes: usize,
+    /// Requests the service answered.
+    requests: usize,
 }
 
 async fn through_the_engine(school: &School) -> Delivered {
@@ -297,13 +312,14 @@ async fn through_the_engine(school: &School) -> Delivered {
     for _ in 0..3 {
         let report = engine.deliver().await.expect("the delivery runs");
         let sent: usize = report.done.values().sum::<usize>() + report.matched;
-        reports.push(report);
         if sent == 0 {
             break;
         }
+        reports.push(report);
     }
     let wall = started.elapsed();
     let (host_cpu, server_cpu) = cpu.spent();
+    let requests = cpu.requests(&server);
     let done = |action: &str| {
         reports
             .iter()
@@ -324,6 +340,7 @@ async fn through_the_engine(school: &School) -> Delivered {
         users: done("create-user"),
         groups: done("create-group"),
         passes: reports.len(),
+        requests,
     }
 }
 
@@ -394,6 +411,7 @@ async fn straight_to_the_server(school: &School) -> Delivered {
         users: school.people.len(),
         groups: school.groups.len(),
         passes: 1,
+        requests: cpu.requests(&server),
     }
 }
 
@@ -407,6 +425,12 @@ fn print(label: &str, run: &Delivered) {
         run.users as f64 / seconds,
         run.groups as f64 / seconds,
         (run.users + run.groups) as f64 / seconds,
+    );
+    println!(
+        "    {} requests to the service ({:.1} per object, {:.2} ms of its CPU each)",
+        run.requests,
+        run.requests as f64 / (run.users + run.groups) as f64,
+        1000.0 * run.server_cpu / run.requests.max(1) as f64,
     );
     println!(
         "    inside apply (plugin and service) {:.1} s ({:.0} % of the time); CPU: scim2-server {:.1} s ({:.0} % of the time), this process {:.1} s ({:.0} %)",
@@ -444,8 +468,9 @@ async fn main() {
     print("plain client (floor)", &floor);
     let engine_own = engine.wall.saturating_sub(engine.applying);
     println!(
-        "The engine took {:.1}x the floor's time. Outside apply (planning, store, delivery log): {:.1} s. The service was busy (CPU) {:.0} % of the engine's time and {:.0} % of the floor's: {}.",
+        "The engine took {:.1}x the floor's time, sending {:.1}x its requests. Outside apply (planning, store, delivery log): {:.1} s. The service was busy (CPU) {:.0} % of the engine's time and {:.0} % of the floor's: {}.",
         engine.wall.as_secs_f64() / floor.wall.as_secs_f64(),
+        engine.requests as f64 / floor.requests.max(1) as f64,
         engine_own.as_secs_f64(),
         100.0 * engine.server_cpu / engine.wall.as_secs_f64(),
         100.0 * floor.server_cpu / floor.wall.as_secs_f64(),

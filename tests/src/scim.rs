@@ -126,6 +126,15 @@ impl ScimServer {
         self.child.lock().unwrap().id()
     }
 
+    /// How many requests the server has logged answering so far.
+    pub fn requests_answered(&self) -> usize {
+        std::fs::read_to_string(self.log.with_file_name("requests.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\" ") && l.contains(" HTTP/"))
+            .count()
+    }
+
     /// Stops the server (its in-memory store goes with it).
     pub fn stop(&self) {
         let mut child = self.child.lock().unwrap();
