@@ -23,7 +23,7 @@ use rostersync_deliver::{Backoff, DeliveryReport, Engine, TargetConfig, TargetKi
 use rostersync_model::target::{
     ChangeItem, ChangeResult, HeldPage, ObjectKind, Target, TargetFuture, TargetInfo,
 };
-use rostersync_model::{Group, GroupKind, MemberRole, Membership, Person, Record, Role, Settings};
+use rostersync_model::{Group, GroupKind, MemberRole, Membership, Person, Role, Settings};
 use rostersync_runtime::{Limits, Sandbox, TargetPlugin};
 use rostersync_store::Store;
 use rostersync_store::testing::roster_writes;
@@ -150,18 +150,8 @@ impl School {
     /// Writes the school as a run would: records, accounts, links.
     async fn store(&self, store: &Store) {
         store.ensure_connection(CONNECTION, "wonde").await.unwrap();
-        let records: Vec<Record> = self
-            .people
-            .iter()
-            .cloned()
-            .map(Record::Person)
-            .chain(self.groups.iter().cloned().map(Record::Group))
-            .chain(self.memberships.iter().cloned().map(Record::Membership))
-            .collect();
-        store
-            .apply(CONNECTION, &roster_writes(CONNECTION, &records))
-            .await
-            .unwrap();
+        let writes = roster_writes(CONNECTION, &self.people, &self.groups, &self.memberships);
+        store.apply(CONNECTION, &writes).await.unwrap();
     }
 }
 

@@ -16,7 +16,7 @@ use directory::{Directory, EVERYTHING};
 use rostersync_core::targets::{Action, Template};
 use rostersync_deliver::{Backoff, DeliveryReport, Engine, TargetConfig, TargetKind, preview};
 use rostersync_model::target::{Target, TargetCapability};
-use rostersync_model::{Group, GroupKind, MemberRole, Membership, Person, Record, Role, SyncError};
+use rostersync_model::{Group, GroupKind, MemberRole, Membership, Person, Role, SyncError};
 use rostersync_store::testing::{on_both_backends, roster_writes};
 use rostersync_store::{
     AccountStatus, AccountWrite, DeliveryOutcome, HoldStatus, RunMode, RunRecord, Store, WriteSet,
@@ -106,18 +106,8 @@ impl School {
 
     async fn store(&self, store: &Store) {
         store.ensure_connection("north", "wonde").await.unwrap();
-        let records: Vec<Record> = self
-            .people
-            .iter()
-            .cloned()
-            .map(Record::Person)
-            .chain(self.groups.iter().cloned().map(Record::Group))
-            .chain(self.memberships.iter().cloned().map(Record::Membership))
-            .collect();
-        store
-            .apply("north", &roster_writes("north", &records))
-            .await
-            .unwrap();
+        let writes = roster_writes("north", &self.people, &self.groups, &self.memberships);
+        store.apply("north", &writes).await.unwrap();
     }
 
     /// Each group's members and owners by external (account) id, as the

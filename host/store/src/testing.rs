@@ -68,10 +68,16 @@ pub async fn throwaway_postgres() -> (String, ThrowawayDatabase) {
     (url, ThrowawayDatabase { name })
 }
 
-/// What a full run of `connection` writes when its source holds
-/// `records`: the records, and for each person an active account
-/// `acc-<person id>` (role, MIS id and name from the person) linked to it.
-pub fn roster_writes(connection: &str, records: &[rostersync_model::Record]) -> crate::WriteSet {
+/// What a full run of `connection` writes when its source holds these
+/// people, groups and memberships: the records, and for each person an
+/// active account `acc-<person id>` (role, MIS id and name from the
+/// person) linked to it.
+pub fn roster_writes(
+    connection: &str,
+    people: &[rostersync_model::Person],
+    groups: &[rostersync_model::Group],
+    memberships: &[rostersync_model::Membership],
+) -> crate::WriteSet {
     use rostersync_model::{Record, Role};
 
     use crate::{
@@ -79,6 +85,13 @@ pub fn roster_writes(connection: &str, records: &[rostersync_model::Record]) -> 
         StoredRecord, WriteSet,
     };
 
+    let records: Vec<Record> = people
+        .iter()
+        .cloned()
+        .map(Record::Person)
+        .chain(groups.iter().cloned().map(Record::Group))
+        .chain(memberships.iter().cloned().map(Record::Membership))
+        .collect();
     let upserts = records
         .iter()
         .map(|record| {
@@ -88,7 +101,7 @@ pub fn roster_writes(connection: &str, records: &[rostersync_model::Record]) -> 
                 Record::Membership(m) => {
                     (EntityKind::Membership, format!("{}|{}", m.group, m.person))
                 }
-                other => panic!("roster_writes takes people, groups and memberships: {other:?}"),
+                _ => unreachable!("only people, groups and memberships"),
             };
             StoredRecord {
                 kind,
@@ -98,10 +111,6 @@ pub fn roster_writes(connection: &str, records: &[rostersync_model::Record]) -> 
             }
         })
         .collect();
-    let people = records.iter().filter_map(|record| match record {
-        Record::Person(person) => Some(person),
-        _ => None,
-    });
     let mut accounts = Vec::new();
     let mut links = Vec::new();
     for person in people {
