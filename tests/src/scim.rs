@@ -121,6 +121,20 @@ impl ScimServer {
         }
     }
 
+    /// The server's process id, to read the CPU time it spent.
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id()
+    }
+
+    /// How many requests the server has logged answering so far.
+    pub fn requests_answered(&self) -> usize {
+        std::fs::read_to_string(self.log.with_file_name("requests.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\" ") && l.contains(" HTTP/"))
+            .count()
+    }
+
     /// Stops the server (its in-memory store goes with it).
     pub fn stop(&self) {
         let mut child = self.child.lock().unwrap();

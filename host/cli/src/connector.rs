@@ -1,4 +1,5 @@
-//! `rostersync connector new|build|test`: the integrator's loop.
+//! `rostersync connector new|build|test`: the integrator's loop, and what
+//! `rostersync target new|build|test` shares of it.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,38 +11,15 @@ use rostersync_model::Settings;
 use rostersync_runtime::Limits;
 
 use crate::plugins::open_runtime;
+use crate::template::{CONNECTOR, SdkArgs, Template};
 
 #[derive(Subcommand)]
 pub enum ConnectorCommand {
     /// Start a connector crate from the template.
-    New {
-        /// The connector's name: lower-case letters, digits and `-`.
-        name: String,
-        /// Where to create it (default: the current folder).
-        #[arg(long, default_value = ".")]
-        dir: PathBuf,
-        /// The connector SDK crate to depend on (default: the SDK this
-        /// rostersync was built from), written as a path relative to the
-        /// new crate.
-        #[arg(long, conflicts_with = "sdk_git")]
-        sdk: Option<PathBuf>,
-        /// Depend on the SDK from this git repository instead (a
-        /// rostersync checkout's remote), for a crate kept apart from any
-        /// checkout.
-        #[arg(long)]
-        sdk_git: Option<String>,
-        /// The tag (or branch) of `--sdk-git` to use.
-        #[arg(long, requires = "sdk_git")]
-        sdk_tag: Option<String>,
-    },
+    New(NewArgs),
     /// Build connector crates for wasm32-wasip2 and install them in the
     /// plugin folder.
-    Build {
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        #[command(flatten)]
-        build: BuildArgs,
-    },
+    Build(BuildPaths),
     /// Run the conformance suite: replayed from the recorded fixtures by
     /// default, or live.
     Test {
@@ -69,40 +47,62 @@ pub enum ConnectorCommand {
 pub struct BuildArgs {
     /// Cargo's target folder for the wasm build.
     #[arg(long)]
-    target_dir: Option<PathBuf>,
+    pub target_dir: Option<PathBuf>,
+}
+
+/// `new`'s arguments, for either kind of plugin.
+#[derive(Args)]
+pub struct NewArgs {
+    /// The name: lower-case letters, digits and `-`.
+    name: String,
+    /// Where to create it (default: the current folder).
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    #[command(flatten)]
+    sdk: SdkArgs,
+}
+
+impl NewArgs {
+    /// Creates the crate from `template` and says what next.
+    pub fn create(self, template: &Template, test_does: &str) -> anyhow::Result<ExitCode> {
+        let created = crate::template::create(template, &self.name, &self.dir, &self.sdk.sdk())?;
+        let kind = template.kind;
+        println!("Created {}. Next:", created.display());
+        println!(
+            "  rostersync {kind} test {}   # {test_does}",
+            created.display()
+        );
+        println!(
+            "  rostersync {kind} build {}  # install it in the plugin folder",
+            created.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `build`'s arguments, for either kind of plugin.
+#[derive(Args)]
+pub struct BuildPaths {
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+impl BuildPaths {
+    /// Builds every crate and installs its components.
+    pub fn install_all(&self, plugin_dir: &Path) -> anyhow::Result<ExitCode> {
+        for path in &self.paths {
+            install(path, plugin_dir, self.build.target_dir.as_deref())?;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
 }
 
 pub async fn run(command: ConnectorCommand, plugin_dir: &Path) -> anyhow::Result<ExitCode> {
     match command {
-        ConnectorCommand::New {
-            name,
-            dir,
-            sdk,
-            sdk_git,
-            sdk_tag,
-        } => {
-            let sdk = match sdk_git {
-                Some(url) => crate::template::Sdk::Git { url, tag: sdk_tag },
-                None => crate::template::Sdk::Path(sdk),
-            };
-            let created = crate::template::create(&name, &dir, &sdk)?;
-            println!("Created {}. Next:", created.display());
-            println!(
-                "  rostersync connector test {}   # the conformance suite, offline",
-                created.display()
-            );
-            println!(
-                "  rostersync connector build {}  # install it in the plugin folder",
-                created.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        ConnectorCommand::Build { paths, build } => {
-            for path in &paths {
-                install(path, plugin_dir, build.target_dir.as_deref())?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        ConnectorCommand::New(args) => args.create(&CONNECTOR, "the conformance suite, offline"),
+        ConnectorCommand::Build(args) => args.install_all(plugin_dir),
         ConnectorCommand::Test {
             path,
             record,
@@ -154,21 +154,13 @@ pub async fn test(
     target_dir: Option<&Path>,
     plugin_dir: &Path,
 ) -> anyhow::Result<bool> {
-    let (wasm, fixtures_dir) = if path.extension().is_some_and(|e| e == "wasm") {
+    let (wasm, fixtures_dir) = if is_wasm(path) {
         let fixtures =
             fixtures.ok_or_else(|| anyhow::anyhow!("testing a .wasm file needs --fixtures DIR"))?;
         (path.to_path_buf(), fixtures)
     } else {
-        let built = rostersync_builder::build(&path.join("Cargo.toml"), &[], target_dir)?;
-        let [component] = built.as_slice() else {
-            anyhow::bail!(
-                "{} built {} components; test one at a time",
-                path.display(),
-                built.len()
-            );
-        };
         (
-            component.wasm.clone(),
+            component_of(path, target_dir)?,
             fixtures.unwrap_or_else(|| path.join("fixtures")),
         )
     };
@@ -200,7 +192,28 @@ pub async fn test(
     Ok(report.passed())
 }
 
-fn read_settings(path: &Path) -> anyhow::Result<Settings> {
+pub fn is_wasm(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "wasm")
+}
+
+/// The component to test: a `.wasm` file as it is, or the one component a
+/// crate builds.
+pub fn component_of(path: &Path, target_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if is_wasm(path) {
+        return Ok(path.to_path_buf());
+    }
+    let built = rostersync_builder::build(&path.join("Cargo.toml"), &[], target_dir)?;
+    let [component] = built.as_slice() else {
+        anyhow::bail!(
+            "{} built {} components; test one at a time",
+            path.display(),
+            built.len()
+        );
+    };
+    Ok(component.wasm.clone())
+}
+
+pub fn read_settings(path: &Path) -> anyhow::Result<Settings> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("{}: cannot read the settings file: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| {

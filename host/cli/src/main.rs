@@ -11,6 +11,7 @@ mod plugins;
 mod roster;
 mod sandbox;
 mod serve;
+mod target;
 mod targets;
 mod template;
 
@@ -64,6 +65,9 @@ enum Command {
     /// Write, build and test connectors.
     #[command(subcommand)]
     Connector(connector::ConnectorCommand),
+    /// Write, build and test provisioning targets.
+    #[command(subcommand)]
+    Target(target::TargetCommand),
     /// Run the host: the scheduler and run queue, the admin API and the
     /// dashboard, until Ctrl-C.
     Serve(serve::ServeArgs),
@@ -162,6 +166,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Plugins(command) => plugins::run(command, &cli.plugin_dir).await,
             Command::Connector(command) => connector::run(command, &cli.plugin_dir).await,
+            Command::Target(command) => target::run(command, &cli.plugin_dir).await,
             Command::Serve(args) => serve::serve(&context()?, args).await,
             Command::Status(args) => serve::status(&context()?, args).await,
             // Checking a file that is not there is an error, named or not.

@@ -1,36 +1,82 @@
-//! `rostersync connector new`: a copy of `connectors/template`, made
-//! standalone (its own `[workspace]`, the SDK by a path relative to the
-//! new crate or from git, the lockfile this rostersync was built with so it
-//! resolves offline to tested versions).
+//! `rostersync connector new` and `rostersync target new`: a copy of
+//! `connectors/template` or `connectors/target-template`, made standalone
+//! (its own `[workspace]`, the SDK by a path relative to the new crate or
+//! from git, the lockfile this rostersync was built with so it resolves
+//! offline to tested versions).
 
 use std::path::{Component, Path, PathBuf};
 
-const LIB_RS: &str = include_str!("../../../connectors/template/src/lib.rs");
-const README: &str = include_str!("../../../connectors/template/README.md");
+use clap::Args;
+
 const LOCKFILE: &str = include_str!("../../../Cargo.lock");
-const FIXTURES: [(&str, &str); 6] = [
+
+/// A crate `new` copies: what it is called, its package prefix, its
+/// dependencies besides the SDK, and its files.
+pub struct Template {
+    /// `connector` or `target`, as in the command and its messages.
+    pub kind: &'static str,
+    /// An example name, for the message refusing a bad one.
+    example: &'static str,
+    dependencies: &'static str,
+    files: &'static [(&'static str, &'static str)],
+}
+
+/// `connectors/template`: a connector for the Example SIS.
+pub const CONNECTOR: Template = Template {
+    kind: "connector",
+    example: "my-mis",
+    dependencies: "serde = { version = \"1\", features = [\"derive\"] }\n",
+    files: &CONNECTOR_FILES,
+};
+
+/// `connectors/target-template`: a target for the Example App.
+pub const TARGET: Template = Template {
+    kind: "target",
+    example: "my-app",
+    dependencies: "serde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\n",
+    files: &[
+        (
+            "src/lib.rs",
+            include_str!("../../../connectors/target-template/src/lib.rs"),
+        ),
+        (
+            "README.md",
+            include_str!("../../../connectors/target-template/README.md"),
+        ),
+    ],
+};
+
+const CONNECTOR_FILES: [(&str, &str); 8] = [
     (
-        "settings.toml",
+        "src/lib.rs",
+        include_str!("../../../connectors/template/src/lib.rs"),
+    ),
+    (
+        "README.md",
+        include_str!("../../../connectors/template/README.md"),
+    ),
+    (
+        "fixtures/settings.toml",
         include_str!("../../../connectors/template/fixtures/settings.toml"),
     ),
     (
-        "check.json",
+        "fixtures/check.json",
         include_str!("../../../connectors/template/fixtures/check.json"),
     ),
     (
-        "check-unauthorized.json",
+        "fixtures/check-unauthorized.json",
         include_str!("../../../connectors/template/fixtures/check-unauthorized.json"),
     ),
     (
-        "full-1.json",
+        "fixtures/full-1.json",
         include_str!("../../../connectors/template/fixtures/full-1.json"),
     ),
     (
-        "full-2.json",
+        "fixtures/full-2.json",
         include_str!("../../../connectors/template/fixtures/full-2.json"),
     ),
     (
-        "delta.json",
+        "fixtures/delta.json",
         include_str!("../../../connectors/template/fixtures/delta.json"),
     ),
 ];
@@ -38,6 +84,35 @@ const FIXTURES: [(&str, &str); 6] = [
 /// The SDK this binary was built beside.
 fn bundled_sdk() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../connectors/sdk")
+}
+
+/// Where the new crate gets the SDK, as `new` takes it.
+#[derive(Args)]
+pub struct SdkArgs {
+    /// The connector SDK crate to depend on (default: the SDK this
+    /// rostersync was built from), written as a path relative to the
+    /// new crate.
+    #[arg(long, conflicts_with = "sdk_git")]
+    sdk: Option<PathBuf>,
+    /// Depend on the SDK from this git repository instead (a rostersync
+    /// checkout's remote), for a crate kept apart from any checkout.
+    #[arg(long)]
+    sdk_git: Option<String>,
+    /// The tag (or branch) of `--sdk-git` to use.
+    #[arg(long, requires = "sdk_git")]
+    sdk_tag: Option<String>,
+}
+
+impl SdkArgs {
+    pub fn sdk(self) -> Sdk {
+        match self.sdk_git {
+            Some(url) => Sdk::Git {
+                url,
+                tag: self.sdk_tag,
+            },
+            None => Sdk::Path(self.sdk),
+        }
+    }
 }
 
 /// Where the new crate gets the connector SDK.
@@ -98,10 +173,10 @@ fn dependency(sdk: &Sdk, root: &Path) -> anyhow::Result<String> {
     }
 }
 
-fn manifest(name: &str, sdk: &str) -> String {
+fn manifest(template: &Template, name: &str, sdk: &str) -> String {
     format!(
         r#"[package]
-name = "rostersync-connector-{name}"
+name = "rostersync-{kind}-{name}"
 version = "0.1.0"
 edition = "2024"
 publish = false
@@ -110,16 +185,17 @@ publish = false
 crate-type = ["cdylib", "rlib"]
 
 [dependencies]
-{sdk}serde = {{ version = "1", features = ["derive"] }}
-
-# A connector is its own workspace, whatever folder it sits in.
+{sdk}{dependencies}
+# A {kind} is its own workspace, whatever folder it sits in.
 [workspace]
-"#
+"#,
+        kind = template.kind,
+        dependencies = template.dependencies,
     )
 }
 
-/// Creates `<dir>/<name>` and returns its path.
-pub fn create(name: &str, dir: &Path, sdk: &Sdk) -> anyhow::Result<PathBuf> {
+/// Creates `<dir>/<name>` from `template` and returns its path.
+pub fn create(template: &Template, name: &str, dir: &Path, sdk: &Sdk) -> anyhow::Result<PathBuf> {
     let valid = !name.is_empty()
         && name
             .chars()
@@ -127,7 +203,9 @@ pub fn create(name: &str, dir: &Path, sdk: &Sdk) -> anyhow::Result<PathBuf> {
         && !name.starts_with('-');
     if !valid {
         anyhow::bail!(
-            "{name:?} is not a connector name: use lower-case letters, digits and `-`, e.g. `my-mis`"
+            "{name:?} is not a {} name: use lower-case letters, digits and `-`, e.g. `{}`",
+            template.kind,
+            template.example
         );
     }
     let root = dir.join(name);
@@ -140,15 +218,19 @@ pub fn create(name: &str, dir: &Path, sdk: &Sdk) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let parent = dir.canonicalize()?;
     let dependency = dependency(sdk, &parent.join(name))?;
-    std::fs::create_dir_all(root.join("src"))?;
-    std::fs::create_dir_all(root.join("fixtures"))?;
-    std::fs::write(root.join("Cargo.toml"), manifest(name, &dependency))?;
+    std::fs::create_dir_all(&root)?;
+    std::fs::write(
+        root.join("Cargo.toml"),
+        manifest(template, name, &dependency),
+    )?;
     std::fs::write(root.join("Cargo.lock"), LOCKFILE)?;
-    std::fs::write(root.join("src/lib.rs"), LIB_RS)?;
-    std::fs::write(root.join("README.md"), README)?;
     std::fs::write(root.join(".gitignore"), "/target\n")?;
-    for (file, content) in FIXTURES {
-        std::fs::write(root.join("fixtures").join(file), content)?;
+    for (file, content) in template.files {
+        let path = root.join(file);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        std::fs::write(path, content)?;
     }
     Ok(root)
 }
@@ -162,19 +244,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for bad in ["", "My MIS", "-x", "wonde_v2"] {
             assert!(
-                create(bad, dir.path(), &Sdk::Path(None))
+                create(&CONNECTOR, bad, dir.path(), &Sdk::Path(None))
                     .unwrap_err()
                     .to_string()
                     .contains("is not a connector name"),
                 "{bad}"
             );
         }
-        let made = create("my-mis", dir.path(), &Sdk::Path(None)).unwrap();
+        let made = create(&CONNECTOR, "my-mis", dir.path(), &Sdk::Path(None)).unwrap();
         let manifest = std::fs::read_to_string(made.join("Cargo.toml")).unwrap();
         assert!(manifest.contains("name = \"rostersync-connector-my-mis\""));
         assert!(made.join("fixtures/full-1.json").exists());
         assert!(
-            create("my-mis", dir.path(), &Sdk::Path(None))
+            create(&CONNECTOR, "my-mis", dir.path(), &Sdk::Path(None))
                 .unwrap_err()
                 .to_string()
                 .contains("already exists")
@@ -185,7 +267,7 @@ mod tests {
     fn inside_the_repository_the_sdk_is_a_path_relative_to_the_new_crate() {
         let repo = bundled_sdk().join("../..").canonicalize().unwrap();
         let dir = tempfile::tempdir_in(repo.join("target")).unwrap();
-        let made = create("in-tree", dir.path(), &Sdk::Path(None)).unwrap();
+        let made = create(&CONNECTOR, "in-tree", dir.path(), &Sdk::Path(None)).unwrap();
         let manifest = std::fs::read_to_string(made.join("Cargo.toml")).unwrap();
         let line = manifest
             .lines()
@@ -225,7 +307,7 @@ mod tests {
             url: "https://git.example.org/rostersync.git".into(),
             tag: Some("v0.1.0".into()),
         };
-        let made = create("far-away", dir.path(), &sdk).unwrap();
+        let made = create(&CONNECTOR, "far-away", dir.path(), &sdk).unwrap();
         let manifest = std::fs::read_to_string(made.join("Cargo.toml")).unwrap();
         assert!(
             manifest.contains(
@@ -235,6 +317,25 @@ mod tests {
         );
         assert!(manifest.parse::<toml::Table>().is_ok(), "{manifest}");
         assert!(!manifest.contains("path ="), "{manifest}");
+    }
+
+    #[test]
+    fn a_new_target_is_the_target_template_under_its_own_name() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            create(&TARGET, "My App", dir.path(), &Sdk::Path(None))
+                .unwrap_err()
+                .to_string()
+                .contains("is not a target name")
+        );
+        let made = create(&TARGET, "my-app", dir.path(), &Sdk::Path(None)).unwrap();
+        let manifest = std::fs::read_to_string(made.join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("name = \"rostersync-target-my-app\""));
+        assert!(manifest.contains("serde_json = \"1\""), "{manifest}");
+        assert!(manifest.parse::<toml::Table>().is_ok(), "{manifest}");
+        let lib = std::fs::read_to_string(made.join("src/lib.rs")).unwrap();
+        assert!(lib.contains("export_target!"));
+        assert!(!made.join("fixtures").exists());
     }
 
     #[test]

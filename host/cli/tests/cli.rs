@@ -159,6 +159,99 @@ fn a_new_connector_from_the_template_passes_the_suite_out_of_the_box() {
 }
 
 #[test]
+fn a_new_target_from_the_template_passes_the_target_suite_out_of_the_box() {
+    let plugins = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let output = rostersync(
+        plugins.path(),
+        &[
+            "target",
+            "new",
+            "my-app",
+            "--dir",
+            work.path().to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("rostersync target test"));
+    let crate_dir = work.path().join("my-app");
+    let output = rostersync(
+        plugins.path(),
+        &[
+            "target",
+            "build",
+            crate_dir.to_str().unwrap(),
+            "--target-dir",
+            &shared_target(),
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let installed = plugins.path().join("my-app.wasm");
+    assert!(installed.exists());
+
+    // The crate (built again, unchanged) and the installed component.
+    for tested in [crate_dir.as_path(), installed.as_path()] {
+        let output = rostersync(
+            plugins.path(),
+            &[
+                "target",
+                "test",
+                tested.to_str().unwrap(),
+                "--target-dir",
+                &shared_target(),
+            ],
+        );
+        let report = text(&output);
+        assert!(output.status.success(), "{report}");
+        assert!(
+            report.contains("against the Example App served on 127.0.0.1"),
+            "{report}"
+        );
+        assert!(
+            report.contains("PASS  check refuses bad credentials"),
+            "{report}"
+        );
+        assert!(
+            report.contains("PASS  every batch sent again under the same keys is harmless"),
+            "{report}"
+        );
+        assert!(report.contains("10 passed, 0 failed"), "{report}");
+    }
+
+    // A live endpoint needs its settings, and one that is not there fails
+    // the suite.
+    let live = ["target", "test", installed.to_str().unwrap()];
+    let output = rostersync(
+        plugins.path(),
+        &[&live[..], &["--base-url", "http://127.0.0.1:9/v1"]].concat(),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("`api-token` is required"),
+        "{}",
+        text(&output)
+    );
+    let settings = work.path().join("settings.toml");
+    std::fs::write(&settings, "api-token = \"x\"\n").unwrap();
+    let output = rostersync(
+        plugins.path(),
+        &[
+            &live[..],
+            &["--base-url", "http://127.0.0.1:9/v1", "--settings"],
+            &[settings.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(report.contains("live at http://127.0.0.1:9/v1"), "{report}");
+    assert!(
+        report.contains("FAIL  check succeeds with good settings"),
+        "{report}"
+    );
+}
+
+#[test]
 fn missing_fixtures_are_an_error_naming_the_file() {
     let plugins = tempfile::tempdir().unwrap();
     let fixtures = tempfile::tempdir().unwrap();

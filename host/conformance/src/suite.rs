@@ -16,7 +16,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rostersync_model::{Capability, Mode, Record, SettingKind, Settings, SyncError};
+use rostersync_model::{Capability, Mode, Record, SettingKind, SettingSpec, Settings, SyncError};
 use rostersync_runtime::{Interceptor, Limits, Plugin, RunError, Sandbox, Violation};
 
 use crate::fixtures::{Recorder, Redactions, Replayer, phase_path, placeholder};
@@ -51,6 +51,22 @@ pub enum Outcome {
     Skipped(String),
 }
 
+impl Outcome {
+    /// Passed when nothing is wrong, else failed naming every problem.
+    pub(crate) fn from_problems(problems: Vec<String>) -> Outcome {
+        if problems.is_empty() {
+            Outcome::Passed
+        } else {
+            Outcome::Failed(problems.join("; "))
+        }
+    }
+
+    /// Passed, or failed with the sentence.
+    pub(crate) fn from_result(result: Result<(), String>) -> Outcome {
+        result.map_or_else(Outcome::Failed, |()| Outcome::Passed)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Check {
     pub name: &'static str,
@@ -76,7 +92,7 @@ impl Report {
             .map(|c| &c.outcome)
     }
 
-    fn push(&mut self, name: &'static str, outcome: Outcome) {
+    pub(crate) fn push(&mut self, name: &'static str, outcome: Outcome) {
         self.checks.push(Check { name, outcome });
     }
 }
@@ -138,7 +154,15 @@ pub async fn run_suite(plugin: Arc<Plugin>, options: SuiteOptions) -> anyhow::Re
         left_allowed_hosts: Vec::new(),
     };
     let mut report = Report::default();
-    report.push("describe is well formed", describe_problems(&suite.plugin));
+    let info = &suite.plugin.info;
+    report.push(
+        "describe is well formed",
+        Outcome::from_problems(describe_problems(
+            &info.provider,
+            &info.version,
+            &info.settings,
+        )),
+    );
 
     let good = suite.settings.clone();
     let checked = suite
@@ -270,7 +294,7 @@ impl Suite {
                 body(plugin, sandbox).await.map(|()| ((), None))
             })
             .await?;
-        Ok(outcome.map_or_else(Outcome::Failed, |()| Outcome::Passed))
+        Ok(Outcome::from_result(outcome))
     }
 
     async fn phase_with<T, F, Fut>(
@@ -402,26 +426,26 @@ fn suite_settings(
     Ok((settings, Redactions::new(secrets)))
 }
 
-/// What is wrong with the connector's own description, if anything.
-fn describe_problems(plugin: &Plugin) -> Outcome {
-    let info = &plugin.info;
+/// What is wrong with a plugin's description of itself (a connector's or a
+/// target's: the same rules for names, versions and settings).
+pub(crate) fn describe_problems(
+    provider: &str,
+    version: &str,
+    settings: &[SettingSpec],
+) -> Vec<String> {
     let mut problems = Vec::new();
-    if info.provider.trim().is_empty() {
+    if provider.trim().is_empty() {
         problems.push("the provider name is empty".to_string());
     }
-    let semver = info.version.split('.').count() == 3
-        && info
-            .version
+    let semver = version.split('.').count() == 3
+        && version
             .split('.')
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
     if !semver {
-        problems.push(format!(
-            "the version {:?} is not MAJOR.MINOR.PATCH",
-            info.version
-        ));
+        problems.push(format!("the version {version:?} is not MAJOR.MINOR.PATCH"));
     }
     let mut names = BTreeSet::new();
-    for spec in &info.settings {
+    for spec in settings {
         if !names.insert(spec.name.as_str()) {
             problems.push(format!("the setting `{}` is declared twice", spec.name));
         }
@@ -456,9 +480,5 @@ fn describe_problems(plugin: &Plugin) -> Outcome {
             ));
         }
     }
-    if problems.is_empty() {
-        Outcome::Passed
-    } else {
-        Outcome::Failed(problems.join("; "))
-    }
+    problems
 }

@@ -16,11 +16,10 @@ use directory::{Directory, EVERYTHING};
 use rostersync_core::targets::{Action, Template};
 use rostersync_deliver::{Backoff, DeliveryReport, Engine, TargetConfig, TargetKind, preview};
 use rostersync_model::target::{Target, TargetCapability};
-use rostersync_model::{Group, GroupKind, MemberRole, Membership, Person, Record, Role, SyncError};
-use rostersync_store::testing::on_both_backends;
+use rostersync_model::{Group, GroupKind, MemberRole, Membership, Person, Role, SyncError};
+use rostersync_store::testing::{on_both_backends, roster_writes};
 use rostersync_store::{
-    AccountRow, AccountStatus, AccountWrite, DeliveryOutcome, EntityKind, HoldStatus, LinkWrite,
-    RunMode, RunRecord, Store, StoredRecord, WriteSet,
+    AccountStatus, AccountWrite, DeliveryOutcome, HoldStatus, RunMode, RunRecord, Store, WriteSet,
 };
 
 const FIRST: [&str; 5] = ["Zoë", "Amir", "Siân", "Oluwaseun", "Chloé"];
@@ -107,78 +106,8 @@ impl School {
 
     async fn store(&self, store: &Store) {
         store.ensure_connection("north", "wonde").await.unwrap();
-        let records: Vec<Record> = self
-            .people
-            .iter()
-            .cloned()
-            .map(Record::Person)
-            .chain(self.groups.iter().cloned().map(Record::Group))
-            .chain(self.memberships.iter().cloned().map(Record::Membership))
-            .collect();
-        let upserts = records
-            .iter()
-            .map(|record| {
-                let (kind, key) = match record {
-                    Record::Person(p) => (EntityKind::Person, p.id.clone()),
-                    Record::Group(g) => (EntityKind::Group, g.id.clone()),
-                    Record::Membership(m) => {
-                        (EntityKind::Membership, format!("{}|{}", m.group, m.person))
-                    }
-                    _ => unreachable!(),
-                };
-                StoredRecord {
-                    kind,
-                    content_hash: key.as_bytes().to_vec(),
-                    key,
-                    body: serde_json::to_string(record).unwrap(),
-                }
-            })
-            .collect();
-        let accounts = self
-            .people
-            .iter()
-            .map(|p| {
-                AccountWrite::Upsert(AccountRow {
-                    id: Self::account(&p.id),
-                    role: if p.role == Role::Staff {
-                        "staff"
-                    } else {
-                        "student"
-                    }
-                    .into(),
-                    mis_id: p.mis_id.clone(),
-                    email: None,
-                    username: None,
-                    display_name: format!(
-                        "{} {}",
-                        p.first_name.as_deref().unwrap(),
-                        p.last_name.as_deref().unwrap()
-                    ),
-                    status: AccountStatus::Active,
-                    created_by: Some("north".into()),
-                })
-            })
-            .collect();
-        let links = self
-            .people
-            .iter()
-            .map(|p| LinkWrite::Link {
-                source_id: p.id.clone(),
-                account_id: Self::account(&p.id),
-            })
-            .collect();
-        store
-            .apply(
-                "north",
-                &WriteSet {
-                    upserts,
-                    accounts,
-                    links,
-                    ..WriteSet::new(RunRecord::new(RunMode::Full, "succeeded", Utc::now()))
-                },
-            )
-            .await
-            .unwrap();
+        let writes = roster_writes("north", &self.people, &self.groups, &self.memberships);
+        store.apply("north", &writes).await.unwrap();
     }
 
     /// Each group's members and owners by external (account) id, as the

@@ -67,3 +67,86 @@ pub async fn throwaway_postgres() -> (String, ThrowawayDatabase) {
     let url = format!("{}/{name}", admin_url().rsplit_once('/').unwrap().0);
     (url, ThrowawayDatabase { name })
 }
+
+/// What a full run of `connection` writes when its source holds these
+/// people, groups and memberships: the records, and for each person an
+/// active account `acc-<person id>` (role, MIS id and name from the
+/// person) linked to it.
+pub fn roster_writes(
+    connection: &str,
+    people: &[rostersync_model::Person],
+    groups: &[rostersync_model::Group],
+    memberships: &[rostersync_model::Membership],
+) -> crate::WriteSet {
+    use rostersync_model::{Record, Role};
+
+    use crate::{
+        AccountRow, AccountStatus, AccountWrite, EntityKind, LinkWrite, RunMode, RunRecord,
+        StoredRecord, WriteSet,
+    };
+
+    let records: Vec<Record> = people
+        .iter()
+        .cloned()
+        .map(Record::Person)
+        .chain(groups.iter().cloned().map(Record::Group))
+        .chain(memberships.iter().cloned().map(Record::Membership))
+        .collect();
+    let upserts = records
+        .iter()
+        .map(|record| {
+            let (kind, key) = match record {
+                Record::Person(p) => (EntityKind::Person, p.id.clone()),
+                Record::Group(g) => (EntityKind::Group, g.id.clone()),
+                Record::Membership(m) => {
+                    (EntityKind::Membership, format!("{}|{}", m.group, m.person))
+                }
+                _ => unreachable!("only people, groups and memberships"),
+            };
+            StoredRecord {
+                kind,
+                content_hash: key.as_bytes().to_vec(),
+                key,
+                body: serde_json::to_string(record).unwrap(),
+            }
+        })
+        .collect();
+    let mut accounts = Vec::new();
+    let mut links = Vec::new();
+    for person in people {
+        let account = format!("acc-{}", person.id);
+        accounts.push(AccountWrite::Upsert(AccountRow {
+            id: account.clone(),
+            role: match person.role {
+                Role::Staff => "staff",
+                Role::Contact => "contact",
+                _ => "student",
+            }
+            .into(),
+            mis_id: person.mis_id.clone(),
+            email: None,
+            username: None,
+            display_name: format!(
+                "{} {}",
+                person.first_name.as_deref().unwrap_or_default(),
+                person.last_name.as_deref().unwrap_or_default()
+            ),
+            status: AccountStatus::Active,
+            created_by: Some(connection.into()),
+        }));
+        links.push(LinkWrite::Link {
+            source_id: person.id.clone(),
+            account_id: account,
+        });
+    }
+    WriteSet {
+        upserts,
+        accounts,
+        links,
+        ..WriteSet::new(RunRecord::new(
+            RunMode::Full,
+            "succeeded",
+            chrono::Utc::now(),
+        ))
+    }
+}
