@@ -155,13 +155,7 @@ impl HoldView {
             .map(|reasons| reasons.iter().map(ToString::to_string).collect())
             .unwrap_or_else(|_| vec![hold.reasons.clone()]);
         Self {
-            answers: hold
-                .kind
-                .answers()
-                .iter()
-                .copied()
-                .map(AnswerView::of)
-                .collect(),
+            answers: AnswerView::all(hold.kind),
             checks: hold.kind.checks().to_vec(),
             hold,
             why,

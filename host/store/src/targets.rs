@@ -388,21 +388,15 @@ impl Store {
         target: &str,
         external_id: &str,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        let groups = on_pool!(self, pool => {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {LEDGER_COLUMNS} FROM target_objects WHERE target = $1 AND kind = 'group' ORDER BY username, external_id"
-            )))
-            .bind(target)
-            .fetch_all(pool)
+        let mut groups: Vec<LedgerEntry> = self
+            .target_ledger(target)
             .await?
-            .iter()
-            .map(ledger_entry)
-            .collect::<Result<Vec<_>, sqlx::Error>>()?
-        });
-        Ok(groups
             .into_iter()
+            .filter(|e| e.kind == ObjectKind::Group)
             .filter(|g| g.members.iter().chain(&g.owners).any(|m| m == external_id))
-            .collect())
+            .collect();
+        groups.sort_by(|a, b| (&a.username, &a.external_id).cmp(&(&b.username, &b.external_id)));
+        Ok(groups)
     }
 
     /// The deliveries of one object to the target, newest first, at most

@@ -479,6 +479,11 @@ impl AnswerView {
             consequence: answer.consequence(),
         }
     }
+
+    /// Every answer a hold of `kind` offers, in the order to show them.
+    pub fn all(kind: HoldKind) -> Vec<Self> {
+        kind.answers().iter().copied().map(Self::of).collect()
+    }
 }
 
 /// A hold's reasons in words.
@@ -496,13 +501,7 @@ pub async fn hold_summary(store: &Store, hold: i64) -> Result<HoldSummary, SyncE
     let reasons = typed_reasons(&row.reasons);
     let held = grouped(&held_rows(&changes, &removed, &reasons));
     Ok(HoldSummary {
-        answers: row
-            .kind
-            .answers()
-            .iter()
-            .copied()
-            .map(AnswerView::of)
-            .collect(),
+        answers: AnswerView::all(row.kind),
         checks: row.kind.checks().to_vec(),
         why: hold_reasons(&row.reasons),
         held,
