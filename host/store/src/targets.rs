@@ -407,21 +407,7 @@ impl Store {
         external_id: &str,
         limit: i64,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
-        let rows = on_pool!(self, pool => {
-            sqlx::query(
-                "SELECT at, kind, external_id, action, key, sent, target_id, outcome, error FROM target_deliveries \
-                 WHERE target = $1 AND external_id = $2 ORDER BY id DESC LIMIT $3",
-            )
-            .bind(target)
-            .bind(external_id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(delivery_row)
-            .collect::<Result<Vec<_>, sqlx::Error>>()?
-        });
-        Ok(rows)
+        self.deliveries(target, Some(external_id), limit).await
     }
 
     /// Writes ledger entries outside a delivery: suspensions the target
@@ -683,12 +669,24 @@ impl Store {
         target: &str,
         limit: i64,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
+        self.deliveries(target, None, limit).await
+    }
+
+    /// The target's deliveries, of one object when `external_id` names
+    /// one, newest first, at most `limit`.
+    async fn deliveries(
+        &self,
+        target: &str,
+        external_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
         let rows = on_pool!(self, pool => {
             sqlx::query(
                 "SELECT at, kind, external_id, action, key, sent, target_id, outcome, error FROM target_deliveries \
-                 WHERE target = $1 ORDER BY id DESC LIMIT $2",
+                 WHERE target = $1 AND ($2 IS NULL OR external_id = $2) ORDER BY id DESC LIMIT $3",
             )
             .bind(target)
+            .bind(external_id)
             .bind(limit)
             .fetch_all(pool)
             .await?
