@@ -622,9 +622,27 @@ pub async fn reject_hold(
     let connection = configured(&state, &hold)?;
     let answered =
         rostersync_sync::reject_hold(state.service.store(), &connection, id, &caller.name).await?;
+    let status = match answered {
+        Answered::Next { .. } => "open",
+        Answered::Applied { .. } => "confirmed",
+        Answered::Closed | Answered::RunAgain => "rejected",
+    };
     Ok(Json(
-        json!({ "hold": id, "status": "rejected", "answer": hold.kind.stop(), "answered": answered }),
+        json!({ "hold": id, "status": status, "answer": hold.kind.stop(), "answered": answered }),
     ))
+}
+
+/// Forgets the contacts a hold declined, so the next run asks again.
+pub async fn reconsider_hold(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<serde_json::Value>> {
+    require_admin(&caller)?;
+    find_hold(&state, id).await?;
+    let forgotten =
+        rostersync_sync::reconsider_hold(state.service.store(), id, &caller.name).await?;
+    Ok(Json(json!({ "hold": id, "forgotten": forgotten })))
 }
 
 pub async fn account(

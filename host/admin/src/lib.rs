@@ -177,6 +177,7 @@ pub fn router(service: Service, config: &AdminConfig) -> Router {
         .route("/api/v1/holds/{id}/confirm", post(api::confirm_hold))
         .route("/api/v1/holds/{id}/reject", post(api::reject_hold))
         .route("/api/v1/holds/{id}/answer", post(api::answer_hold))
+        .route("/api/v1/holds/{id}/reconsider", post(api::reconsider_hold))
         .route("/api/v1/accounts/{id}", get(api::account))
         .route(
             "/api/v1/accounts/{id}/timeline",
@@ -209,6 +210,7 @@ pub fn router(service: Service, config: &AdminConfig) -> Router {
         .route("/holds/{id}/evidence.csv", get(pages::hold_csv))
         .route("/holds/{id}/answer/{answer}", get(pages::answer_page))
         .route("/holds/{id}/answer", post(pages::answer))
+        .route("/holds/{id}/reconsider", post(pages::reconsider))
         .route("/targets", get(pages::targets))
         .route("/targets/{name}", get(pages::target))
         .route(

@@ -88,7 +88,13 @@ pub const OPERATIONS: &[(&str, &str, &str, bool)] = &[
     (
         "post",
         "/api/v1/holds/{id}/answer",
-        "Answer a hold with one of its type's answers: body `{\"answer\": \"confirm-removals\"|\"reject\"|\"create-accounts\"|\"dont-create\"|\"apply-changes\"|\"fixed-it\", \"revision\": DIGEST, \"comment\": TEXT, \"confirmed\": true}`; 428 without `confirmed`, 422 for an answer the type does not offer. `fixed-it` queues a run.",
+        "Answer a hold's waiting part with one of its type's answers: body `{\"answer\": \"confirm-removals\"|\"reject\"|\"create-accounts\"|\"dont-create\"|\"apply-changes\"|\"fixed-it\", \"revision\": DIGEST, \"comment\": TEXT, \"confirmed\": true}`; 428 without `confirmed`, 422 for an answer the type does not offer. `answered.outcome` is `next` while later parts wait. `fixed-it` queues a run.",
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/holds/{id}/reconsider",
+        "Forget the contacts this hold's \"Don't create\" declined, so the next run asks about them again: `{\"forgotten\": N}`.",
         true,
     ),
     (

@@ -454,7 +454,18 @@ pub async fn hold(
         html! {
             h1 { "Hold " (id) ": " (hold.hold.connection) }
             div.panel {
-                p #kind { strong { (hold.hold.kind.title()) } }
+                @if hold.hold.parts.len() > 1 {
+                    p #parts { "Held in " (hold.hold.parts.len()) " parts, answered one at a time: "
+                        @for (n, part) in hold.hold.parts.iter().enumerate() {
+                            @if n > 0 { ", " }
+                            (part.title().to_lowercase())
+                            @if let Some(answer) = hold.hold.answered_parts.get(n) { " (“" (answer.label()) "”)" }
+                        }
+                        "." }
+                    @if open { p #kind { strong { "Part " (hold.hold.answered_parts.len() + 1) ": " (hold.hold.kind.title()) } } }
+                } @else {
+                    p #kind { strong { (hold.hold.kind.title()) } }
+                }
                 @if !hold.held.is_empty() {
                     ul #held { @for line in &hold.held { li { (line) } } }
                 }
@@ -488,9 +499,36 @@ pub async fn hold(
                     @if let Some(by) = &hold.hold.answered_by { " by " (by) }
                     " " (ago(hold.hold.answered_at)) "." }
                 @if let Some(comment) = &hold.hold.comment { blockquote #comment { (comment) } }
+                @if declined(&hold.hold) && !disabled {
+                    (post_form(&caller, &format!("/holds/{id}/reconsider"), html! {
+                        button #reconsider type="submit" { "Ask about these contacts again" }
+                        " " span.muted { "Forgets this “Don't create”: the next run holds these contacts again." }
+                    }))
+                }
             }
         },
     ))
+}
+
+/// Whether a hold was answered "Don't create", on its last part or an
+/// earlier one.
+fn declined(hold: &rostersync_store::HoldRow) -> bool {
+    hold.answer
+        .iter()
+        .chain(&hold.answered_parts)
+        .any(|a| a.effect() == rostersync_core::Effect::ApplyOthers)
+}
+
+/// Forgets the contacts a hold declined; back to the hold's page.
+pub async fn reconsider(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    crate::api::require_admin(&caller)?;
+    api::find_hold(&state, id).await?;
+    rostersync_sync::reconsider_hold(state.service.store(), id, &caller.name).await?;
+    Ok(Redirect::to(&format!("/holds/{id}")).into_response())
 }
 
 #[derive(Deserialize)]

@@ -523,6 +523,13 @@ pub enum HoldsCommand {
         #[arg(long, env = "USER", default_value = "operator")]
         by: String,
     },
+    /// Forgets the contacts a hold answered "Don't create" declined, so
+    /// the next run asks about them again.
+    Reconsider {
+        hold: i64,
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+    },
 }
 
 pub async fn holds(context: &Context, command: HoldsCommand) -> anyhow::Result<ExitCode> {
@@ -563,7 +570,26 @@ pub async fn holds(context: &Context, command: HoldsCommand) -> anyhow::Result<E
                 row.revision,
                 row.digest
             );
-            println!("  {}", row.kind.title());
+            if row.parts.len() > 1 {
+                let parts: Vec<&str> = row.parts.iter().map(|k| k.as_str()).collect();
+                println!(
+                    "  held in {} parts ({}), answered one at a time",
+                    parts.len(),
+                    parts.join(", ")
+                );
+                for (n, answer) in row.answered_parts.iter().enumerate() {
+                    println!("  part {}: answered {:?}", n + 1, answer.label());
+                }
+                if row.status == rostersync_store::HoldStatus::Open {
+                    println!(
+                        "  part {} waits: {}",
+                        row.answered_parts.len() + 1,
+                        row.kind.title()
+                    );
+                }
+            } else {
+                println!("  {}", row.kind.title());
+            }
             for line in &shown.held {
                 println!("  {line}");
             }
@@ -633,6 +659,12 @@ pub async fn holds(context: &Context, command: HoldsCommand) -> anyhow::Result<E
             let connection = context.connection(&row.connection)?;
             let answered = rostersync_sync::reject_hold(&store, connection, hold, &by).await?;
             return answered_hold(context, &row.connection, hold, row.kind.stop(), answered).await;
+        }
+        HoldsCommand::Reconsider { hold, by } => {
+            let forgotten = rostersync_sync::reconsider_hold(&store, hold, &by).await?;
+            println!(
+                "hold {hold}: {forgotten} declined contact answers forgotten; the next run asks about them again"
+            );
         }
         HoldsCommand::Answer {
             hold,
@@ -722,6 +754,13 @@ async fn answered_hold(
             println!(
                 "hold {hold} answered {:?}: nothing was applied",
                 answer.label()
+            );
+        }
+        Answered::Next { kind } => {
+            println!(
+                "hold {hold} answered {:?}; its next part waits: {} (rostersync holds show {hold})",
+                answer.label(),
+                kind.title()
             );
         }
         Answered::RunAgain => {

@@ -461,6 +461,13 @@ fn sync_holds_and_history_work_from_the_command_line_on_the_store_the_environmen
         text(&again)
     );
 
+    let reconsidered = run(10, &["holds", "reconsider", "1"]);
+    assert!(
+        text(&reconsidered).contains("hold 1: 0 declined contact answers forgotten"),
+        "a removals hold declined no contacts: {}",
+        text(&reconsidered)
+    );
+
     let history = text(&run(10, &["history", "probe-school"]));
     assert!(history.contains("last changed"), "{history}");
     assert_eq!(history.matches("full  held ").count(), 1, "{history}");

@@ -369,7 +369,7 @@ static SECTIONS: &[Section] = &[
     },
     Section {
         title: "[connections.holds]",
-        about: "Hold settings: when a run keeps its changes and waits for an operator, who answers by type (removals: Confirm removals or Reject; contacts: Create accounts or Don't create; a lost connection: I fixed it). Shares are weighed per population (students, staff, contacts, each kind of group, memberships, relationships).",
+        about: "Hold settings: when a run keeps its changes and waits for an operator, who answers by type (removals: Confirm removals or Reject; contacts: Create accounts or Don't create, either remembered until the contacts change; updates: Apply changes or Reject; a lost connection: I fixed it), one type at a time when a run trips several. Shares are weighed per population (students, staff, contacts, each kind of group, memberships, relationships).",
         fields: fields_of::<HoldPolicy>,
         defaults: defaults_of::<HoldPolicy>,
         parses: parses::<HoldPolicy>,

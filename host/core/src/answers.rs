@@ -3,17 +3,28 @@
 //! creates the held contacts' accounts or does not; a disconnected hold is
 //! answered "I fixed it", which closes it and runs the connection again.
 //!
-//! A hold's type follows the reasons of its current revision. Each type's
-//! answers are an enum of their own, so an answer that does not belong to
-//! a hold cannot be written down; the store keeps them as `type/answer`
-//! words and decodes them here, once.
+//! A hold's type follows the reasons of its current revision. A revision
+//! whose reasons are of several types is answered in parts, one type at a
+//! time, the most dangerous first ([`HoldKind::parts`]): removals, then
+//! contacts, then updates. Each part offers its own type's answers; one
+//! that applies nothing ends the hold there, and the last part's answer
+//! applies the change set as every part was answered ([`progress`]).
+//!
+//! Each type's answers are an enum of their own, so an answer that does
+//! not belong to a hold cannot be written down; the store keeps them as
+//! `type/answer` words and decodes them here, once.
 
 use std::fmt;
 
-use rostersync_model::Record;
+use rostersync_model::{Record, Relationship};
 use serde::{Deserialize, Serialize};
 
+use crate::diff::ChangeSet;
+use crate::entity::identity;
 use crate::holds::HoldReason;
+use crate::integrity::shown_key;
+use crate::policy::Rule;
+use crate::validate::{Issue, person_issue};
 
 /// What kind of hold an operator answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -23,7 +34,8 @@ pub enum HoldKind {
     Removals,
     /// Contacts beyond the accepted contact types or the count per pupil.
     Contacts,
-    /// Too many updates, or reasons of more than one type together.
+    /// Too many updates. (Holds opened before holds were answered in
+    /// parts are of this type too when their reasons were mixed.)
     Changes,
     /// The provider was unreachable or refused the credentials too often.
     Disconnected,
@@ -37,34 +49,58 @@ impl HoldKind {
         Self::Disconnected,
     ];
 
-    /// The type of a revision with these reasons; `None` when it tripped
-    /// nothing itself (it waits because the hold was open), so the hold
-    /// keeps the type it had.
-    pub fn of(reasons: &[HoldReason]) -> Option<HoldKind> {
-        if reasons.is_empty() {
-            return None;
-        }
-        if reasons
-            .iter()
-            .any(|r| matches!(r, HoldReason::Disconnected { .. }))
-        {
-            return Some(Self::Disconnected);
-        }
-        let kind = |reason: &HoldReason| match reason {
+    /// The type of one reason.
+    pub fn of_reason(reason: &HoldReason) -> HoldKind {
+        match reason {
             HoldReason::TooManyRemovals { .. } | HoldReason::RemovalsInBlackout { .. } => {
                 Self::Removals
             }
             HoldReason::TooManyContacts { .. } | HoldReason::ContactTypesNotAccepted { .. } => {
                 Self::Contacts
             }
-            HoldReason::TooManyUpdates { .. } | HoldReason::Disconnected { .. } => Self::Changes,
-        };
-        let first = kind(&reasons[0]);
-        Some(if reasons.iter().all(|r| kind(r) == first) {
-            first
+            HoldReason::TooManyUpdates { .. } => Self::Changes,
+            HoldReason::Disconnected { .. } => Self::Disconnected,
+        }
+    }
+
+    /// The parts of a hold with these reasons, in the order they are
+    /// answered: a lost connection alone (its run read nothing to apply);
+    /// otherwise removals, contacts, updates, each once.
+    pub fn parts(reasons: &[HoldReason]) -> Vec<HoldKind> {
+        let kinds: Vec<HoldKind> = reasons.iter().map(Self::of_reason).collect();
+        if kinds.contains(&Self::Disconnected) {
+            return vec![Self::Disconnected];
+        }
+        Self::ALL
+            .into_iter()
+            .filter(|kind| kinds.contains(kind))
+            .collect()
+    }
+
+    /// The type of a revision with these reasons, its first part; `None`
+    /// when it tripped nothing itself (it waits because the hold was
+    /// open), so the hold keeps the type it had.
+    pub fn of(reasons: &[HoldReason]) -> Option<HoldKind> {
+        Self::parts(reasons).first().copied()
+    }
+
+    /// The parts of a stored hold waiting on part `current` after
+    /// `answered`: its reasons' parts, or, for a hold whose reasons do not
+    /// include the waiting type (typed before holds had parts, or a
+    /// revision that waits only because the hold was open), the parts
+    /// answered and the one waiting.
+    pub fn parts_of_hold(
+        current: HoldKind,
+        answered: &[HoldAnswer],
+        reasons: &str,
+    ) -> Vec<HoldKind> {
+        let parts =
+            Self::parts(&serde_json::from_str::<Vec<HoldReason>>(reasons).unwrap_or_default());
+        if parts.get(answered.len()) == Some(&current) {
+            parts
         } else {
-            Self::Changes
-        })
+            answered.iter().map(|a| a.kind()).chain([current]).collect()
+        }
     }
 
     /// The type of a revision whose reasons are stored as JSON; reasons
@@ -148,7 +184,7 @@ impl HoldKind {
         match self {
             Self::Removals => "Removals held",
             Self::Contacts => "Contacts held",
-            Self::Changes => "Changes held",
+            Self::Changes => "Updates held",
             Self::Disconnected => "Connection lost",
         }
     }
@@ -314,6 +350,127 @@ impl Serialize for HoldAnswer {
     }
 }
 
+/// Where a hold of these parts stands once these answers were given to
+/// its first parts, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The next part waits for its answer.
+    Next(HoldKind),
+    /// Every part is answered, or one answer settled it: this is what
+    /// answering does to the change set.
+    Settled(Effect),
+}
+
+/// How a hold of `parts` stands after `answers`. An answer that applies
+/// nothing (Reject) or runs again (I fixed it) settles the hold whatever
+/// the later parts are; otherwise each part is answered in turn, and the
+/// change set is applied less the records of any part answered "Don't
+/// create".
+pub fn progress(parts: &[HoldKind], answers: &[HoldAnswer]) -> Progress {
+    if let Some(settling) = answers
+        .iter()
+        .map(|a| a.effect())
+        .find(|e| matches!(e, Effect::Discard | Effect::Retry))
+    {
+        return Progress::Settled(settling);
+    }
+    match parts.get(answers.len()) {
+        Some(next) => Progress::Next(*next),
+        None if answers.iter().any(|a| a.effect() == Effect::ApplyOthers) => {
+            Progress::Settled(Effect::ApplyOthers)
+        }
+        None => Progress::Settled(Effect::Apply),
+    }
+}
+
+/// What the answers to a hold's parts mean for each of its reasons: the
+/// reasons whose records are left out, and the keys to remember as
+/// accepted and as declined.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decided {
+    pub withheld: Vec<HoldReason>,
+    pub accepts: Vec<String>,
+    pub declines: Vec<String>,
+}
+
+/// Sorts `reasons` by the answer given to their part; a reason whose part
+/// has no answer in `answers` is applied and remembers nothing.
+pub fn decide(reasons: &[HoldReason], answers: &[HoldAnswer]) -> Decided {
+    let mut decided = Decided::default();
+    for reason in reasons {
+        let kind = HoldKind::of_reason(reason);
+        match answers
+            .iter()
+            .find(|a| a.kind() == kind)
+            .map(|a| a.effect())
+        {
+            Some(Effect::ApplyOthers) => {
+                decided.declines.extend(reason.acceptances());
+                decided.withheld.push(reason.clone());
+            }
+            Some(Effect::Apply) => decided.accepts.extend(reason.acceptances()),
+            _ => {}
+        }
+    }
+    decided
+}
+
+impl ChangeSet {
+    /// This change set less the creates and updates `reasons` are about,
+    /// and those records, each with the side it was on.
+    pub fn without(&self, reasons: &[HoldReason]) -> (ChangeSet, Vec<(Change, Record)>) {
+        let held = |change, record: &Record| reasons.iter().any(|r| r.concerns(change, record));
+        let mut left_out = Vec::new();
+        let mut creates = Vec::with_capacity(self.creates.len());
+        for (record, hash) in &self.creates {
+            if held(Change::Create, record) {
+                left_out.push((Change::Create, record.clone()));
+            } else {
+                creates.push((record.clone(), *hash));
+            }
+        }
+        let mut updates = Vec::with_capacity(self.updates.len());
+        for update in &self.updates {
+            if held(Change::Update, &update.record) {
+                left_out.push((Change::Update, update.record.clone()));
+            } else {
+                updates.push(update.clone());
+            }
+        }
+        let changes = ChangeSet {
+            creates,
+            updates,
+            removals: self.removals.clone(),
+        };
+        (changes, left_out)
+    }
+}
+
+/// The issue for a record left out because an operator answered "Don't
+/// create" to a hold about it.
+pub fn declined_issue(record: &Record) -> Option<Issue> {
+    const MESSAGE: &str = "Not created: an operator answered \"Don't create\" to a hold about this contact; it is asked about again when the contact's details change";
+    match record {
+        Record::Person(person) => Some(person_issue(person, Rule::Declined, MESSAGE.into())),
+        Record::Relationship(relationship) => {
+            let Relationship {
+                student, contact, ..
+            } = relationship;
+            let (_, key) = identity(record)?;
+            Some(Issue {
+                source_id: shown_key(&key),
+                entity_type: "Relationship".into(),
+                entity_name: format!("{contact}, contact of {student}"),
+                mis_id: String::new(),
+                message: MESSAGE.into(),
+                rule: Rule::Declined,
+                role: None,
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Which side of a change set a record is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -414,13 +571,114 @@ mod tests {
             Some(HoldKind::Removals)
         );
         assert_eq!(
-            HoldKind::of(&[removals.clone(), updates]),
-            Some(HoldKind::Changes)
+            HoldKind::of(&[updates.clone(), removals.clone()]),
+            Some(HoldKind::Removals),
+            "a mixed hold is answered removals first"
+        );
+        assert_eq!(
+            HoldKind::parts(&[updates, removals.clone()]),
+            [HoldKind::Removals, HoldKind::Changes]
         );
         assert_eq!(
             HoldKind::of(&[removals, lost]),
             Some(HoldKind::Disconnected)
         );
         assert_eq!(HoldKind::of_json("not json"), Some(HoldKind::Changes));
+    }
+
+    #[test]
+    fn parts_are_answered_in_turn_and_an_answer_that_applies_nothing_settles_the_hold() {
+        use Effect::*;
+        let parts = [HoldKind::Removals, HoldKind::Contacts];
+        let confirm = HoldAnswer::Removals(RemovalsAnswer::ConfirmRemovals);
+        let reject = HoldAnswer::Removals(RemovalsAnswer::Reject);
+        let create = HoldAnswer::Contacts(ContactsAnswer::CreateAccounts);
+        let decline = HoldAnswer::Contacts(ContactsAnswer::DontCreate);
+        assert_eq!(progress(&parts, &[]), Progress::Next(HoldKind::Removals));
+        assert_eq!(
+            progress(&parts, &[confirm]),
+            Progress::Next(HoldKind::Contacts)
+        );
+        assert_eq!(progress(&parts, &[reject]), Progress::Settled(Discard));
+        assert_eq!(
+            progress(&parts, &[confirm, create]),
+            Progress::Settled(Apply)
+        );
+        assert_eq!(
+            progress(&parts, &[confirm, decline]),
+            Progress::Settled(ApplyOthers)
+        );
+        assert_eq!(
+            progress(&[HoldKind::Contacts], &[decline]),
+            Progress::Settled(ApplyOthers)
+        );
+    }
+
+    #[test]
+    fn each_reason_follows_the_answer_to_its_part() {
+        use crate::holds::{HeldContact, Named};
+        use rostersync_model::ContactType;
+        let removals = HoldReason::TooManyRemovals {
+            of: Population::People(Role::Staff),
+            removals: 15,
+            population: 20,
+        };
+        let contacts = HoldReason::ContactTypesNotAccepted {
+            contacts: vec![HeldContact {
+                student: Named::unnamed("P1"),
+                contact: Named::unnamed("C9"),
+                relationship: None,
+                contact_type: ContactType::Emergency,
+            }],
+        };
+        let reasons = [removals, contacts.clone()];
+        let confirm = HoldAnswer::Removals(RemovalsAnswer::ConfirmRemovals);
+        let declined = decide(
+            &reasons,
+            &[confirm, HoldAnswer::Contacts(ContactsAnswer::DontCreate)],
+        );
+        assert_eq!(declined.withheld, std::slice::from_ref(&contacts));
+        assert_eq!(declined.declines, contacts.acceptances());
+        assert!(declined.accepts.is_empty());
+        let created = decide(
+            &reasons,
+            &[
+                confirm,
+                HoldAnswer::Contacts(ContactsAnswer::CreateAccounts),
+            ],
+        );
+        assert!(created.withheld.is_empty() && created.declines.is_empty());
+        assert_eq!(created.accepts, contacts.acceptances());
+    }
+
+    #[test]
+    fn a_stored_hold_whose_reasons_lack_its_type_is_one_part_of_that_type() {
+        let mixed = serde_json::to_string(&[
+            HoldReason::TooManyRemovals {
+                of: Population::People(Role::Staff),
+                removals: 15,
+                population: 20,
+            },
+            HoldReason::TooManyUpdates {
+                of: Population::People(Role::Staff),
+                updates: 19,
+                population: 20,
+            },
+        ])
+        .unwrap();
+        assert_eq!(
+            HoldKind::parts_of_hold(HoldKind::Removals, &[], &mixed),
+            [HoldKind::Removals, HoldKind::Changes]
+        );
+        assert_eq!(
+            HoldKind::parts_of_hold(HoldKind::Changes, &[], &mixed),
+            [HoldKind::Changes],
+            "typed before holds had parts"
+        );
+        assert_eq!(
+            HoldKind::parts_of_hold(HoldKind::Contacts, &[], "[]"),
+            [HoldKind::Contacts],
+            "a revision that waits only because the hold was open"
+        );
     }
 }

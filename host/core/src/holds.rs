@@ -178,7 +178,7 @@ pub struct Named {
 
 impl Named {
     /// Someone to name once the caller has looked them up.
-    fn unnamed(id: &str) -> Self {
+    pub(crate) fn unnamed(id: &str) -> Self {
         Self {
             id: id.to_string(),
             name: None,
@@ -531,26 +531,46 @@ fn contact_set_digest(contacts: &BTreeSet<&str>) -> String {
         .collect()
 }
 
+/// What operators answered about contacts on this connection, as the keys
+/// of [`HoldReason::acceptances`]: "Create accounts" accepts them, "Don't
+/// create" declines them. Either way a later run is not held again for
+/// them until the data a key names changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verdicts {
+    pub accepted: HashSet<String>,
+    pub declined: HashSet<String>,
+}
+
 /// What the holds need to know about earlier runs and answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunHistory {
     /// Runs in a row, this one included, that could not reach the provider
     /// or whose credentials were refused.
     pub consecutive_connection_failures: u32,
-    /// What operators accepted on this connection by confirming holds
-    /// ([`HoldReason::acceptances`]).
-    pub accepted: HashSet<String>,
+    /// What operators answered to earlier contact holds.
+    pub verdicts: Verdicts,
 }
 
-/// Every reason to hold this change set, in a stable order; empty when it
-/// is safe to apply.
+/// What a change set trips, and what of it operators already declined.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Screening {
+    /// Every reason to hold the change set, in a stable order; empty when
+    /// it is safe to apply.
+    pub reasons: Vec<HoldReason>,
+    /// Contact reasons made only of what an operator answered "Don't
+    /// create" to before: the records they concern are left out of the
+    /// run (see [`ChangeSet::without`]) and reported, not held again.
+    pub declined: Vec<HoldReason>,
+}
+
+/// Weighs a change set against the hold policy and the earlier answers.
 pub fn check_holds(
     changes: &ChangeSet,
     prior: &PriorHashes,
     census: &Census,
     history: &RunHistory,
     policy: &HoldPolicy,
-) -> Vec<HoldReason> {
+) -> Screening {
     let mut reasons = Vec::new();
     if history.consecutive_connection_failures >= policy.disconnected_after {
         reasons.push(HoldReason::Disconnected {
@@ -589,19 +609,23 @@ pub fn check_holds(
             });
         }
     }
-    check_contacts(changes, prior, &history.accepted, policy, &mut reasons);
-    reasons
+    let contacts = check_contacts(changes, prior, &history.verdicts, policy);
+    reasons.extend(contacts.reasons);
+    Screening {
+        reasons,
+        declined: contacts.declined,
+    }
 }
 
 /// Contacts per student after the change, and the types of contacts that
-/// arrive with it, less what operators already accepted.
+/// arrive with it: held unless operators accepted them, declined when they
+/// declined them.
 fn check_contacts(
     changes: &ChangeSet,
     prior: &PriorHashes,
-    accepted: &HashSet<String>,
+    verdicts: &Verdicts,
     policy: &HoldPolicy,
-    reasons: &mut Vec<HoldReason>,
-) {
+) -> Screening {
     let split = |key: &str| -> (String, String) {
         let (student, contact) = key.split_once('\u{1f}').unwrap_or((key, ""));
         (student.to_string(), contact.to_string())
@@ -621,6 +645,7 @@ fn check_contacts(
         changed.insert(student);
     }
     let mut unaccepted = Vec::new();
+    let mut declined_types = Vec::new();
     let arriving = changes.creates_of(EntityKind::Relationship).chain(
         changes
             .updates_of(EntityKind::Relationship)
@@ -639,20 +664,27 @@ fn check_contacts(
             changed.insert(student.clone());
         }
         let key = contact_type_key(student, contact, relationship.contact_type);
-        if !policy
+        if policy
             .accepted_contact_types
             .contains(&relationship.contact_type)
-            && !accepted.contains(&key)
+            || verdicts.accepted.contains(&key)
         {
-            unaccepted.push(HeldContact {
-                student: Named::unnamed(student),
-                contact: Named::unnamed(contact),
-                relationship: relationship.relationship.clone(),
-                contact_type: relationship.contact_type,
-            });
+            continue;
+        }
+        let held = HeldContact {
+            student: Named::unnamed(student),
+            contact: Named::unnamed(contact),
+            relationship: relationship.relationship.clone(),
+            contact_type: relationship.contact_type,
+        };
+        if verdicts.declined.contains(&key) {
+            declined_types.push(held);
+        } else {
+            unaccepted.push(held);
         }
     }
     let mut crowded = Vec::new();
+    let mut declined_crowded = Vec::new();
     for student in changed {
         let Some(set) = sets.get(&student) else {
             continue;
@@ -661,27 +693,45 @@ fn check_contacts(
             continue;
         }
         let contact_set = contact_set_digest(&set.iter().map(String::as_str).collect());
-        if !accepted.contains(&contact_count_key(&student, &contact_set)) {
-            crowded.push(HeldStudent {
-                student: Named::unnamed(&student),
-                contacts: set.len(),
-                contact_set,
-            });
+        let key = contact_count_key(&student, &contact_set);
+        if verdicts.accepted.contains(&key) {
+            continue;
+        }
+        let held = HeldStudent {
+            student: Named::unnamed(&student),
+            contacts: set.len(),
+            contact_set,
+        };
+        if verdicts.declined.contains(&key) {
+            declined_crowded.push(held);
+        } else {
+            crowded.push(held);
         }
     }
-    if !crowded.is_empty() {
-        reasons.push(HoldReason::TooManyContacts {
-            limit: policy.max_contacts_per_student,
-            students: crowded,
-        });
+    let limit = policy.max_contacts_per_student;
+    Screening {
+        reasons: contact_reasons(limit, crowded, unaccepted),
+        declined: contact_reasons(limit, declined_crowded, declined_types),
     }
-    if !unaccepted.is_empty() {
-        unaccepted
+}
+
+/// The contact reasons for these students and contacts, leaving out a
+/// reason with nobody in it.
+fn contact_reasons(
+    limit: usize,
+    students: Vec<HeldStudent>,
+    mut contacts: Vec<HeldContact>,
+) -> Vec<HoldReason> {
+    let mut reasons = Vec::new();
+    if !students.is_empty() {
+        reasons.push(HoldReason::TooManyContacts { limit, students });
+    }
+    if !contacts.is_empty() {
+        contacts
             .sort_by(|a, b| (&a.student.id, &a.contact.id).cmp(&(&b.student.id, &b.contact.id)));
-        reasons.push(HoldReason::ContactTypesNotAccepted {
-            contacts: unaccepted,
-        });
+        reasons.push(HoldReason::ContactTypesNotAccepted { contacts });
     }
+    reasons
 }
 
 #[cfg(test)]
@@ -746,12 +796,12 @@ mod tests {
         census
     }
 
-    fn holds_with(
+    fn screen(
         before: &Roster,
         after: Vec<Record>,
         history: &RunHistory,
         policy: &HoldPolicy,
-    ) -> Vec<HoldReason> {
+    ) -> Screening {
         let changes = before.diff_full([after]);
         check_holds(
             &changes,
@@ -762,8 +812,36 @@ mod tests {
         )
     }
 
+    fn holds_with(
+        before: &Roster,
+        after: Vec<Record>,
+        history: &RunHistory,
+        policy: &HoldPolicy,
+    ) -> Vec<HoldReason> {
+        screen(before, after, history, policy).reasons
+    }
+
     fn holds(before: &Roster, after: Vec<Record>, policy: &HoldPolicy) -> Vec<HoldReason> {
         holds_with(before, after, &RunHistory::default(), policy)
+    }
+
+    fn remembering(reasons: &[HoldReason], declined: bool) -> RunHistory {
+        let keys = reasons.iter().flat_map(HoldReason::acceptances).collect();
+        let verdicts = if declined {
+            Verdicts {
+                declined: keys,
+                ..Verdicts::default()
+            }
+        } else {
+            Verdicts {
+                accepted: keys,
+                ..Verdicts::default()
+            }
+        };
+        RunHistory {
+            verdicts,
+            ..RunHistory::default()
+        }
     }
 
     #[test]
@@ -932,10 +1010,7 @@ mod tests {
         let policy = HoldPolicy::default();
         let before = Roster::default();
         let reasons = holds(&before, six.clone(), &policy);
-        let history = RunHistory {
-            accepted: reasons.iter().flat_map(HoldReason::acceptances).collect(),
-            ..RunHistory::default()
-        };
+        let history = remembering(&reasons, false);
         assert!(
             holds_with(&before, six.clone(), &history, &policy).is_empty(),
             "the same six arriving again are not held again"
@@ -1008,13 +1083,43 @@ mod tests {
         let before = Roster::default();
         let emergency = vec![contact("S1", "C2", ContactType::Emergency)];
         let reasons = holds(&before, emergency.clone(), &policy);
-        let history = RunHistory {
-            accepted: reasons.iter().flat_map(HoldReason::acceptances).collect(),
-            ..RunHistory::default()
-        };
+        let history = remembering(&reasons, false);
         assert!(holds_with(&before, emergency, &history, &policy).is_empty());
         let secondary = vec![contact("S1", "C2", ContactType::Secondary)];
         assert_eq!(holds_with(&before, secondary, &history, &policy).len(), 1);
+    }
+
+    #[test]
+    fn declined_contacts_are_not_held_again_but_screened_out_until_they_change() {
+        let policy = HoldPolicy::default();
+        let before = Roster::default();
+        let mut arriving: Vec<Record> = (1..=6)
+            .map(|n| contact("S1", &format!("C{n}"), ContactType::Primary))
+            .collect();
+        arriving.push(contact("S2", "C9", ContactType::Emergency));
+        let first = screen(&before, arriving.clone(), &RunHistory::default(), &policy);
+        assert_eq!(first.reasons.len(), 2, "{:?}", first.reasons);
+        assert!(first.declined.is_empty());
+        let history = remembering(&first.reasons, true);
+
+        let again = screen(&before, arriving.clone(), &history, &policy);
+        assert!(again.reasons.is_empty(), "{:?}", again.reasons);
+        assert_eq!(
+            again.declined, first.reasons,
+            "the same contacts are screened out as declined, not held"
+        );
+
+        let mut changed = arriving;
+        changed[6] = contact("S2", "C9", ContactType::Secondary);
+        changed[5] = contact("S1", "C7", ContactType::Primary);
+        let changed = screen(&before, changed, &history, &policy);
+        assert_eq!(
+            changed.reasons.len(),
+            2,
+            "a new contact type or contact set asks again: {:?}",
+            changed.reasons
+        );
+        assert!(changed.declined.is_empty());
     }
 
     #[test]
@@ -1026,7 +1131,8 @@ mod tests {
             consecutive_connection_failures: n,
             ..RunHistory::default()
         };
-        let check = |n| check_holds(&nothing, &prior, &Census::default(), &history(n), &policy);
+        let check =
+            |n| check_holds(&nothing, &prior, &Census::default(), &history(n), &policy).reasons;
         assert!(check(2).is_empty());
         assert_eq!(
             check(3),
@@ -1048,7 +1154,8 @@ mod tests {
             &census(&before, &changes),
             &RunHistory::default(),
             &HoldPolicy::default(),
-        );
+        )
+        .reasons;
         assert!(!reasons.is_empty());
         assert!(reasons.iter().all(HoldReason::is_about_removals));
         let now = changes.without_removals();

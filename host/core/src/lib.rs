@@ -33,7 +33,9 @@ pub use answers::{
 pub use coverage::{Shortfall, shortfalls};
 pub use diff::{ChangeSet, Diff, FieldChange, PendingChanges, PriorHashes, Roster, Update};
 pub use entity::{ContentHash, EntityKey, EntityKind};
-pub use holds::{Census, HoldPolicy, HoldReason, Population, RunHistory, check_holds};
+pub use holds::{
+    Census, HoldPolicy, HoldReason, Population, RunHistory, Screening, Verdicts, check_holds,
+};
 pub use matching::{
     Account, MatchKey, MatchPolicy, Matching, Provision, ProvisionMode, RemovalAction, match_people,
 };

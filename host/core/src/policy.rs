@@ -41,10 +41,12 @@ pub enum Rule {
     /// A membership or relationship names someone or something that is
     /// not stored (always on).
     ReferentialIntegrity,
+    /// An operator answered "Don't create" to a hold about this contact.
+    Declined,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 13] = [
+    pub const ALL: [Rule; 14] = [
         Self::RequiredNames,
         Self::RequireStartDate,
         Self::RequireSalutation,
@@ -58,6 +60,7 @@ impl Rule {
         Self::ClassName,
         Self::Matching,
         Self::ReferentialIntegrity,
+        Self::Declined,
     ];
 
     /// The name the history, the CLI and the README use.
@@ -76,6 +79,7 @@ impl Rule {
             Self::ClassName => "class_name",
             Self::Matching => "matching",
             Self::ReferentialIntegrity => "referential_integrity",
+            Self::Declined => "declined",
         }
     }
 
@@ -100,6 +104,7 @@ impl Rule {
             Self::ClassName => "are classes without a name",
             Self::Matching => "match no single account",
             Self::ReferentialIntegrity => "name someone who is not stored",
+            Self::Declined => "are contacts an operator declined",
         }
     }
 
@@ -138,6 +143,9 @@ impl Rule {
             }
             Self::ReferentialIntegrity => {
                 "Fix the person or group it names (see their own issue), or remove the membership or relationship in the MIS."
+            }
+            Self::Declined => {
+                "Nothing to fix: an operator chose not to create it. To be asked again now, run `rostersync holds reconsider HOLD` with the hold that declined it."
             }
         }
     }

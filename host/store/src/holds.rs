@@ -6,16 +6,18 @@
 //! digest of the change set. A later held run with a different change set
 //! opens a new revision and supersedes the old one, whose change set stays
 //! kept as evidence; confirming names the revision reviewed and is refused
-//! once it is no longer current. What operators accepted by confirming is
-//! remembered per connection as opaque keys the core defines. And the
+//! once it is no longer current. A hold of several types is answered in
+//! parts: the answers given so far are kept with it. What operators
+//! accepted or declined is remembered per connection as opaque keys the
+//! core defines, with the verdict. And the
 //! headcounts the holds weigh shares against: people by role, groups by
 //! kind, read from the stored records' `class` column.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::Hash;
 
 use chrono::{DateTime, Utc};
-use rostersync_core::{HoldAnswer, HoldKind};
+use rostersync_core::{HoldAnswer, HoldKind, Verdicts};
 use rostersync_model::{GroupKind, Role};
 use serde::de::DeserializeOwned;
 use serde::de::value::{Error as ValueError, StrDeserializer};
@@ -60,8 +62,9 @@ pub enum HoldWrite {
         /// the type it had (the revision waits only because it was open).
         kind: Option<HoldKind>,
     },
-    /// Answers an open hold's current revision, named by its digest, and
-    /// remembers what the answer accepts. Fails (and rolls the run back)
+    /// Answers an open hold's current revision, named by its digest (its
+    /// last part, when it has several), and remembers what the answers
+    /// accept and decline. Fails (and rolls the run back)
     /// if the hold was already answered, so a change set is never applied
     /// twice, or if a later run replaced the revision reviewed.
     Answer {
@@ -71,7 +74,38 @@ pub enum HoldWrite {
         by: String,
         digest: String,
         accepts: Vec<String>,
+        declines: Vec<String>,
     },
+}
+
+/// Why an answer to hold `$hold` changed no row: the hold is open but
+/// waits for another type's answer, or shows a later revision, or is no
+/// longer open. Evaluates to the [`crate::StoreError`].
+macro_rules! refusal {
+    ($tx:expr, $hold:expr, $answer:expr, $digest:expr) => {{
+        let found: Option<(String, String, String)> =
+            sqlx::query_as("SELECT status, kind, digest FROM holds WHERE id = $1")
+                .bind($hold)
+                .fetch_optional($tx)
+                .await?;
+        match found {
+            Some((status, kind, _)) if status == "open" && kind != $answer.kind().as_str() => {
+                $crate::StoreError::AnswerNotOffered {
+                    hold: $hold,
+                    answer: $answer.stored(),
+                    kind,
+                }
+            }
+            Some((status, _, current)) if status == "open" => {
+                $crate::StoreError::RevisionNotCurrent {
+                    hold: $hold,
+                    reviewed: $digest.to_string(),
+                    current,
+                }
+            }
+            _ => $crate::StoreError::HoldNotOpen($hold),
+        }
+    }};
 }
 
 /// The status a hold has once answered: confirmed when the answer
@@ -121,8 +155,13 @@ pub struct HoldRow {
     pub opened_at: DateTime<Utc>,
     pub answered_at: Option<DateTime<Utc>>,
     pub answered_by: Option<String>,
-    /// What the hold is about, which decides the answers it offers.
+    /// What the hold is about, which decides the answers it offers: the
+    /// part waiting for an answer, when it has several.
     pub kind: HoldKind,
+    /// Every part, in the order they are answered; one for most holds.
+    pub parts: Vec<HoldKind>,
+    /// The answers given so far to its first parts.
+    pub answered_parts: Vec<HoldAnswer>,
     /// The answer given, once answered, and the operator's comment.
     pub answer: Option<HoldAnswer>,
     pub comment: Option<String>,
@@ -170,7 +209,7 @@ macro_rules! write_hold {
                         .await?;
                         sqlx::query(
                             "UPDATE holds SET run_id = $2, reasons = $3, cursor = $4, revision = $5, digest = $6, \
-                             kind = COALESCE($7, kind) WHERE id = $1",
+                             kind = COALESCE($7, kind), answered_parts = '' WHERE id = $1",
                         )
                         .bind(hold)
                         .bind($run)
@@ -216,7 +255,7 @@ macro_rules! write_hold {
                     .await?;
                 }
             }
-            Some($crate::HoldWrite::Answer { hold, answer, comment, by, digest, accepts }) => {
+            Some($crate::HoldWrite::Answer { hold, answer, comment, by, digest, accepts, declines }) => {
                 let answered = sqlx::query(
                     "UPDATE holds SET status = $2, answered_at = $3, answered_by = $4, answer = $6, comment = $7 \
                      WHERE id = $1 AND status = 'open' AND digest = $5 AND kind = $8",
@@ -232,37 +271,28 @@ macro_rules! write_hold {
                 .execute(&mut *$tx)
                 .await?;
                 if answered.rows_affected() == 0 {
-                    let found: Option<(String, String, String)> =
-                        sqlx::query_as("SELECT status, digest, kind FROM holds WHERE id = $1")
-                            .bind(hold)
-                            .fetch_optional(&mut *$tx)
-                            .await?;
-                    return Err(match found {
-                        Some((status, _, kind)) if status == "open" && kind != answer.kind().as_str() => {
-                            $crate::StoreError::AnswerNotOffered {
-                                hold: *hold,
-                                answer: answer.stored(),
-                                kind,
-                            }
-                        }
-                        Some((status, current, _)) if status == "open" => {
-                            $crate::StoreError::RevisionNotCurrent {
-                                hold: *hold,
-                                reviewed: digest.clone(),
-                                current,
-                            }
-                        }
-                        _ => $crate::StoreError::HoldNotOpen(*hold),
-                    });
+                    return Err(refusal!(&mut *$tx, *hold, answer, digest));
                 }
-                for chunk in accepts.chunks($crate::ROWS_PER_STATEMENT) {
+                let verdicts = accepts
+                    .iter()
+                    .map(|key| (key, "accept"))
+                    .chain(declines.iter().map(|key| (key, "decline")))
+                    .collect::<Vec<_>>();
+                for chunk in verdicts.chunks($crate::ROWS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::new(
-                        "INSERT INTO hold_acceptances (connection_id, key, hold_id, accepted_at) ",
+                        "INSERT INTO hold_acceptances (connection_id, key, hold_id, accepted_at, verdict) ",
                     );
-                    query.push_values(chunk, |mut row, key| {
-                        row.push_bind($connection).push_bind(key).push_bind(*hold).push_bind($now);
+                    query.push_values(chunk, |mut row, (key, verdict)| {
+                        row.push_bind($connection)
+                            .push_bind(*key)
+                            .push_bind(*hold)
+                            .push_bind($now)
+                            .push_bind(*verdict);
                     });
-                    query.push(" ON CONFLICT (connection_id, key) DO NOTHING");
+                    query.push(
+                        " ON CONFLICT (connection_id, key) DO UPDATE SET verdict = excluded.verdict, \
+                         hold_id = excluded.hold_id, accepted_at = excluded.accepted_at",
+                    );
                     query.build().execute(&mut *$tx).await?;
                 }
             }
@@ -291,11 +321,24 @@ where
             })
         })
         .transpose()?;
+    let answered: String = row.try_get("answered_parts")?;
+    let answered_parts = answered
+        .split(',')
+        .filter(|stored| !stored.is_empty())
+        .map(|stored| {
+            HoldAnswer::from_stored(stored).ok_or_else(|| {
+                sqlx::Error::Decode(format!("unknown hold answer {stored:?}").into())
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let reasons: String = row.try_get("reasons")?;
     Ok(HoldRow {
+        parts: HoldKind::parts_of_hold(kind, &answered_parts, &reasons),
+        answered_parts,
         id: row.try_get("id")?,
         connection: row.try_get("connection_id")?,
         run_id: row.try_get("run_id")?,
-        reasons: row.try_get("reasons")?,
+        reasons,
         cursor: row.try_get("cursor")?,
         status: HoldStatus::parse(&status)
             .ok_or_else(|| sqlx::Error::Decode(format!("unknown hold status {status:?}").into()))?,
@@ -311,7 +354,7 @@ where
 }
 
 const HOLD_COLUMNS: &str = "id, connection_id, run_id, reasons, cursor, status, opened_at, \
-     answered_at, answered_by, revision, digest, kind, answer, comment";
+     answered_at, answered_by, revision, digest, kind, answer, comment, answered_parts";
 
 /// A stored record's class: a person's role or a group's kind, as the
 /// `class` column reads it from the record's JSON.
@@ -386,59 +429,77 @@ impl Store {
         Ok(hold)
     }
 
-    /// Closes an open hold with an answer that applies nothing (a reject,
-    /// or "I fixed it"), the operator's comment and its audit record, as
-    /// long as `digest` still names its current revision.
-    pub async fn close_hold(
+    /// Records an answer that applies nothing, with the operator's comment
+    /// and its audit record, as long as `digest` still names the hold's
+    /// current revision: `next` is the part that waits after it, or `None`
+    /// when the answer closes the hold (a reject, or "I fixed it").
+    pub async fn record_answer(
         &self,
         hold: i64,
         digest: &str,
         answer: HoldAnswer,
         comment: Option<&str>,
+        next: Option<HoldKind>,
         audit: &crate::AuditEntry,
     ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let answered = sqlx::query(
-                "UPDATE holds SET status = $4, answered_at = $2, answered_by = $3, answer = $5, comment = $6 \
-                 WHERE id = $1 AND status = 'open' AND kind = $7 AND digest = $8",
-            )
-            .bind(hold)
-            .bind(audit.at)
-            .bind(&audit.actor)
-            .bind(status_after(answer).as_str())
-            .bind(answer.stored())
-            .bind(comment)
-            .bind(answer.kind().as_str())
-            .bind(digest)
+            let answered = match next {
+                Some(next) => sqlx::query(
+                    "UPDATE holds SET kind = $4, answered_parts = CASE WHEN answered_parts = '' THEN $5 \
+                     ELSE answered_parts || ',' || $5 END \
+                     WHERE id = $1 AND status = 'open' AND kind = $2 AND digest = $3",
+                )
+                .bind(hold)
+                .bind(answer.kind().as_str())
+                .bind(digest)
+                .bind(next.as_str())
+                .bind(answer.stored()),
+                None => sqlx::query(
+                    "UPDATE holds SET status = $4, answered_at = $5, answered_by = $6, answer = $7, comment = $8 \
+                     WHERE id = $1 AND status = 'open' AND kind = $2 AND digest = $3",
+                )
+                .bind(hold)
+                .bind(answer.kind().as_str())
+                .bind(digest)
+                .bind(status_after(answer).as_str())
+                .bind(audit.at)
+                .bind(&audit.actor)
+                .bind(answer.stored())
+                .bind(comment),
+            }
             .execute(&mut *tx)
             .await?;
             if answered.rows_affected() == 0 {
-                let found: Option<(String, String, String)> =
-                    sqlx::query_as("SELECT status, kind, digest FROM holds WHERE id = $1")
-                        .bind(hold)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                return Err(match found {
-                    Some((status, kind, _)) if status == "open" && kind != answer.kind().as_str() => {
-                        StoreError::AnswerNotOffered {
-                            hold,
-                            answer: answer.stored(),
-                            kind,
-                        }
-                    }
-                    Some((status, _, current)) if status == "open" => StoreError::RevisionNotCurrent {
-                        hold,
-                        reviewed: digest.to_string(),
-                        current,
-                    },
-                    _ => StoreError::HoldNotOpen(hold),
-                });
+                return Err(refusal!(&mut *tx, hold, answer, digest));
             }
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Forgets the contacts hold `hold` declined, so the next run of its
+    /// connection asks about them again; returns how many were forgotten.
+    pub async fn reconsider(
+        &self,
+        hold: i64,
+        audit: &crate::AuditEntry,
+    ) -> Result<u64, StoreError> {
+        let forgotten = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let forgotten = sqlx::query(
+                "DELETE FROM hold_acceptances WHERE hold_id = $1 AND verdict = 'decline'",
+            )
+            .bind(hold)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            forgotten
+        });
+        Ok(forgotten)
     }
 
     /// Every change set the hold has shown, oldest first.
@@ -467,15 +528,30 @@ impl Store {
         Ok(revisions)
     }
 
-    /// What operators accepted on this connection by confirming holds.
-    pub async fn acceptances(&self, connection: &str) -> Result<HashSet<String>, StoreError> {
-        let keys: Vec<String> = on_pool!(self, pool => {
-            sqlx::query_scalar("SELECT key FROM hold_acceptances WHERE connection_id = $1")
+    /// What operators accepted and declined on this connection by
+    /// answering contact holds.
+    pub async fn verdicts(&self, connection: &str) -> Result<Verdicts, StoreError> {
+        let keys: Vec<(String, String)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT key, verdict FROM hold_acceptances WHERE connection_id = $1")
                 .bind(connection)
                 .fetch_all(pool)
                 .await?
         });
-        Ok(keys.into_iter().collect())
+        let mut verdicts = Verdicts::default();
+        for (key, verdict) in keys {
+            let into = match verdict.as_str() {
+                "accept" => &mut verdicts.accepted,
+                "decline" => &mut verdicts.declined,
+                other => {
+                    return Err(sqlx::Error::Decode(
+                        format!("unknown verdict {other:?} on hold key {key:?}").into(),
+                    )
+                    .into());
+                }
+            };
+            into.insert(key);
+        }
+        Ok(verdicts)
     }
 
     /// How many people of each role, or groups of each kind, the

@@ -1,16 +1,19 @@
 //! Holds in the store's terms: the census and the earlier answers a
-//! change set is weighed against, and the operator's answers to a hold:
-//! confirm (apply the revision reviewed, named by its digest, and remember
-//! what it accepts), reject (apply nothing), what a hold shows, and the CSV
-//! of the records its revision would change, to decide with.
+//! change set is weighed against, and the operator's answers to a hold,
+//! part by part when its reasons are of several types: go ahead (apply the
+//! revision reviewed, named by its digest, and remember what it accepts),
+//! don't create (apply the rest, and remember what it declines), reject
+//! (apply nothing); what a hold shows, and the CSV of the records its
+//! revision would change, to decide with.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::Utc;
+use rostersync_core::answers::{Progress, decide, declined_issue, progress};
 use rostersync_core::holds::{Census, Population};
 use rostersync_core::{
     Change, ChangeSet, Effect, EntityKind, HoldAnswer, HoldKind, HoldReason, PriorHashes,
-    RunHistory, check_holds,
+    RunHistory, Screening, check_holds,
 };
 use rostersync_model::{GroupKind, Record, Role};
 use rostersync_store::{
@@ -23,20 +26,22 @@ use crate::run::{RunStatus, notification, parse_stored};
 use crate::{ConnectionConfig, SyncError};
 
 /// Every reason to hold a completed read's change set, with the people its
-/// contact holds name looked up where the change set did not carry them.
+/// contact holds name looked up where the change set did not carry them,
+/// and what operators declined before.
 pub(crate) async fn check(
     store: &Store,
     connection: &ConnectionConfig,
     changes: &ChangeSet,
     prior: &PriorHashes,
-) -> Result<Vec<HoldReason>, SyncError> {
+) -> Result<Screening, SyncError> {
     let id = connection.id.as_str();
     let history = RunHistory {
-        accepted: store.acceptances(id).await?,
+        verdicts: store.verdicts(id).await?,
         ..RunHistory::default()
     };
     let census = census(store, id, changes).await?;
-    let mut reasons = check_holds(changes, prior, &census, &history, &connection.holds);
+    let mut screening = check_holds(changes, prior, &census, &history, &connection.holds);
+    let reasons = &mut screening.reasons;
     let unnamed: HashSet<String> = reasons
         .iter()
         .flat_map(HoldReason::unnamed)
@@ -54,7 +59,7 @@ pub(crate) async fn check(
         names.extend(stored_names(store, id, EntityKind::Person, stored).await?);
         reasons.iter_mut().for_each(|r| r.name(&names));
     }
-    Ok(reasons)
+    Ok(screening)
 }
 
 /// The records a change set creates or updates.
@@ -177,6 +182,8 @@ pub struct Answering<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case", tag = "outcome")]
 pub enum Answered {
+    /// The part is answered; the hold's next part waits for its answer.
+    Next { kind: HoldKind },
     /// The kept change set (or the part not held) was applied as this run.
     Applied { run_id: i64 },
     /// Nothing was applied.
@@ -193,12 +200,13 @@ fn comment_of(comment: Option<&str>) -> Option<String> {
     Some(comment.chars().take(COMMENT_LIMIT).collect())
 }
 
-/// Answers an open hold with one of the answers its type offers: applies
-/// its current revision (all of it, or all but the records the hold is
-/// about), or closes it having applied nothing. The answer, the comment
-/// and the confirmation go into the audit with it. `revision` is the
-/// digest of the change set reviewed: if a later run replaced it, nothing
-/// happens.
+/// Answers an open hold's waiting part with one of the answers its type
+/// offers. Once every part is answered, or an answer that applies nothing
+/// settles it, applies its current revision (all of it, or all but the
+/// records of parts answered "Don't create"), or closes it having applied
+/// nothing. Each answer, its comment and the confirmation go into the
+/// audit. `revision` is the digest of the change set reviewed: if a later
+/// run replaced it, nothing happens.
 pub async fn answer_hold(
     store: &Store,
     connection: &ConnectionConfig,
@@ -222,48 +230,54 @@ pub async fn answer_hold(
         });
     }
     let comment = comment_of(answering.comment);
-    let said = match &comment {
-        Some(comment) => format!("answered {:?} with the comment {comment:?}", answer.label()),
-        None => format!("answered {:?} without a comment", answer.label()),
+    let part = match row.parts.len() {
+        1 => String::new(),
+        parts => format!(" to part {} of {parts}", row.answered_parts.len() + 1),
     };
-    match answer.effect() {
-        Effect::Apply | Effect::ApplyOthers => {
-            let run_id = apply_answer(store, connection, &row, answering, comment, &said).await?;
-            Ok(Answered::Applied { run_id })
+    let said = match &comment {
+        Some(comment) => format!(
+            "answered {:?}{part} with the comment {comment:?}",
+            answer.label()
+        ),
+        None => format!("answered {:?}{part} without a comment", answer.label()),
+    };
+    let answers: Vec<HoldAnswer> = row.answered_parts.iter().copied().chain([answer]).collect();
+    let (action, next, applied) = match progress(&row.parts, &answers) {
+        Progress::Settled(Effect::Apply | Effect::ApplyOthers) => {
+            let run_id =
+                apply_answer(store, connection, &row, answering, &answers, comment, &said).await?;
+            return Ok(Answered::Applied { run_id });
         }
-        effect @ (Effect::Discard | Effect::Retry) => {
-            let action = if effect == Effect::Retry {
-                "hold.retry"
-            } else {
-                "hold.reject"
-            };
-            store
-                .close_hold(
-                    hold,
-                    answering.revision,
-                    answer,
-                    comment.as_deref(),
-                    &AuditEntry {
-                        at: Utc::now(),
-                        actor: answering.by.to_string(),
-                        action: action.into(),
-                        connection: Some(row.connection.clone()),
-                        subject: format!("hold {hold}"),
-                        detail: format!(
-                            "{said}, confirmed: revision {} ({}), held run {}, nothing applied",
-                            row.revision, row.digest, row.run_id
-                        ),
-                    },
-                )
-                .await
-                .map_err(answered)?;
-            Ok(if effect == Effect::Retry {
-                Answered::RunAgain
-            } else {
-                Answered::Closed
-            })
-        }
-    }
+        Progress::Next(kind) => ("hold.part", Some(kind), format!("next: {}", kind.title())),
+        Progress::Settled(Effect::Retry) => ("hold.retry", None, "nothing applied".into()),
+        Progress::Settled(Effect::Discard) => ("hold.reject", None, "nothing applied".into()),
+    };
+    store
+        .record_answer(
+            hold,
+            answering.revision,
+            answer,
+            comment.as_deref(),
+            next,
+            &AuditEntry {
+                at: Utc::now(),
+                actor: answering.by.to_string(),
+                action: action.into(),
+                connection: Some(row.connection.clone()),
+                subject: format!("hold {hold}"),
+                detail: format!(
+                    "{said}, confirmed: revision {} ({}), held run {}, {applied}",
+                    row.revision, row.digest, row.run_id
+                ),
+            },
+        )
+        .await
+        .map_err(answered)?;
+    Ok(match (next, answer.effect()) {
+        (Some(kind), _) => Answered::Next { kind },
+        (None, Effect::Retry) => Answered::RunAgain,
+        (None, _) => Answered::Closed,
+    })
 }
 
 /// The reasons a hold's revision stored; none for reasons written before
@@ -272,29 +286,10 @@ fn typed_reasons(reasons: &str) -> Vec<HoldReason> {
     serde_json::from_str(reasons).unwrap_or_default()
 }
 
-/// The change set less the creates and updates `reasons` are about.
-fn without_held(changes: &ChangeSet, reasons: &[HoldReason]) -> ChangeSet {
-    let held = |change, record: &Record| reasons.iter().any(|r| r.concerns(change, record));
-    ChangeSet {
-        creates: changes
-            .creates
-            .iter()
-            .filter(|(record, _)| !held(Change::Create, record))
-            .cloned()
-            .collect(),
-        updates: changes
-            .updates
-            .iter()
-            .filter(|u| !held(Change::Update, &u.record))
-            .cloned()
-            .collect(),
-        removals: changes.removals.clone(),
-    }
-}
-
 /// Applies the hold's current revision as its own run, in one transaction
-/// with the answer, what it accepts and its audit record; returns the
-/// run's id. `revision` is the digest of the change set the operator
+/// with the answers, what they accept and decline, and the audit record;
+/// returns the run's id. Answers every part still waiting with its type's
+/// go-ahead. `revision` is the digest of the change set the operator
 /// reviewed: if a later run replaced it, nothing is applied.
 pub async fn confirm_hold(
     store: &Store,
@@ -303,20 +298,25 @@ pub async fn confirm_hold(
     revision: &str,
     actor: &str,
 ) -> Result<i64, SyncError> {
-    let row = open_hold(store, hold).await?;
-    let answering = Answering {
-        answer: row.kind.go_ahead(),
-        revision,
-        by: actor,
-        comment: None,
-    };
-    match answer_hold(store, connection, hold, answering).await? {
-        Answered::Applied { run_id } => Ok(run_id),
-        Answered::Closed | Answered::RunAgain => Err(SyncError::AnswerNotOffered {
-            hold,
-            answer: "confirm".into(),
-            kind: row.kind.as_str().into(),
-        }),
+    loop {
+        let row = open_hold(store, hold).await?;
+        let answering = Answering {
+            answer: row.kind.go_ahead(),
+            revision,
+            by: actor,
+            comment: None,
+        };
+        match answer_hold(store, connection, hold, answering).await? {
+            Answered::Applied { run_id } => return Ok(run_id),
+            Answered::Next { .. } => continue,
+            Answered::Closed | Answered::RunAgain => {
+                return Err(SyncError::AnswerNotOffered {
+                    hold,
+                    answer: "confirm".into(),
+                    kind: row.kind.as_str().into(),
+                });
+            }
+        }
     }
 }
 
@@ -338,11 +338,33 @@ pub async fn reject_hold(
     answer_hold(store, connection, hold, answering).await
 }
 
+/// Forgets the contacts a hold's "Don't create" declined, so the next run
+/// of its connection asks about them again; audited. Returns how many
+/// were forgotten.
+pub async fn reconsider_hold(store: &Store, hold: i64, actor: &str) -> Result<u64, SyncError> {
+    let row = store.hold(hold).await?.ok_or(SyncError::NoSuchHold(hold))?;
+    Ok(store
+        .reconsider(
+            hold,
+            &AuditEntry {
+                at: Utc::now(),
+                actor: actor.to_string(),
+                action: "hold.reconsider".into(),
+                connection: Some(row.connection),
+                subject: format!("hold {hold}"),
+                detail: "forgot the contacts it declined; the next run asks about them again"
+                    .into(),
+            },
+        )
+        .await?)
+}
+
 async fn apply_answer(
     store: &Store,
     connection: &ConnectionConfig,
     row: &HoldRow,
     answering: Answering<'_>,
+    answers: &[HoldAnswer],
     comment: Option<String>,
     said: &str,
 ) -> Result<i64, SyncError> {
@@ -350,16 +372,10 @@ async fn apply_answer(
     let revision = answering.revision;
     let actor = answering.by;
     let kept_changes = kept(store, hold, row.run_id).await?;
-    let reasons = typed_reasons(&row.reasons);
-    let everything = answering.answer.effect() == Effect::Apply;
+    let decided = decide(&typed_reasons(&row.reasons), answers);
     let size = |c: &ChangeSet| c.creates.len() + c.updates.len() + c.removals.len();
     let total = size(&kept_changes);
-    let (changes, accepts) = if everything {
-        let accepts = reasons.iter().flat_map(HoldReason::acceptances).collect();
-        (kept_changes, accepts)
-    } else {
-        (without_held(&kept_changes, &reasons), Vec::new())
-    };
+    let (changes, left_out) = kept_changes.without(&decided.withheld);
     let now = Utc::now();
     let run_token = format!("hold-{hold}-{revision}");
     let accounts = store.accounts().await?;
@@ -375,15 +391,22 @@ async fn apply_answer(
         &changes,
         &[],
     );
+    let mut issues = plan.issues;
+    issues.extend(
+        left_out
+            .iter()
+            .filter_map(|(_, record)| declined_issue(record)),
+    );
     let mut run = RunRecord::new(RunMode::Full, RunStatus::Succeeded.as_str(), now);
     run.cursor = row.cursor.clone();
+    let labels: Vec<String> = answers.iter().map(|a| format!("{:?}", a.label())).collect();
     run.message = Some(format!(
-        "applied held run {} (hold {hold} revision {}, {revision}) on {:?} by {actor}",
+        "applied held run {} (hold {hold} revision {}, {revision}) on {} by {actor}",
         row.run_id,
         row.revision,
-        answering.answer.label()
+        labels.join(" then ")
     ));
-    if !plan.issues.is_empty() {
+    if !issues.is_empty() {
         run.status = RunStatus::SucceededWithIssues.as_str().into();
     }
     let mut writes = WriteSet::new(run);
@@ -405,16 +428,17 @@ async fn apply_answer(
         }),
     ));
     writes.counts = plan.counts.rows();
-    writes.issues = plan.issues.iter().map(issue_row).collect();
+    writes.issues = issues.iter().map(issue_row).collect();
     writes.hold = Some(HoldWrite::Answer {
         hold,
         answer: answering.answer,
         comment,
         by: actor.to_string(),
         digest: revision.to_string(),
-        accepts,
+        accepts: decided.accepts,
+        declines: decided.declines,
     });
-    let left_out = if everything {
+    let left_out = if left_out.is_empty() {
         String::new()
     } else {
         format!(", {} held records left out", total - size(&changes))

@@ -20,7 +20,7 @@ pub use accounts::{delete_account, unlink_account};
 pub use connection::{ConnectionConfig, LimitsConfig};
 pub use holds::{
     AnswerView, Answered, Answering, HoldSummary, answer_hold, confirm_hold, export_hold_csv,
-    hold_reasons, hold_summary, reject_hold,
+    hold_reasons, hold_summary, reconsider_hold, reject_hold,
 };
 pub use progress::{Observer, Phase, Progress};
 pub use provision::role_name;

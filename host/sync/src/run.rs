@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
+use rostersync_core::answers::declined_issue;
 use rostersync_core::entity::{identity, removal_identity};
 use rostersync_core::integrity::{self, shown_key};
 use rostersync_core::{
@@ -255,7 +256,7 @@ pub async fn run_observed<S: OpenSource>(
             .map(|run| run.records_read as u64);
     }
     observer(&progress);
-    let read = match read(
+    let mut read = match read(
         store,
         connection,
         source,
@@ -282,9 +283,6 @@ pub async fn run_observed<S: OpenSource>(
     };
     run.records_read = read.records_read as i64;
     report.records_read = read.records_read;
-    report.created = read.changes.creates.len();
-    report.updated = read.changes.updates.len();
-    report.removed = read.changes.removals.len();
     report.incomplete = shortfalls(&read.tally, &connection.validation)
         .iter()
         .map(ToString::to_string)
@@ -292,7 +290,20 @@ pub async fn run_observed<S: OpenSource>(
 
     progress.phase = Phase::Checking;
     observer(&progress);
-    let mut reasons = holds::check(store, connection, &read.changes, &read.prior).await?;
+    let screening = holds::check(store, connection, &read.changes, &read.prior).await?;
+    let mut reasons = screening.reasons;
+    if !screening.declined.is_empty() {
+        let (changes, declined) = read.changes.without(&screening.declined);
+        read.changes = changes;
+        read.issues.extend(
+            declined
+                .iter()
+                .filter_map(|(_, record)| declined_issue(record)),
+        );
+    }
+    report.created = read.changes.creates.len();
+    report.updated = read.changes.updates.len();
+    report.removed = read.changes.removals.len();
     if request.additions_only && !read.changes.removals.is_empty() {
         reasons.push(HoldReason::RemovalsInBlackout {
             removals: read.changes.removals.len(),
@@ -645,7 +656,8 @@ async fn failed_run(
                 ..RunHistory::default()
             },
             &connection.holds,
-        );
+        )
+        .reasons;
         // Notify on the run that crosses the line, not on every one after.
         if failures == connection.holds.disconnected_after && store.open_hold(id).await?.is_none() {
             held = reasons.iter().map(ToString::to_string).collect();

@@ -20,7 +20,8 @@ use rostersync_store::{
 use rostersync_sync::{
     Answered, Answering, ConnectionConfig, DryRunVerdict, OpenSource, Phase, Progress,
     RecordSource, RunReport, RunRequest, RunStatus, SyncError, answer_hold, confirm_hold,
-    delete_account, export_hold_csv, hold_summary, reject_hold, run, run_observed, unlink_account,
+    delete_account, export_hold_csv, hold_summary, reconsider_hold, reject_hold, run, run_observed,
+    unlink_account,
 };
 
 /// A source that serves whatever roster the test sets, in batches of
@@ -1523,7 +1524,33 @@ async fn a_contacts_hold_creates_the_accounts_or_leaves_the_contacts_out() {
             audit.last().unwrap().detail
         );
 
-        // Still arriving, so asked again; this time the accounts are made.
+        // Still arriving, but declined: left out again, each with the
+        // reason, and not held again.
+        let declined = sync(&store, &connection(), &source).await;
+        assert_eq!(
+            declined.status,
+            RunStatus::SucceededWithIssues,
+            "{:?}",
+            declined.holds
+        );
+        assert!(store.open_hold("north").await.unwrap().is_none());
+        assert_eq!(stored(&store, EntityKind::Relationship).await, 2);
+        assert_eq!(stored_people(&store).await, 5);
+        let issues = store.run_issues(declined.run_id).await.unwrap();
+        let mut left_out: Vec<(&str, &str)> = issues
+            .iter()
+            .map(|i| (i.source_id.as_str(), i.policy.as_str()))
+            .collect();
+        left_out.sort();
+        assert_eq!(
+            left_out,
+            [("C001-9", "declined"), ("P001 / C001-9", "declined")]
+        );
+        assert!(issues[0].message.contains("Don't create"), "{issues:?}");
+
+        // Reconsidered, the contacts are asked about again; this time the
+        // accounts are made.
+        assert_eq!(reconsider_hold(&store, hold.id, "office").await.unwrap(), 1);
         let report = sync(&store, &connection(), &source).await;
         assert_eq!(report.status, RunStatus::Held);
         let again = store.open_hold("north").await.unwrap().unwrap();
@@ -1548,6 +1575,166 @@ async fn a_contacts_hold_creates_the_accounts_or_leaves_the_contacts_out() {
             RunStatus::Succeeded,
             "accepted: {:?}",
             next.holds
+        );
+        let actions: Vec<String> = store
+            .audit_log()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect();
+        assert!(
+            actions.contains(&"hold.reconsider".to_string()),
+            "{actions:?}"
+        );
+    })
+    .await;
+}
+
+/// Answers hold `hold` on the test connection, as the office.
+async fn answer(
+    store: &Store,
+    hold: i64,
+    answer: HoldAnswer,
+    revision: &str,
+    comment: Option<&str>,
+) -> Result<Answered, SyncError> {
+    answer_hold(
+        store,
+        &connection(),
+        hold,
+        answering(answer, revision, comment),
+    )
+    .await
+}
+
+/// A run that removes most of the staff and brings an emergency contact:
+/// a hold of two parts, removals first.
+async fn removals_and_contacts_held(store: &Store) -> (Memory, rostersync_store::HoldRow) {
+    let mut roster = school(2, 1, 20);
+    let source = synced(store, roster.clone()).await;
+    roster.retain(
+        |r| !matches!(r, Record::Person(p) if p.role == Role::Staff && p.id.as_str() >= "T005"),
+    );
+    let mut extra = Person::new("C001-9", Role::Contact);
+    extra.first_name = Some("Eve".into());
+    extra.last_name = Some("Ó Súilleabháin".into());
+    roster.push(Record::Person(extra));
+    roster.push(relationship(1, 9, ContactType::Emergency, 2));
+    source.serve(roster);
+    let report = sync(store, &connection(), &source).await;
+    assert_eq!(report.status, RunStatus::Held, "{:?}", report.holds);
+    let hold = store.open_hold("north").await.unwrap().unwrap();
+    assert_eq!(hold.parts, [HoldKind::Removals, HoldKind::Contacts]);
+    assert_eq!(
+        hold.kind,
+        HoldKind::Removals,
+        "the most dangerous part first"
+    );
+    (source, hold)
+}
+
+#[tokio::test]
+async fn a_hold_of_removals_and_contacts_is_answered_in_parts_each_with_its_own_answers() {
+    on_both_backends(|store, _| async move {
+        let (_source, hold) = removals_and_contacts_held(&store).await;
+        let shown = hold_summary(&store, hold.id).await.unwrap();
+        let labels: Vec<&str> = shown.answers.iter().map(|a| a.label).collect();
+        assert_eq!(labels, ["Confirm removals", "Reject"]);
+        assert!(matches!(
+            answer(&store, hold.id, HoldAnswer::Contacts(ContactsAnswer::DontCreate), &hold.digest, None).await,
+            Err(SyncError::AnswerNotOffered { .. })
+        ), "the contacts part waits its turn");
+
+        let first = answer(&store, hold.id, HoldAnswer::Removals(RemovalsAnswer::ConfirmRemovals), &hold.digest, Some("staff left at Easter")).await
+        .unwrap();
+        assert_eq!(first, Answered::Next { kind: HoldKind::Contacts });
+        assert_eq!(stored_people(&store).await, 24, "nothing applied yet");
+        let waiting = store.hold(hold.id).await.unwrap().unwrap();
+        assert_eq!(
+            (waiting.status, waiting.kind, waiting.answered_parts.as_slice()),
+            (
+                HoldStatus::Open,
+                HoldKind::Contacts,
+                &[HoldAnswer::Removals(RemovalsAnswer::ConfirmRemovals)][..]
+            )
+        );
+        let labels: Vec<&str> = hold_summary(&store, hold.id)
+            .await
+            .unwrap()
+            .answers
+            .iter()
+            .map(|a| a.label)
+            .collect();
+        assert_eq!(labels, ["Create accounts", "Don't create"]);
+
+        let last = answer(&store, hold.id, HoldAnswer::Contacts(ContactsAnswer::DontCreate), &hold.digest, None).await
+        .unwrap();
+        assert!(matches!(last, Answered::Applied { .. }), "{last:?}");
+        assert_eq!(
+            stored_people(&store).await,
+            2 + 2 + 5,
+            "the 15 staff removed, the declined contact not created"
+        );
+        assert_eq!(stored(&store, EntityKind::Relationship).await, 2);
+        let audit = store.audit_log().await.unwrap();
+        let details: Vec<(&str, &str)> = audit
+            .iter()
+            .map(|a| (a.action.as_str(), a.detail.as_str()))
+            .collect();
+        assert!(
+            details.iter().any(|(action, detail)| *action == "hold.part"
+                && detail.contains("answered \"Confirm removals\" to part 1 of 2 with the comment \"staff left at Easter\"")),
+            "{details:?}"
+        );
+        assert!(
+            details.iter().any(|(action, detail)| *action == "hold.confirm"
+                && detail.contains("answered \"Don't create\" to part 2 of 2")),
+            "{details:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rejecting_the_first_part_of_a_hold_applies_nothing_and_a_new_revision_starts_the_parts_again()
+ {
+    on_both_backends(|store, _| async move {
+        let (source, hold) = removals_and_contacts_held(&store).await;
+        answer(
+            &store,
+            hold.id,
+            HoldAnswer::Removals(RemovalsAnswer::ConfirmRemovals),
+            &hold.digest,
+            None,
+        )
+        .await
+        .unwrap();
+        // A later run with another change set: the parts start again.
+        let mut roster = source.state.lock().unwrap().records.clone();
+        roster.push(staff(99));
+        source.serve(roster);
+        sync(&store, &connection(), &source).await;
+        let revised = store.open_hold("north").await.unwrap().unwrap();
+        assert_eq!(revised.revision, 2);
+        assert_eq!(
+            (revised.kind, revised.answered_parts.len()),
+            (HoldKind::Removals, 0)
+        );
+        let rejected = answer(
+            &store,
+            hold.id,
+            HoldAnswer::Removals(RemovalsAnswer::Reject),
+            &revised.digest,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(rejected, Answered::Closed);
+        assert_eq!(stored_people(&store).await, 24, "nothing applied");
+        assert_eq!(
+            store.hold(hold.id).await.unwrap().unwrap().status,
+            HoldStatus::Rejected
         );
     })
     .await;
