@@ -399,3 +399,87 @@ async fn a_refused_socket_attempt_appears_in_the_log() {
         "{refused:?}"
     );
 }
+
+/// `wasm` with a custom section appended: the same connector, another
+/// build (another sha256), as a rebuilt or tampered file would be.
+fn rebuilt(wasm: &[u8]) -> Vec<u8> {
+    let (name, payload) = (b"note".as_slice(), b"rebuilt elsewhere".as_slice());
+    let mut bytes = wasm.to_vec();
+    bytes.push(0); // a custom section
+    bytes.push((1 + name.len() + payload.len()) as u8);
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_plugin_gets_the_connection_s_secrets_only_once_an_operator_accepts_it() {
+    let host = Host::start().await;
+    let good = probe("good", &[("behaviour", "roster"), ("batch-size", "30")]);
+    let first = host.sync(&good, Limits::default()).await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:?}");
+    let trusted = host.store.accepted_plugin("probe").await.unwrap().unwrap();
+    assert_eq!(trusted.accepted_by, "first use");
+
+    // The file is replaced under the same name: new code.
+    let path = host.runtime.plugin("probe").unwrap().path.clone();
+    std::fs::write(&path, rebuilt(&std::fs::read(&path).unwrap())).unwrap();
+    host.runtime.scan().await.unwrap();
+    let replaced = host.runtime.plugin("probe").unwrap().sha256.clone();
+    assert_ne!(replaced, trusted.sha256);
+    let refused = host.sync(&good, Limits::default()).await;
+    assert_eq!(refused.status, RunStatus::Failed, "{refused:?}");
+    let said = refused.error.unwrap();
+    assert!(
+        said.contains("was replaced since it was accepted")
+            && said.contains("rostersync plugins accept probe"),
+        "{said}"
+    );
+    assert_eq!(refused.records_read, 0, "the replaced plugin never ran");
+    let views = rostersync_sync::plugin_views(&host.store, &host.runtime)
+        .await
+        .unwrap();
+    assert!(
+        views
+            .iter()
+            .any(|v| v.summary.name == "probe" && v.awaiting_acceptance)
+    );
+
+    // Accepting names the file reviewed; a stale review is refused.
+    let stale = rostersync_sync::accept_in_service(
+        &host.store,
+        &host.runtime,
+        "probe",
+        Some(&trusted.sha256),
+        "ops",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(stale, rostersync_sync::AcceptError::NotReviewed { .. }),
+        "{stale}"
+    );
+    let (_, accepted) = rostersync_sync::accept_in_service(
+        &host.store,
+        &host.runtime,
+        "probe",
+        Some(&replaced),
+        "ops",
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&accepted, rostersync_sync::Accepted::Now { replaced: Some(before) } if before.sha256 == trusted.sha256),
+        "{accepted:?}"
+    );
+    let audit = host.store.audit_log().await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.action == "plugin.accept"
+            && a.actor == "ops"
+            && a.detail.contains("replacing")),
+        "{audit:?}"
+    );
+    let after = host.sync(&good, Limits::default()).await;
+    assert_ne!(after.status, RunStatus::Failed, "{after:?}");
+}

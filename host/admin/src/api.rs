@@ -9,13 +9,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rostersync_core::{HoldAnswer, HoldReason};
-use rostersync_runtime::{PluginStatus, PluginSummary};
 use rostersync_service::{ConnectionView, ServiceError};
 use rostersync_store::{
     AccountRow, AuditEntry, Enqueued, HoldRow, IssueRow, NotificationDelivery, QueuedRun, RunMode,
     RunSummary, Stamps, StoreError,
 };
-use rostersync_sync::{AnswerView, Answered, Answering, ConnectionConfig, Progress, SyncError};
+use rostersync_sync::{
+    AcceptError, Accepted, AnswerView, Answered, Answering, ConnectionConfig, PluginView, Progress,
+    SyncError, accept_in_service, plugin_views,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
@@ -84,6 +86,16 @@ impl From<SyncError> for ApiError {
             SyncError::Store(_) | SyncError::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, error.to_string())
+    }
+}
+
+impl From<AcceptError> for ApiError {
+    fn from(error: AcceptError) -> Self {
+        match error {
+            AcceptError::NotInService(_) => Self::new(StatusCode::NOT_FOUND, error.to_string()),
+            AcceptError::NotReviewed { .. } => Self::new(StatusCode::CONFLICT, error.to_string()),
+            AcceptError::Sync(error) => error.into(),
+        }
     }
 }
 
@@ -693,18 +705,57 @@ fn account_done(id: &str, status: &str) -> Json<serde_json::Value> {
     Json(json!({ "account": id, "status": status }))
 }
 
-pub(crate) fn plugin_list(state: &AppState) -> Vec<PluginSummary> {
-    state
-        .service
-        .runtime()
-        .statuses()
-        .iter()
-        .map(PluginStatus::summary)
-        .collect()
+pub(crate) async fn plugin_list(state: &AppState) -> ApiResult<Vec<PluginView>> {
+    Ok(plugin_views(state.service.store(), state.service.runtime()).await?)
 }
 
-pub async fn plugins(State(state): State<AppState>, _: ApiCaller) -> Json<Vec<PluginSummary>> {
-    Json(plugin_list(&state))
+pub async fn plugins(
+    State(state): State<AppState>,
+    _: ApiCaller,
+) -> ApiResult<Json<Vec<PluginView>>> {
+    Ok(Json(plugin_list(&state).await?))
+}
+
+/// The plugin file an operator reviewed, by its sha256.
+#[derive(Debug, Deserialize)]
+pub struct ReviewedPlugin {
+    pub sha256: String,
+}
+
+/// Accepts the plugin in service under `name`, if it is still the one
+/// reviewed: its connections run with it from now on.
+pub(crate) async fn accept_plugin(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    reviewed: &str,
+) -> ApiResult<serde_json::Value> {
+    require_admin(caller)?;
+    let (build, accepted) = accept_in_service(
+        state.service.store(),
+        state.service.runtime(),
+        name,
+        Some(reviewed),
+        &caller.name,
+    )
+    .await?;
+    Ok(json!({
+        "plugin": build.connector,
+        "sha256": build.sha256,
+        "version": build.version,
+        "already": accepted == Accepted::Already,
+    }))
+}
+
+pub async fn accept_plugin_api(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(name): Path<String>,
+    Json(reviewed): Json<ReviewedPlugin>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        accept_plugin(&state, &caller, &name, &reviewed.sha256).await?,
+    ))
 }
 
 pub async fn audit(

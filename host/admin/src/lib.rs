@@ -196,6 +196,10 @@ pub fn router(service: Service, config: &AdminConfig) -> Router {
         .route("/api/v1/accounts/{id}/delete", post(api::delete_account))
         .route("/api/v1/accounts/{id}/unlink", post(api::unlink_account))
         .route("/api/v1/plugins", get(api::plugins))
+        .route(
+            "/api/v1/plugins/{name}/accept",
+            post(api::accept_plugin_api),
+        )
         .route("/api/v1/audit", get(api::audit))
         .route("/api/v1/notifications", get(api::notifications));
     let dashboard = Router::new()
@@ -220,6 +224,7 @@ pub fn router(service: Service, config: &AdminConfig) -> Router {
         .route("/accounts/{id}", get(pages::account))
         .route("/connections/{id}/people/{source_id}", get(pages::person))
         .route("/plugins", get(pages::plugins))
+        .route("/plugins/{name}/accept", post(pages::accept_plugin))
         .route("/notifications", get(pages::notifications))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))

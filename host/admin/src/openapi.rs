@@ -152,6 +152,12 @@ pub const OPERATIONS: &[(&str, &str, &str, bool)] = &[
         false,
     ),
     (
+        "post",
+        "/api/v1/plugins/{name}/accept",
+        "Accept the plugin file in service under this name as the build its connections run with: body `{\"sha256\": SHA}` naming the file reviewed; 409 if the file in service is another, 404 if none is in service.",
+        true,
+    ),
+    (
         "get",
         "/api/v1/audit",
         "What operators did, oldest first.",

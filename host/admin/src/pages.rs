@@ -900,27 +900,56 @@ fn timeline_page(caller: &Caller, timeline: &targets::Timeline) -> Response {
 }
 
 pub async fn plugins(State(state): State<AppState>, PageCaller(caller): PageCaller) -> PageResult {
-    let plugins = api::plugin_list(&state);
+    let plugins = api::plugin_list(&state).await?;
     Ok(page(
         "Plugins",
         &caller,
         html! {
             h1 { "Plugins" }
-            p.muted { "Connector files in " (state.service.runtime().plugin_dir().display()) ". Drop a new .wasm file there and it is loaded; a broken file never replaces a working one." }
-            table {
+            p.muted { "Connector files in " (state.service.runtime().plugin_dir().display()) ". Drop a new .wasm file there and it is loaded; a broken file never replaces a working one. A file that replaces an accepted one runs with its connections' secrets only once an admin accepts it." }
+            table #plugins {
                 tr { th { "Name" } th { "Provider" } th { "Version" } th { "Contract" } th { "Status" } }
-                @for p in &plugins {
-                    tr {
+                @for view in &plugins {
+                    @let p = &view.summary;
+                    tr id={"plugin-" (p.name)} {
                         td { (p.name) }
                         td { (p.provider.as_deref().unwrap_or("-")) }
                         td { (p.version.as_deref().unwrap_or("-")) }
                         td { (p.wit.as_deref().unwrap_or("-")) }
-                        td { @if p.in_service { (status_badge("succeeded")) " " } (p.status) }
+                        td {
+                            @if view.awaiting_acceptance {
+                                (badge("held", "replaced")) " Its connections wait until it is accepted"
+                                @if let Some(accepted) = &view.accepted {
+                                    " (accepted: version " (accepted.version) ", sha256 " code { (accepted.sha256.get(..12).unwrap_or(&accepted.sha256)) } "…; in the folder: sha256 " code { (p.sha256.as_deref().and_then(|s| s.get(..12)).unwrap_or("-")) } "…)."
+                                }
+                                @if caller.is_admin() {
+                                    @if let Some(sha256) = &p.sha256 {
+                                        " " (post_form(&caller, &format!("/plugins/{}/accept", p.name), html! {
+                                            input type="hidden" name="sha256" value=(sha256);
+                                            button.primary type="submit" aria-label={"Accept the new " (p.name) " plugin"} { "Accept" }
+                                        }))
+                                    }
+                                }
+                            } @else {
+                                @if p.in_service { (status_badge("succeeded")) " " } (p.status)
+                            }
+                        }
                     }
                 }
             }
         },
     ))
+}
+
+/// Accepts a replaced plugin, as reviewed on the plugins page.
+pub async fn accept_plugin(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path(name): Path<String>,
+    Form(reviewed): Form<api::ReviewedPlugin>,
+) -> PageResult {
+    api::accept_plugin(&state, &caller, &name, &reviewed.sha256).await?;
+    Ok(Redirect::to("/plugins").into_response())
 }
 
 pub async fn notifications(

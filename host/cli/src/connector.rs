@@ -133,14 +133,21 @@ pub async fn run(command: ConnectorCommand, plugin_dir: &Path) -> anyhow::Result
 /// Builds the crate at `path` and installs its component.
 pub fn install(path: &Path, plugin_dir: &Path, target_dir: Option<&Path>) -> anyhow::Result<()> {
     for built in rostersync_builder::build(&path.join("Cargo.toml"), &[], target_dir)? {
+        let name = built.plugin_name();
+        let before = std::fs::read(plugin_dir.join(format!("{name}.wasm"))).ok();
         let installed = rostersync_builder::install(&built, plugin_dir)?;
-        let size = std::fs::metadata(&installed)?.len();
+        let now = std::fs::read(&installed)?;
         println!(
             "installed {} → {} ({} KB)",
             built.package,
             installed.display(),
-            size / 1024
+            now.len() / 1024
         );
+        if before.is_some_and(|before| before != now) {
+            println!(
+                "  this replaced the plugin {name} that was there: connections that ran the old one wait until it is accepted (rostersync plugins accept {name})"
+            );
+        }
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ use rostersync_sandbox::{DropKind, Mutation, Sandbox, SandboxConfig};
 use rostersync_service::target_factories;
 use rostersync_store::{RunMode, Store};
 use rostersync_sync::{
-    ConnectionConfig, PluginSource, RunReport, RunRequest, RunStatus, role_name,
+    ConnectionConfig, PluginBuild, PluginSource, RunReport, RunRequest, RunStatus, role_name,
 };
 
 use crate::connector::install;
@@ -179,6 +179,9 @@ pub async fn run(plugin_dir: &Path, args: DemoArgs) -> anyhow::Result<ExitCode> 
         let plugin = runtime
             .plugin(provider)
             .ok_or_else(|| anyhow::anyhow!("the {provider} connector did not load"))?;
+        // The demo put these builds in the folder itself: they are the
+        // ones its connections run with, in a store it may be reusing.
+        rostersync_sync::accept_plugin(&store, &PluginBuild::of(&plugin), "demo").await?;
         let source = PluginSource::new(plugin, &connection, Limits::default())
             .map_err(anyhow::Error::msg)?;
         connections.push((connection, source));

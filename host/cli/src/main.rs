@@ -164,7 +164,7 @@ fn main() -> ExitCode {
         let file = cli.config.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
         let context = || context::Context::load(&file, cli.config.is_some(), &cli.plugin_dir);
         match cli.command {
-            Command::Plugins(command) => plugins::run(command, &cli.plugin_dir).await,
+            Command::Plugins(command) => plugins::run(command, &cli.plugin_dir, &context).await,
             Command::Connector(command) => connector::run(command, &cli.plugin_dir).await,
             Command::Target(command) => target::run(command, &cli.plugin_dir).await,
             Command::Serve(args) => serve::serve(&context()?, args).await,

@@ -1047,3 +1047,53 @@ fn a_killed_sync_leaves_its_connection_runnable_by_the_next_sync_within_the_leas
         text(&status)
     );
 }
+
+#[test]
+fn a_replaced_plugin_is_listed_refused_and_runs_once_accepted_by_its_sha256() {
+    let plugins = tempfile::tempdir().unwrap();
+    build_into(plugins.path(), "connectors/probe");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("store.db").display());
+    let config = probe_config(dir.path(), 5);
+    let run = |args: &[&str]| with_store(plugins.path(), &config, &store, args);
+    let first = run(&["sync", "probe-school"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+
+    // Another build under the same name: a custom section appended.
+    let path = plugins.path().join("probe.wasm");
+    let mut wasm = std::fs::read(&path).unwrap();
+    wasm.extend_from_slice(&[0, 9, 4, b'n', b'o', b't', b'e', b'n', b'e', b'w', b'!']);
+    std::fs::write(&path, &wasm).unwrap();
+
+    let list = run(&["plugins", "list"]);
+    assert_eq!(list.status.code(), Some(1), "{}", text(&list));
+    let listed = text(&list);
+    assert!(listed.contains("replaced since version"), "{listed}");
+    let sha256 = listed
+        .split("--sha256 ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("the list names the new file's sha256: {listed}"))
+        .to_string();
+
+    let refused = run(&["sync", "probe-school"]);
+    assert_ne!(refused.status.code(), Some(0), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("rostersync plugins accept probe"),
+        "{}",
+        text(&refused)
+    );
+    let stale = run(&["plugins", "accept", "probe", "--sha256", "0123abcd"]);
+    assert_eq!(stale.status.code(), Some(2), "{}", text(&stale));
+    let accepted = run(&[
+        "plugins", "accept", "probe", "--sha256", &sha256, "--by", "ops",
+    ]);
+    assert!(accepted.status.success(), "{}", text(&accepted));
+    assert!(
+        text(&accepted).contains("replacing version"),
+        "{}",
+        text(&accepted)
+    );
+    let again = run(&["sync", "probe-school"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+}

@@ -112,4 +112,14 @@ pub enum RunError {
         bytes: usize,
         limit: usize,
     },
+    /// The plugin file is not the build an operator accepted: it is not
+    /// given the connection's secrets.
+    #[error(
+        "connector {connector} was not run: its plugin file was replaced since it was accepted ({accepted}, now {found}), and a replaced plugin gets the connection's secrets only once an operator accepts it: rostersync plugins accept {connector}"
+    )]
+    NotAccepted {
+        connector: String,
+        accepted: String,
+        found: String,
+    },
 }

@@ -376,6 +376,7 @@ mod export;
 mod holds;
 mod metrics;
 mod notifications;
+mod plugins;
 #[macro_use]
 mod standing;
 mod redact;
@@ -390,6 +391,7 @@ pub use metrics::StoreMetrics;
 pub use notifications::{
     DeliveryStatus, DueNotification, NOTIFICATION_EVENTS, Notification, NotificationDelivery,
 };
+pub use plugins::AcceptedPlugin;
 pub use queue::{Enqueued, Lease, QueueState, QueuedRun, RunAsk};
 pub use redact::redacted_url;
 pub use standing::{StandingIssue, StandingWrite};

@@ -2,8 +2,9 @@
 //! validate, diff against the store, decide which accounts to provision,
 //! check the safety holds, then apply everything in one transaction, hold
 //! it for an operator, or (a dry run) only report it. Also the operator's
-//! side: answering holds, exporting what they would change, and the manual
-//! account actions, each with an audit record.
+//! side: answering holds, exporting what they would change, accepting a
+//! replaced plugin, and the manual account actions, each with an audit
+//! record.
 //!
 //! The decisions are the pure core's; this crate owns the order of the
 //! steps and what is written when.
@@ -15,6 +16,7 @@ mod progress;
 mod provision;
 mod run;
 mod source;
+mod trust;
 
 pub use accounts::{delete_account, unlink_account};
 pub use connection::{ConnectionConfig, LimitsConfig};
@@ -26,6 +28,9 @@ pub use progress::{Observer, Phase, Progress};
 pub use provision::role_name;
 pub use run::{DryRunVerdict, RoleCount, RunReport, RunRequest, RunStatus, run, run_observed};
 pub use source::{OpenSource, PluginSource, RecordSource};
+pub use trust::{
+    AcceptError, Accepted, PluginBuild, PluginView, accept_in_service, accept_plugin, plugin_views,
+};
 
 use rostersync_store::StoreError;
 

@@ -28,6 +28,7 @@ use crate::holds;
 use crate::progress::{Observer, Phase, Progress};
 use crate::provision::{self, Context, Counts, issue_row, role_name};
 use crate::source::{OpenSource, RecordSource, is_unreachable};
+use crate::trust;
 use crate::{ConnectionConfig, SyncError};
 
 /// What to run.
@@ -256,17 +257,26 @@ pub async fn run_observed<S: OpenSource>(
             .map(|run| run.records_read as u64);
     }
     observer(&progress);
-    let mut read = match read(
-        store,
-        connection,
-        source,
-        mode,
-        request.today,
-        &mut progress,
-        observer,
-    )
-    .await?
-    {
+    let refused = match source.build() {
+        Some(build) => trust::vouch(store, &build).await?,
+        None => None,
+    };
+    let outcome = match refused {
+        Some(refused) => Err((refused, 0)),
+        None => {
+            read(
+                store,
+                connection,
+                source,
+                mode,
+                request.today,
+                &mut progress,
+                observer,
+            )
+            .await?
+        }
+    };
+    let mut read = match outcome {
         Ok(read) => read,
         Err((error, records_read)) => {
             let (mut writes, holds) =

@@ -8,6 +8,7 @@ use rostersync_model::{Mode, Record, SyncError};
 use rostersync_runtime::{AllowedHost, Limits, Plugin, RunError, Sandbox, Snapshot};
 
 use crate::ConnectionConfig;
+use crate::trust::PluginBuild;
 
 /// One read, pulled a batch at a time.
 pub trait RecordSource: Send {
@@ -29,6 +30,11 @@ pub trait OpenSource: Sync {
     fn connector(&self) -> &str;
     /// Whether the source can read deltas; without, every run is full.
     fn reads_deltas(&self) -> bool;
+    /// The plugin build that reads, when a plugin does: it runs with the
+    /// connection's secrets only once accepted.
+    fn build(&self) -> Option<PluginBuild> {
+        None
+    }
     fn open(&self, mode: Mode) -> impl Future<Output = Result<Self::Source, RunError>> + Send;
 }
 
@@ -99,6 +105,10 @@ impl OpenSource for PluginSource {
         self.plugin
             .info
             .has(rostersync_model::Capability::DeltaReads)
+    }
+
+    fn build(&self) -> Option<PluginBuild> {
+        Some(PluginBuild::of(&self.plugin))
     }
 
     async fn open(&self, mode: Mode) -> Result<Snapshot, RunError> {
