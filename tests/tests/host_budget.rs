@@ -21,6 +21,50 @@ use rostersync_tests::{install, serve};
 /// Pupils the good connection's roster has.
 const GOOD_PUPILS: usize = 30;
 
+/// What the host may add to its resident memory while one memory attack
+/// runs beside the good connection, with the limits each test configures:
+/// before the host had its own budget, the same attacks took it to 3.5 GiB
+/// (header maps), 4.2 GiB (a snapshot of large records) or killed it (an
+/// endless upload, a 6 GiB plugin file).
+const HOST_MEMORY_BUDGET: u64 = 384 << 20;
+
+/// A line of `/proc/self/status`, in bytes.
+fn proc_status_bytes(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .unwrap_or_else(|| panic!("/proc/self/status has no {field}"));
+    let kib: u64 = line.trim().trim_end_matches("kB").trim().parse().unwrap();
+    kib << 10
+}
+
+/// Runs `attack` alone among the memory attacks and asserts the host's
+/// peak resident memory grew by no more than [`HOST_MEMORY_BUDGET`] over
+/// what it held before. The peak is reset first where Linux allows it
+/// (`clear_refs` 5), else measured from the peak so far.
+async fn within_the_host_memory_budget<T>(attack: impl std::future::Future<Output = T>) -> T {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let before = if reset {
+        proc_status_bytes("VmRSS:")
+    } else {
+        proc_status_bytes("VmHWM:")
+    };
+    let outcome = attack.await;
+    let peak = proc_status_bytes("VmHWM:");
+    let grew = peak.saturating_sub(before);
+    eprintln!("host peak grew by {} MiB", grew >> 20);
+    assert!(
+        grew <= HOST_MEMORY_BUDGET,
+        "the host's peak memory grew by {} MiB, over its budget of {} MiB",
+        grew >> 20,
+        HOST_MEMORY_BUDGET >> 20
+    );
+    outcome
+}
+
 /// Everything the connectors logged in this test binary, for the tests
 /// that count what reached the host's logs.
 fn logged() -> &'static Mutex<Vec<u8>> {
@@ -159,7 +203,7 @@ async fn an_endless_request_body_is_cut_off_at_its_limit_as_it_streams() {
         max_request_bytes: 1 << 20,
         ..Limits::default()
     };
-    let error = host.stopped(&hostile, limits).await;
+    let error = within_the_host_memory_budget(host.stopped(&hostile, limits)).await;
     assert!(
         error.contains("sent a request body") && error.contains("1048576-byte limit"),
         "{error}"
@@ -174,7 +218,7 @@ async fn an_endless_request_body_is_cut_off_at_its_limit_as_it_streams() {
 async fn a_flood_of_header_maps_stops_at_the_resource_table_s_bound() {
     let host = Host::start().await;
     let hostile = probe("hostile", &[("behaviour", "header-flood")]);
-    let error = host.stopped(&hostile, Limits::default()).await;
+    let error = within_the_host_memory_budget(host.stopped(&hostile, Limits::default())).await;
     assert!(error.contains("crashed"), "{error}");
 }
 
@@ -194,7 +238,7 @@ async fn a_snapshot_over_its_byte_budget_is_stopped_before_the_host_holds_it() {
         max_snapshot_bytes: 16 << 20,
         ..Limits::default()
     };
-    let error = host.stopped(&hostile, limits).await;
+    let error = within_the_host_memory_budget(host.stopped(&hostile, limits)).await;
     assert!(
         error.contains("over the limit of 16777216 for one snapshot"),
         "{error}"
@@ -210,6 +254,30 @@ async fn a_snapshot_over_its_byte_budget_is_stopped_before_the_host_holds_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_of_large_records_is_stopped_at_its_byte_budget_within_the_host_s() {
+    let host = Host::start().await;
+    // 2,000 records of 200 KB each, 400 MB in all: the attack that took
+    // the host to 4.2 GiB. The budget admits a tenth of it.
+    let hostile = probe(
+        "hostile",
+        &[
+            ("behaviour", "large-records"),
+            ("batches", "40"),
+            ("batch-size", "50"),
+        ],
+    );
+    let limits = Limits {
+        max_snapshot_bytes: 40 << 20,
+        ..Limits::default()
+    };
+    let error = within_the_host_memory_budget(host.stopped(&hostile, limits)).await;
+    assert!(
+        error.contains("over the limit of 41943040 for one snapshot"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_files_are_checked_before_they_are_read() {
     let host = Host::start().await;
     let folder = host.runtime.plugin_dir().to_path_buf();
@@ -220,7 +288,9 @@ async fn plugin_files_are_checked_before_they_are_read() {
         .set_len(6 << 30)
         .unwrap();
     std::os::unix::fs::symlink("/etc/passwd", folder.join("passwd.wasm")).unwrap();
-    host.runtime.scan().await.unwrap();
+    within_the_host_memory_budget(host.runtime.scan())
+        .await
+        .unwrap();
     let statuses = host.runtime.statuses();
     let error = |name: &str| {
         statuses

@@ -15,7 +15,7 @@ impl Connector for Probe {
         ConnectorInfo::new("Probe", "1.0.0", "Misbehaves on request, to test the sandbox.")
             .setting(SettingSpec::text(
                 "behaviour",
-                "What to do: records, roster, fetch, trap, spin, hog, sleep, giant-batch, huge-record, malformed-date, empty-id, removal-in-full, environment, read-file, tcp; and against the host's own budget: endless-post, header-flood, endless-empty, huge-id, huge-cursor, huge-error, log-flood, duplicate, look-alike-id, escape-name, far-year.",
+                "What to do: records, roster, fetch, trap, spin, hog, sleep, giant-batch, huge-record, malformed-date, empty-id, removal-in-full, environment, read-file, tcp; and against the host's own budget: large-records, endless-post, header-flood, endless-empty, huge-id, huge-cursor, huge-error, log-flood, duplicate, look-alike-id, escape-name, far-year.",
                 false,
                 Some("records"),
             ))
@@ -141,6 +141,21 @@ impl Snapshot for ProbeSnapshot {
         // `huge-cursor` reads like `records`, then hands back a huge cursor.
         if behaviour == "records" || behaviour == "huge-cursor" {
             return self.records();
+        }
+        // Records just under the size one may carry, batch after batch.
+        if behaviour == "large-records" {
+            return Ok(self.records()?.map(|batch| {
+                batch
+                    .into_iter()
+                    .map(|record| match record {
+                        RosterRecord::Person(mut person) => {
+                            person.middle_names = Some("m".repeat(200 << 10));
+                            RosterRecord::Person(person)
+                        }
+                        other => other,
+                    })
+                    .collect()
+            }));
         }
         if behaviour == "endless-empty" {
             // Answers at once, forever: only the snapshot's deadline ends it.
