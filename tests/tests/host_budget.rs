@@ -553,3 +553,22 @@ async fn a_replaced_plugin_gets_the_connection_s_secrets_only_once_an_operator_a
     let after = host.sync(&good, Limits::default()).await;
     assert_ne!(after.status, RunStatus::Failed, "{after:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_filesystem_attempt_appears_in_the_log() {
+    let host = Host::start().await;
+    let hostile = probe(
+        "hostile",
+        &[("behaviour", "read-file"), ("path", "/etc/passwd")],
+    );
+    let report = host.beside_a_good_one(&hostile, Limits::default()).await;
+    assert_ne!(report.status, RunStatus::Failed, "{report:?}");
+    let refused = log_lines_with("tried to use the filesystem");
+    assert!(
+        refused
+            .iter()
+            .any(|line| line.contains("refused") && line.contains("connector=probe")),
+        "{refused:?}"
+    );
+    assert_eq!(refused.len(), 1, "once per run: {refused:?}");
+}

@@ -137,6 +137,28 @@ pub struct Runtime {
     scanning: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// Wraps `wasi:filesystem/preopens.get-directories`, which a guest's C
+/// library calls on its first path operation, so that a connector that
+/// tries to use files it was not given is reported (the answer is the
+/// same: the folders granted, if any).
+fn report_file_lookups(linker: &mut Linker<RunState>) -> anyhow::Result<()> {
+    use wasmtime_wasi::filesystem::WasiFilesystemView;
+    use wasmtime_wasi::p2::bindings::filesystem::preopens::Host;
+    linker.allow_shadowing(true);
+    linker
+        .instance("wasi:filesystem/preopens@0.2.12")?
+        .func_wrap(
+            "get-directories",
+            |mut store: wasmtime::StoreContextMut<'_, RunState>, (): ()| {
+                let state = store.data_mut();
+                state.looked_for_files();
+                Ok((state.filesystem().get_directories()?,))
+            },
+        )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
 impl Runtime {
     /// Creates the engine (epoch interruption on, a ticker thread driving
     /// it) and opens the cache. Loads nothing until [`Runtime::scan`].
@@ -149,6 +171,7 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        report_file_lookups(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         v0_1::Connector::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;
         v0_2::Connector::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |s| s)?;

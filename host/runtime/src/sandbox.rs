@@ -232,6 +232,10 @@ pub(crate) struct RunState {
     /// Epoch ticks the current call has run through, and how many it may.
     pub(crate) ticks_used: u64,
     pub(crate) tick_budget: u64,
+    /// Whether the run was granted a folder; without one, looking for the
+    /// filesystem is an attempt the operator hears of, once per run.
+    files_granted: bool,
+    files_reported: bool,
 }
 
 impl RunState {
@@ -258,8 +262,10 @@ impl RunState {
                 }
                 Box::pin(async { false })
             });
+        let mut files_granted = false;
         if let (true, Some(folder)) = (grant_drop_folder, &sandbox.drop_folder) {
             wasi.preopened_dir(folder, DROP_FOLDER_GUEST_PATH, FsPerms::ReadOnly)?;
+            files_granted = true;
         }
         let limits = &sandbox.limits;
         let mut http = WasiHttpCtx::new();
@@ -292,7 +298,21 @@ impl RunState {
             log_bytes: 0,
             ticks_used: 0,
             tick_budget: u64::MAX,
+            files_granted,
+            files_reported: false,
         })
+    }
+
+    /// The connector asked which folders it may open (the guest's C
+    /// library asks on its first path operation): without a folder
+    /// granted, it tried to use files it is not given, and the operator is
+    /// told once per run. It is given none either way.
+    pub(crate) fn looked_for_files(&mut self) {
+        if self.files_granted || self.files_reported {
+            return;
+        }
+        self.files_reported = true;
+        tracing::warn!(target: "connector", connector = %self.connector, "refused: the connector tried to use the filesystem; connectors are given no files, only a drop folder a connection grants");
     }
 
     pub(crate) fn progress(&self) -> watch::Receiver<Progress> {
