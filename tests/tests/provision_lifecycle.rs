@@ -473,6 +473,23 @@ async fn lifecycle(store: &Store, to: Provisioned) {
         "the leaver is suspended, and nobody else"
     );
     assert_eq!(after.users.len(), first.users.len(), "nobody is deleted");
+    assert!(
+        first
+            .groups
+            .values()
+            .any(|members| members.contains(&account)),
+        "the leaver was in a class"
+    );
+    let still_in: Vec<&String> = after
+        .groups
+        .iter()
+        .filter(|(_, members)| members.contains(&account))
+        .map(|(group, _)| group)
+        .collect();
+    assert!(
+        still_in.is_empty(),
+        "a suspended account leaves its groups in the target: {still_in:?}"
+    );
     school.holds_the_roster(&left_out).await;
 
     eprintln!("step: 2. Back within");

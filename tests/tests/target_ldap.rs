@@ -626,6 +626,41 @@ async fn bad_credentials_unreachable_servers_and_refused_entries() {
 }
 
 #[tokio::test]
+async fn a_server_that_stops_answering_is_given_up_on_after_the_timeout() {
+    let slapd = Slapd::start().await;
+    // Accepts connections, then never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let target = LdapTarget::open(
+        &settings(&slapd)
+            .with(name::URL, format!("ldap://{addr}"))
+            .with(name::TIMEOUT_SECONDS, "1"),
+    )
+    .unwrap();
+    // Without the timeout these would wait for good; the guard only turns
+    // such a hang into a failure.
+    let guard = std::time::Duration::from_secs(300);
+    let err = tokio::time::timeout(guard, target.check())
+        .await
+        .expect("the check gave up on the silent server")
+        .unwrap_err();
+    assert!(matches!(err, SyncError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    let err = tokio::time::timeout(guard, target.apply(batch(creates(&roster()[..1]))))
+        .await
+        .expect("the delivery gave up on the silent server")
+        .unwrap_err();
+    assert!(matches!(err, SyncError::Unavailable(_)), "{err:?}");
+    held.abort();
+}
+
+#[tokio::test]
 async fn a_server_stopped_mid_batch_loses_nothing() {
     let mut slapd = Slapd::start().await;
     let target = Arc::new(target(&slapd));

@@ -131,7 +131,7 @@ impl LdapTarget {
     async fn session(&self) -> Result<Session<'_>, SyncError> {
         let mut held = self.connection.lock().await;
         let live = match held.as_mut() {
-            Some(ldap) => session::alive(ldap).await,
+            Some(ldap) => session::alive(ldap, self.settings.timeout).await,
             None => false,
         };
         let ldap = match held.as_ref() {

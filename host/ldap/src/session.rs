@@ -2,11 +2,12 @@
 //! target makes through it. Every operation answers either with the
 //! server's result or with a [`Failure`] saying what the target must do:
 //! stop the batch (the connection is gone), try the change again later, or
-//! give up on it with one sentence naming the DN.
+//! give up on it with one sentence naming the DN. Every operation waits
+//! at most the target's `timeout-seconds` for the server's answer, so a
+//! server that stops answering holds no delivery up for good.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use ldap3::{
     Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Mod, Scope, SearchEntry,
@@ -16,9 +17,6 @@ use rostersync_model::SyncError;
 use crate::dn;
 use crate::schema::{Edit, Values};
 use crate::settings::LdapSettings;
-
-/// How long the target waits for the server to accept a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// RFC 4511 Appendix A result codes the target acts on.
 pub mod code {
@@ -64,7 +62,7 @@ impl From<SearchEntry> for Found {
 /// Opens a connection to the server and binds as the configured DN.
 pub async fn connect(settings: &LdapSettings) -> Result<Ldap, SyncError> {
     let url = &settings.url;
-    let options = LdapConnSettings::new().set_conn_timeout(CONNECT_TIMEOUT);
+    let options = LdapConnSettings::new().set_conn_timeout(settings.timeout);
     let (conn, mut ldap) = LdapConnAsync::with_settings(options, url)
         .await
         .map_err(|err| {
@@ -72,6 +70,7 @@ pub async fn connect(settings: &LdapSettings) -> Result<Ldap, SyncError> {
         })?;
     ldap3::drive!(conn);
     let bound = ldap
+        .with_timeout(settings.timeout)
         .simple_bind(&settings.bind_dn, &settings.bind_password)
         .await
         .map_err(|err| {
@@ -165,6 +164,7 @@ impl<'a> Session<'a> {
     ) -> Result<Vec<Found>, Failure> {
         let result = self
             .ldap
+            .with_timeout(self.settings.timeout)
             .search(base, scope, filter, attrs.to_vec())
             .await
             .map_err(|err| self.transport("search", base, err))?;
@@ -226,6 +226,7 @@ impl<'a> Session<'a> {
             .collect();
         let result = self
             .ldap
+            .with_timeout(self.settings.timeout)
             .add(dn, attrs)
             .await
             .map_err(|err| self.transport("add", dn, err))?;
@@ -257,6 +258,7 @@ impl<'a> Session<'a> {
             .collect();
         let result = self
             .ldap
+            .with_timeout(self.settings.timeout)
             .modify(dn, mods)
             .await
             .map_err(|err| self.transport("modify", dn, err))?;
@@ -270,6 +272,7 @@ impl<'a> Session<'a> {
         self.ensure_container(parent).await?;
         let result = self
             .ldap
+            .with_timeout(self.settings.timeout)
             .modifydn(from, rdn, true, Some(parent))
             .await
             .map_err(|err| self.transport("move", from, err))?;
@@ -289,6 +292,7 @@ impl<'a> Session<'a> {
         };
         let answer = self
             .ldap
+            .with_timeout(self.settings.timeout)
             .extended(exop)
             .await
             .map_err(|err| self.transport(doing, dn, err))?;
@@ -300,6 +304,7 @@ impl<'a> Session<'a> {
     pub async fn delete_entry(&mut self, dn: &str) -> Result<(), Failure> {
         let result = self
             .ldap
+            .with_timeout(self.settings.timeout)
             .delete(dn)
             .await
             .map_err(|err| self.transport("delete", dn, err))?;
@@ -400,6 +405,7 @@ impl<'a> Session<'a> {
         };
         let result = self
             .ldap
+            .with_timeout(self.settings.timeout)
             .with_controls(ldap3::controls::RawControl::from(paged))
             .search(&base, Scope::Subtree, filter, attrs.to_vec())
             .await
@@ -422,9 +428,11 @@ impl<'a> Session<'a> {
     }
 }
 
-/// Whether a connection still answers (a "Who am I?", RFC 4532).
-pub async fn alive(ldap: &mut Ldap) -> bool {
-    ldap.extended(ldap3::exop::WhoAmI)
+/// Whether a connection still answers (a "Who am I?", RFC 4532) within
+/// `timeout`.
+pub async fn alive(ldap: &mut Ldap, timeout: std::time::Duration) -> bool {
+    ldap.with_timeout(timeout)
+        .extended(ldap3::exop::WhoAmI)
         .await
         .is_ok_and(|answer| answer.1.rc == code::SUCCESS)
 }

@@ -22,6 +22,7 @@ pub mod name {
     pub const DISABLE_VALUE: &str = "disable-value";
     pub const UPN_SUFFIX: &str = "upn-suffix";
     pub const PAGE_SIZE: &str = "page-size";
+    pub const TIMEOUT_SECONDS: &str = "timeout-seconds";
 }
 
 /// Which directory server the target speaks to: the schema and the way
@@ -79,6 +80,9 @@ pub struct LdapSettings {
     /// Active Directory's `userPrincipalName` is `<username>@<suffix>`.
     pub upn_suffix: String,
     pub page_size: i32,
+    /// How long the target waits for the server to accept a connection or
+    /// answer one operation before giving up on it.
+    pub timeout: std::time::Duration,
 }
 
 impl fmt::Debug for LdapSettings {
@@ -206,6 +210,13 @@ pub fn specs() -> Vec<SettingSpec> {
             false,
             Some("500"),
         ),
+        spec(
+            name::TIMEOUT_SECONDS,
+            "Seconds to wait for the server to accept a connection or answer one operation; one that stops answering is given up on and the delivery tried again later.",
+            Text,
+            false,
+            Some("30"),
+        ),
     ]
 }
 
@@ -264,11 +275,15 @@ impl LdapSettings {
                 ));
             }
         };
-        let page_size = required(name::PAGE_SIZE)?
-            .parse::<i32>()
-            .ok()
-            .filter(|size| *size > 0)
-            .ok_or_else(|| bad(name::PAGE_SIZE, "must be a positive number"))?;
+        let positive = |setting: &str| -> Result<u32, SyncError> {
+            required(setting)?
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=i32::MAX as u32).contains(n))
+                .ok_or_else(|| bad(setting, "must be a positive number"))
+        };
+        let page_size = positive(name::PAGE_SIZE)? as i32;
+        let timeout = std::time::Duration::from_secs(positive(name::TIMEOUT_SECONDS)?.into());
         let upn_suffix = get(name::UPN_SUFFIX)
             .map(str::to_string)
             .unwrap_or_else(|| domain_of(&base_dn));
@@ -302,6 +317,7 @@ impl LdapSettings {
             disable,
             upn_suffix,
             page_size,
+            timeout,
         })
     }
 }
