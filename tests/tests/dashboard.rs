@@ -558,7 +558,7 @@ async fn at_400_px_nothing_is_clipped_and_a_screen_reader_hears_names_and_jobs()
 /// sideways scroll, and the held mass suspension confirmed by its button.
 #[tokio::test]
 async fn at_400_px_a_target_page_and_a_timeline_fit_and_its_hold_is_confirmed() {
-    use rostersync_core::targets::MassHold;
+    use rostersync_core::targets::{MassHold, Rename, RenameStatus};
     use rostersync_deliver::{TargetConfig, TargetKind};
     use rostersync_store::HoldStatus;
 
@@ -585,6 +585,20 @@ async fn at_400_px_a_target_page_and_a_timeline_fit_and_its_hold_is_confirmed() 
                 suspend: vec![format!("a.very.long.login.for.a.pupil ({})", pupil.id)],
                 delete: Vec::new(),
             },
+        )
+        .await
+        .unwrap();
+    // A change of login the templates proposed, waiting for an operator.
+    host.store
+        .propose_target_renames(
+            "apps",
+            &[Rename {
+                external_id: pupil.id.clone(),
+                from: "ana.smith".into(),
+                to: "ana.smith-jones".into(),
+                to_email: None,
+                status: RenameStatus::Pending,
+            }],
         )
         .await
         .unwrap();
@@ -628,5 +642,22 @@ async fn at_400_px_a_target_page_and_a_timeline_fit_and_its_hold_is_confirmed() 
         .unwrap()
         .status;
     assert_eq!(status, HoldStatus::Confirmed);
+
+    // The rename is approved by its own button, and audited.
+    click(&client, &format!("#approve-rename-{}", pupil.id)).await;
+    client
+        .wait()
+        .for_element(Locator::Css("table#renames"))
+        .await
+        .unwrap();
+    let renames = host.store.target_renames("apps").await.unwrap();
+    assert_eq!(renames[0].status, RenameStatus::Approved, "{renames:?}");
+    let audit = host.store.audit_log().await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "target-rename.approved" && a.actor != "first use"),
+        "{audit:?}"
+    );
     client.close().await.unwrap();
 }

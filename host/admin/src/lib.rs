@@ -190,6 +190,10 @@ pub fn router(service: Service, config: &AdminConfig) -> Router {
         .route("/api/v1/targets", get(targets::targets))
         .route("/api/v1/targets/{name}", get(targets::target))
         .route(
+            "/api/v1/targets/{name}/renames/{account}",
+            post(targets::rename),
+        )
+        .route(
             "/api/v1/targets/{name}/holds/{id}/confirm",
             post(targets::confirm_hold),
         )
@@ -225,6 +229,10 @@ pub fn router(service: Service, config: &AdminConfig) -> Router {
         .route("/connections/{id}/people/{source_id}", get(pages::person))
         .route("/plugins", get(pages::plugins))
         .route("/plugins/{name}/accept", post(pages::accept_plugin))
+        .route(
+            "/targets/{name}/renames/{account}",
+            post(pages::answer_rename),
+        )
         .route("/notifications", get(pages::notifications))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))

@@ -129,6 +129,12 @@ pub const OPERATIONS: &[(&str, &str, &str, bool)] = &[
     ),
     (
         "post",
+        "/api/v1/targets/{name}/renames/{account}",
+        "Answer a proposed change of login: body `{\"to\": LOGIN, \"answer\": \"approve\"|\"reject\"}`; approved, the login changes on the next delivery; rejected, it stays and is not asked about again. 409 when no such rename waits.",
+        true,
+    ),
+    (
+        "post",
         "/api/v1/targets/{name}/holds/{id}/confirm",
         "Release a target's held mass suspension: body `{\"digest\": DIGEST}` as reviewed; 409 if the hold moved on. Audited.",
         true,

@@ -759,11 +759,28 @@ pub async fn target(
             @else { (pending_table(Some("pending"), &detail.pending)) }
             @if !renames.is_empty() {
                 h2 { "Renames waiting for approval (" (renames.len()) ")" }
-                p.muted { "A login never changes without an operator: approve with " code { "rostersync targets approve-rename" } "." }
+                p.muted { "A login never changes without an operator. Approved, it changes on the next delivery; rejected, it stays and is not asked about again (also " code { "rostersync targets approve-rename|reject-rename" } ")." }
                 table #renames {
                     tr { th { "Account" } th { "From" } th { "To" } th { "Status" } }
                     @for r in &renames {
-                        tr { td { a href={"/accounts/" (r.external_id)} { (r.external_id) } } td { (r.from) } td { (r.to) } td { (r.status.as_str()) } }
+                        tr {
+                            td { a href={"/accounts/" (r.external_id)} { (r.external_id) } }
+                            td { (r.from) } td { (r.to) } td { (r.status.as_str()) }
+                        }
+                        @if r.status == RenameStatus::Pending && caller.is_admin() {
+                            tr.answers {
+                                td colspan="4" {
+                                    @for (answer, label) in [("approve", "Approve"), ("reject", "Keep the login")] {
+                                        (post_form(&caller, &format!("/targets/{name}/renames/{}", r.external_id), html! {
+                                            input type="hidden" name="to" value=(r.to);
+                                            input type="hidden" name="answer" value=(answer);
+                                            button type="submit" id={(answer) "-rename-" (r.external_id)} aria-label={(label) ": " (r.from) " to " (r.to)} { (label) }
+                                        }))
+                                        " "
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -796,6 +813,17 @@ pub async fn confirm_target_hold(
     Form(form): Form<DigestForm>,
 ) -> PageResult {
     targets::confirm(&state, &caller, &name, id, &form.digest).await?;
+    Ok(Redirect::to(&format!("/targets/{name}")).into_response())
+}
+
+/// Approves or rejects a rename from the target's page.
+pub async fn answer_rename(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path((name, account)): Path<(String, String)>,
+    Form(answer): Form<targets::RenameAnswer>,
+) -> PageResult {
+    targets::answer_rename(&state, &caller, &name, &account, &answer).await?;
     Ok(Redirect::to(&format!("/targets/{name}")).into_response())
 }
 

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use rostersync_core::targets::{LedgerEntry, Rename};
+use rostersync_core::targets::{LedgerEntry, Rename, RenameStatus};
 use rostersync_model::target::ObjectKind;
 use rostersync_model::{EntityKind, Record};
 use rostersync_store::{
@@ -178,6 +178,66 @@ pub async fn confirm_hold(
     confirm(&state, &caller, &name, hold, &reviewed.digest).await?;
     Ok(Json(
         json!({ "target": name, "hold": hold, "digest": reviewed.digest, "status": "confirmed" }),
+    ))
+}
+
+/// An operator's answer to a proposed change of login.
+#[derive(Debug, Deserialize)]
+pub struct RenameAnswer {
+    /// The login proposed, as reviewed.
+    pub to: String,
+    /// `approve` or `reject`.
+    pub answer: String,
+}
+
+/// Approves or rejects a pending rename of `external_id` on `name`,
+/// audited: approved, the login changes on the next delivery; rejected,
+/// it stays and the change is not asked about again.
+pub(crate) async fn answer_rename(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    external_id: &str,
+    answer: &RenameAnswer,
+) -> ApiResult<RenameStatus> {
+    require_admin(caller)?;
+    target_detail(state, name).await?;
+    let status = match answer.answer.as_str() {
+        "approve" => RenameStatus::Approved,
+        "reject" => RenameStatus::Rejected,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("a rename is answered \"approve\" or \"reject\", not {other:?}"),
+            ));
+        }
+    };
+    let answered = state
+        .service
+        .store()
+        .answer_target_rename(name, external_id, &answer.to, status, &caller.name)
+        .await?;
+    if !answered {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "no rename of {external_id} to {:?} is waiting on {name}",
+                answer.to
+            ),
+        ));
+    }
+    Ok(status)
+}
+
+pub async fn rename(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path((name, external_id)): Path<(String, String)>,
+    Json(answer): Json<RenameAnswer>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let status = answer_rename(&state, &caller, &name, &external_id, &answer).await?;
+    Ok(Json(
+        json!({ "target": name, "account": external_id, "to": answer.to, "status": status.as_str() }),
     ))
 }
 

@@ -21,7 +21,7 @@ use rostersync_deliver::{
 use rostersync_model::target::Target;
 use rostersync_runtime::Limits;
 use rostersync_service::target_factories;
-use rostersync_store::HoldStatus;
+use rostersync_store::{HoldStatus, Store};
 
 use crate::context::Context;
 use crate::plugins::open_runtime;
@@ -91,6 +91,46 @@ pub enum TargetsCommand {
         #[arg(long, env = "USER", default_value = "operator")]
         by: String,
     },
+    /// Keep the login: the proposed change is not asked about again.
+    RejectRename {
+        name: String,
+        external_id: String,
+        to: String,
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+    },
+}
+
+/// Approves or rejects a pending rename on a configured target.
+async fn answer_rename(
+    context: &Context,
+    store: &Store,
+    name: &str,
+    external_id: &str,
+    to: &str,
+    approve: bool,
+    by: &str,
+) -> anyhow::Result<ExitCode> {
+    target(context, name)?;
+    let status = if approve {
+        RenameStatus::Approved
+    } else {
+        RenameStatus::Rejected
+    };
+    if !store
+        .answer_target_rename(name, external_id, to, status, by)
+        .await?
+    {
+        bail!("no rename of {external_id} to {to:?} is waiting on {name}");
+    }
+    if approve {
+        println!("{external_id} becomes {to} on the next delivery to {name}");
+    } else {
+        println!(
+            "{external_id} keeps its login on {name}; the change to {to} is not asked about again"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Opens a configured target: a plugin through a runtime over the plugin
@@ -284,17 +324,13 @@ pub async fn run(context: &Context, command: TargetsCommand) -> anyhow::Result<E
             external_id,
             to,
             by,
-        } => {
-            target(context, &name)?;
-            if !store
-                .answer_target_rename(&name, &external_id, &to, RenameStatus::Approved, &by)
-                .await?
-            {
-                bail!("no rename of {external_id} to {to:?} is waiting on {name}");
-            }
-            println!("{external_id} becomes {to} on the next delivery to {name}");
-            Ok(ExitCode::SUCCESS)
-        }
+        } => answer_rename(context, &store, &name, &external_id, &to, true, &by).await,
+        TargetsCommand::RejectRename {
+            name,
+            external_id,
+            to,
+            by,
+        } => answer_rename(context, &store, &name, &external_id, &to, false, &by).await,
     }
 }
 

@@ -877,7 +877,8 @@ impl Store {
         Ok(renames)
     }
 
-    /// Approves or rejects a pending rename; false when none was pending.
+    /// Approves or rejects a pending rename, audited; false when none was
+    /// pending.
     pub async fn answer_target_rename(
         &self,
         target: &str,
@@ -886,9 +887,17 @@ impl Store {
         status: RenameStatus,
         by: &str,
     ) -> Result<bool, StoreError> {
-        let now = Utc::now();
+        let audit = crate::AuditEntry {
+            at: Utc::now(),
+            actor: by.to_string(),
+            action: format!("target-rename.{}", status.as_str()),
+            connection: None,
+            subject: format!("target {target} account {external_id}"),
+            detail: format!("{} the change of login to {to:?}", status.as_str()),
+        };
         let changed = on_pool!(self, pool => {
-            sqlx::query(
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(
                 "UPDATE target_renames SET status = $4, answered_at = $5, answered_by = $6 \
                  WHERE target = $1 AND external_id = $2 AND to_username = $3 AND status = 'pending'",
             )
@@ -896,11 +905,16 @@ impl Store {
             .bind(external_id)
             .bind(to)
             .bind(status.as_str())
-            .bind(now)
-            .bind(by)
-            .execute(pool)
+            .bind(audit.at)
+            .bind(&audit.actor)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
+            .rows_affected();
+            if changed > 0 {
+                insert_audit!(&mut *tx, &audit);
+            }
+            tx.commit().await?;
+            changed
         });
         Ok(changed > 0)
     }

@@ -336,6 +336,13 @@ async fn a_rename_waits_is_approved_and_is_marked_applied_by_the_update_that_mak
                 .await
                 .unwrap()
         );
+        let audit = store.audit_log().await.unwrap();
+        assert!(
+            audit.iter().any(|a| a.action == "target-rename.approved"
+                && a.actor == "ops"
+                && a.subject == "target apps account acc-1"),
+            "{audit:?}"
+        );
 
         let mut after = LedgerEntry::new(ObjectKind::User, "acc-1");
         after.target_id = Some("u-1".into());
