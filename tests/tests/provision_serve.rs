@@ -177,3 +177,79 @@ async fn the_host_provisions_after_each_run_and_a_broken_target_holds_up_nothing
         "a preview-only target is sent nothing"
     );
 }
+
+/// Two `serve` processes sharing one store: while another holds a target's
+/// lease neither delivers it, and once it is free the two deliver side by
+/// side without ever making an account twice.
+#[tokio::test]
+async fn hosts_sharing_a_store_take_turns_on_a_target_and_make_each_account_once() {
+    use rostersync_service::{Pass, Service, ServiceOptions};
+    if !installed() {
+        return;
+    }
+    let server = ScimServer::start().await;
+    let passwords = tempfile::tempdir().unwrap();
+    let apps = scim_target("apps", &server.base, passwords.path());
+    let host = Host::start(HostSpec {
+        targets: vec![apps.clone()],
+        ..HostSpec::default()
+    })
+    .await;
+    let rival = Service::new(
+        host.store.clone(),
+        host.runtime.clone(),
+        Vec::new(),
+        ServiceOptions {
+            targets: vec![apps],
+            ..ServiceOptions::default()
+        },
+    )
+    .unwrap();
+
+    // A third process holds the lease: the roster runs, nothing goes out.
+    let now = chrono::Utc::now();
+    assert!(
+        host.store
+            .claim_target(
+                "apps",
+                "a third host",
+                now,
+                now + chrono::Duration::minutes(5)
+            )
+            .await
+            .unwrap()
+    );
+    host.service
+        .request_run("north", RunMode::Full, "test")
+        .await
+        .unwrap();
+    host.succeeded("north").await;
+    let passes = rival.deliver_targets().await;
+    assert!(matches!(passes[..], [(_, Pass::Busy)]), "{passes:?}");
+    assert!(held(&server).await.is_empty(), "the lease holder's turn");
+
+    // Free again: the host's loop and the rival deliver at once.
+    host.store
+        .release_target("apps", "a third host")
+        .await
+        .unwrap();
+    let issued = passwords.path().join("apps");
+    let (rival_pass, held_now) = tokio::join!(
+        rival.deliver_targets(),
+        provisioned(&host, &server, &issued, 1)
+    );
+    assert!(
+        rival_pass
+            .iter()
+            .all(|(_, pass)| !matches!(pass, Pass::Failed(_))),
+        "{rival_pass:?}"
+    );
+    let users = server.users().await;
+    assert_eq!(
+        users.len(),
+        held_now.len(),
+        "each account made once: {} users for {} accounts",
+        users.len(),
+        held_now.len()
+    );
+}

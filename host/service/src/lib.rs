@@ -125,6 +125,21 @@ pub(crate) struct Inner {
     pub(crate) visits: targets::Visits,
     /// Wakes the delivery loop when a run ends.
     pub(crate) roster_changed: Notify,
+    /// This process, as the leases it takes in a shared store name it.
+    pub(crate) holder: String,
+}
+
+/// This process among others sharing a store: host name, process id and
+/// start time, unique across restarts.
+fn holder_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!(
+        "{host}:{}:{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    )
 }
 
 /// The host's handle: cheap to clone, shared by the scheduler, the workers
@@ -179,6 +194,7 @@ impl Service {
                 queued: Notify::new(),
                 notifier,
                 health: health::WorkerHealth::default(),
+                holder: holder_name(),
             }),
         })
     }

@@ -16,6 +16,11 @@
 //! retries or cannot be opened never holds up another, and never a roster
 //! run (workers do not wait for deliveries). A failed pass is logged and
 //! noted on the target in one sentence; the next pass tries again.
+//!
+//! Several `serve` processes may share one store: a pass first takes the
+//! target's lease in the store, renews it while it delivers and gives it
+//! up after, so no two processes ever deliver the same target at once; a
+//! process that died leaves a lease that expires and is taken over.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -133,11 +138,18 @@ impl Default for DeliveryOptions {
     }
 }
 
+/// How long a target's delivery lease lasts without renewal, and how
+/// often a pass renews it.
+const TARGET_LEASE: Duration = Duration::from_secs(5 * 60);
+const TARGET_LEASE_RENEWAL: Duration = Duration::from_secs(60);
+
 /// How one target's pass ended.
 #[derive(Debug)]
 pub enum Pass {
     /// Nothing new, nothing due: not delivered.
     Idle,
+    /// Another host process sharing the store is delivering it now.
+    Busy,
     /// `enabled = false`: preview only.
     PreviewOnly,
     Delivered(Box<DeliveryReport>),
@@ -236,18 +248,48 @@ impl Service {
             if head <= seen && !retries_due && !revisit {
                 return Ok(None);
             }
+            let holder = self.inner.holder.as_str();
+            let claim = |now: chrono::DateTime<Utc>| {
+                store.claim_target(name, holder, now, now + TARGET_LEASE)
+            };
+            if !claim(Utc::now()).await.map_err(stored)? {
+                return Ok(Some(None));
+            }
             self.inner.visits.visited(name);
-            let report = self.deliver_one(config).await?;
+            // Renewed from its own task, so a slow target cannot let it lapse.
+            let renewing = async {
+                loop {
+                    tokio::time::sleep(TARGET_LEASE_RENEWAL).await;
+                    if let Err(error) = claim(Utc::now()).await {
+                        tracing::warn!(target_name = name, %error, "cannot renew the target's lease");
+                    }
+                }
+            };
+            let delivered = tokio::select! {
+                delivered = self.deliver_one(config) => delivered,
+                () = renewing => unreachable!("renewing never ends"),
+            };
+            if let Err(error) = store.release_target(name, holder).await {
+                tracing::warn!(target_name = name, %error, "cannot release the target's lease; it expires");
+            }
+            let report = delivered?;
             store
                 .mark_target_outbox_seen(name, head)
                 .await
                 .map_err(stored)?;
-            Ok::<_, DeliverError>(Some(report))
+            Ok::<_, DeliverError>(Some(Some(report)))
         }
         .await;
         match outcome {
             Ok(None) => Pass::Idle,
-            Ok(Some(report)) => {
+            Ok(Some(None)) => {
+                tracing::debug!(
+                    target_name = name,
+                    "another process is delivering the target"
+                );
+                Pass::Busy
+            }
+            Ok(Some(Some(report))) => {
                 if let Some(failure) = &report.last_failure {
                     let sentence = format!(
                         "{} calls to the target failed, the last with: {failure}; {} changes wait for the next delivery",

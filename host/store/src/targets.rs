@@ -919,6 +919,45 @@ impl Store {
         Ok(changed > 0)
     }
 
+    /// Takes or renews the lease on delivering `target` for `holder` until
+    /// `expires_at`: true when `holder` holds it now (it was free, expired
+    /// or already `holder`'s), false while another holder's lease runs.
+    pub async fn claim_target(
+        &self,
+        target: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let claimed = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO target_leases (target, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (target) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                 WHERE target_leases.holder = excluded.holder OR target_leases.expires_at < $4",
+            )
+            .bind(target)
+            .bind(holder)
+            .bind(expires_at)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(claimed > 0)
+    }
+
+    /// Gives up `holder`'s lease on delivering `target`, if it holds one.
+    pub async fn release_target(&self, target: &str, holder: &str) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("DELETE FROM target_leases WHERE target = $1 AND holder = $2")
+                .bind(target)
+                .bind(holder)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// The newest outbox event's id: what runs have written so far.
     pub async fn outbox_head(&self) -> Result<i64, StoreError> {
         let head: Option<i64> = on_pool!(self, pool => {

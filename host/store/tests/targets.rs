@@ -388,3 +388,69 @@ async fn a_rename_waits_is_approved_and_is_marked_applied_by_the_update_that_mak
     })
     .await;
 }
+
+#[tokio::test]
+async fn one_holder_at_a_time_delivers_a_target_until_its_lease_lapses() {
+    on_both_backends(|store, _| async move {
+        let now = Utc::now();
+        let lease = Duration::minutes(5);
+        assert!(
+            store
+                .claim_target("apps", "a", now, now + lease)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_target("apps", "b", now, now + lease)
+                .await
+                .unwrap(),
+            "b waits while a's lease runs"
+        );
+        assert!(
+            store
+                .claim_target("other", "b", now, now + lease)
+                .await
+                .unwrap(),
+            "leases are per target"
+        );
+        let later = now + Duration::minutes(1);
+        assert!(
+            store
+                .claim_target("apps", "a", later, later + lease)
+                .await
+                .unwrap(),
+            "a renews its own"
+        );
+        // a dies without releasing: once its lease lapses, b takes over.
+        let lapsed = later + lease + Duration::seconds(1);
+        assert!(
+            store
+                .claim_target("apps", "b", lapsed, lapsed + lease)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_target("apps", "a", lapsed, lapsed + lease)
+                .await
+                .unwrap()
+        );
+        store.release_target("apps", "a").await.unwrap();
+        assert!(
+            !store
+                .claim_target("apps", "a", lapsed, lapsed + lease)
+                .await
+                .unwrap(),
+            "releasing someone else's lease does nothing"
+        );
+        store.release_target("apps", "b").await.unwrap();
+        assert!(
+            store
+                .claim_target("apps", "a", lapsed, lapsed + lease)
+                .await
+                .unwrap()
+        );
+    })
+    .await;
+}
