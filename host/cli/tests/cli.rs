@@ -218,6 +218,38 @@ fn a_new_target_from_the_template_passes_the_target_suite_out_of_the_box() {
         assert!(report.contains("10 passed, 0 failed"), "{report}");
     }
 
+    // A target broken on purpose (its suspension enables the account)
+    // fails the suite, naming the step and what the endpoint held.
+    let source = crate_dir.join("src/lib.rs");
+    let code = std::fs::read_to_string(&source).unwrap();
+    let suspend = "Change::SuspendUser(object) => set_active(api, &object, false)";
+    assert!(code.contains(suspend), "the template suspends by `active`");
+    std::fs::write(
+        &source,
+        code.replace(
+            suspend,
+            "Change::SuspendUser(object) => set_active(api, &object, true)",
+        ),
+    )
+    .unwrap();
+    let output = rostersync(
+        plugins.path(),
+        &[
+            "target",
+            "test",
+            crate_dir.to_str().unwrap(),
+            "--target-dir",
+            &shared_target(),
+        ],
+    );
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("FAIL  the endpoint holds what was sent: after `change` it held"),
+        "{report}"
+    );
+    assert!(report.contains("9 passed, 1 failed"), "{report}");
+
     // A live endpoint needs its settings, and one that is not there fails
     // the suite.
     let live = ["target", "test", installed.to_str().unwrap()];
