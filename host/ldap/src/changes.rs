@@ -149,28 +149,32 @@ impl Session<'_> {
                 _ => self.update_user(found, user).await.map(Outcome::Matched),
             };
         }
-        let dn = s.user_dn(user);
-        let (_, parent) = dn::split_first(&dn);
+        let candidates = s.user_dns(user);
+        let (_, parent) = dn::split_first(&candidates[0]);
         self.ensure_container(parent).await?;
-        let rc = self
-            .add(&dn, s.new_user(user), &[code::ENTRY_ALREADY_EXISTS])
-            .await?;
-        if rc != code::SUCCESS {
-            return Ok(Outcome::Conflict(format!(
-                "{dn} is taken by an entry that is not one of the target's accounts"
-            )));
+        for dn in &candidates {
+            let rc = self
+                .add(dn, s.new_user(user), &[code::ENTRY_ALREADY_EXISTS])
+                .await?;
+            if rc != code::SUCCESS {
+                continue;
+            }
+            if let (Flavour::OpenLdap, Some(password)) = (s.flavour, &user.initial_password) {
+                self.set_password(dn, password).await?;
+            }
+            return Ok(Outcome::Done(dn.clone()));
         }
-        if let (Flavour::OpenLdap, Some(password)) = (s.flavour, &user.initial_password) {
-            self.set_password(&dn, password).await?;
-        }
-        Ok(Outcome::Done(dn))
+        Ok(Outcome::Conflict(format!(
+            "{} is taken by an entry that is not one of the target's accounts",
+            candidates.join(" and ")
+        )))
     }
 
     /// Moves the account where it belongs, brings its attributes and its
     /// enabled state up to date, and answers its DN.
     async fn update_user(&mut self, found: Found, user: &TargetUser) -> Result<String, Failure> {
         let s = self.settings;
-        let dn = self.place(&found.dn, &s.user_dn(user), true).await?;
+        let dn = self.place(&found.dn, &s.user_dns(user), true).await?;
         let edits = s
             .user_values(user)
             .into_iter()
@@ -207,23 +211,35 @@ impl Session<'_> {
         Ok(Outcome::Done(found.dn))
     }
 
-    /// Moves `current` to `desired` when they differ (a year change moves a
-    /// pupil to the next year's OU), keeping the entry; for an account, the
-    /// groups naming it follow.
+    /// Moves `current` to the first of `desired` it can take when it is
+    /// none of them (a year change moves a pupil to the next year's OU),
+    /// keeping the entry; for an account, the groups naming it follow.
     async fn place(
         &mut self,
         current: &str,
-        desired: &str,
+        desired: &[String],
         account: bool,
     ) -> Result<String, Failure> {
-        if dn::same(current, desired) {
+        if desired.iter().any(|d| dn::same(current, d)) {
             return Ok(current.to_string());
         }
-        self.rename(current, desired).await?;
-        if account {
-            self.repoint(current, Some(desired)).await?;
+        for to in desired {
+            if self
+                .rename(current, to, &[code::ENTRY_ALREADY_EXISTS])
+                .await?
+                != code::SUCCESS
+            {
+                continue;
+            }
+            if account {
+                self.repoint(current, Some(to)).await?;
+            }
+            return Ok(to.clone());
         }
-        Ok(desired.to_string())
+        Err(Failure::Refused(format!(
+            "{current} cannot move to {}: taken by entries that are not this one",
+            desired.join(" or ")
+        )))
     }
 
     /// Rewrites every `member` and `owner` value naming `old` to `new`, or
@@ -359,7 +375,9 @@ impl Session<'_> {
         let owners = self
             .account_dns(self.owners(&group.owners), &found.dn)
             .await?;
-        let dn = self.place(&found.dn, &s.group_dn(group), false).await?;
+        let dn = self
+            .place(&found.dn, std::slice::from_ref(&s.group_dn(group)), false)
+            .await?;
         let edits = vec![
             Edit::Replace(
                 "description".into(),

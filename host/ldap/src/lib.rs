@@ -10,7 +10,9 @@
 //!   class `inetOrgPerson` (RFC 2798) with `cn`, `sn`, `givenName`,
 //!   `displayName`, `mail`, `uid` (RFC 4519 §2, RFC 4524 §2.16) and the
 //!   external id in `employeeNumber` (RFC 2798 §2). Active Directory:
-//!   `CN=<display name>,<container>,<base DN>`, class `user` with
+//!   `CN=<display name>,<container>,<base DN>` (or, when another entry
+//!   has that common name there, `CN=<display name> (<username>)`), class
+//!   `user` with
 //!   `sAMAccountName`, `userPrincipalName` and the external id in
 //!   `employeeID` ([MS-ADA3], the Active Directory schema attributes). The
 //!   container is the account's placement template, an OU path relative to

@@ -61,18 +61,25 @@ impl Flavour {
 }
 
 impl LdapSettings {
-    /// Where this user's entry belongs: `uid=<username>,<container>,<base>`
-    /// on OpenLDAP, `CN=<display name>,<container>,<base>` on Active
-    /// Directory.
-    pub fn user_dn(&self, user: &TargetUser) -> String {
-        let rdn = match self.flavour {
-            Flavour::OpenLdap => dn::rdn("uid", &user.username),
-            Flavour::ActiveDirectory => dn::rdn("CN", &user.display_name),
+    /// Where this user's entry belongs, the DN to use first:
+    /// `uid=<username>,<container>,<base>` on OpenLDAP,
+    /// `CN=<display name>,<container>,<base>` on Active Directory. There a
+    /// common name need not be unique (two pupils called Ava
+    /// Smith in one year), so the second is `CN=<display name>
+    /// (<username>)`, unique as the login is. On OpenLDAP the RDN is the
+    /// login itself, so there is one.
+    pub fn user_dns(&self, user: &TargetUser) -> Vec<String> {
+        let container = dn::under(user.container.as_deref(), &self.base_dn);
+        let rdns = match self.flavour {
+            Flavour::OpenLdap => vec![dn::rdn("uid", &user.username)],
+            Flavour::ActiveDirectory => vec![
+                dn::rdn("CN", &user.display_name),
+                dn::rdn("CN", &format!("{} ({})", user.display_name, user.username)),
+            ],
         };
-        format!(
-            "{rdn},{}",
-            dn::under(user.container.as_deref(), &self.base_dn)
-        )
+        rdns.into_iter()
+            .map(|rdn| format!("{rdn},{container}"))
+            .collect()
     }
 
     pub fn group_dn(&self, group: &TargetGroup) -> String {
@@ -333,8 +340,9 @@ mod tests {
     fn openldap_user_entry() {
         let s = settings("openldap");
         assert_eq!(
-            s.user_dn(&pupil()),
-            "uid=ava.smith,ou=Year 7,ou=Students,dc=school,dc=test"
+            s.user_dns(&pupil()),
+            ["uid=ava.smith,ou=Year 7,ou=Students,dc=school,dc=test"],
+            "the login is the RDN, unique already"
         );
         let entry = s.new_user(&pupil());
         let get = |attr: &str| {
@@ -354,8 +362,12 @@ mod tests {
     fn active_directory_user_entry_never_carries_a_password() {
         let s = settings("active-directory");
         assert_eq!(
-            s.user_dn(&pupil()),
-            "CN=Ava Smith,ou=Year 7,ou=Students,dc=school,dc=test"
+            s.user_dns(&pupil()),
+            [
+                "CN=Ava Smith,ou=Year 7,ou=Students,dc=school,dc=test",
+                "CN=Ava Smith (ava.smith),ou=Year 7,ou=Students,dc=school,dc=test"
+            ],
+            "a second Ava Smith in the year takes the name with her login"
         );
         let entry = s.new_user(&pupil());
         let get = |attr: &str| {

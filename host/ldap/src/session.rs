@@ -267,7 +267,13 @@ impl<'a> Session<'a> {
 
     /// Moves (and renames) `from` to `to` with a modify DN (RFC 4511 §4.9),
     /// so the entry keeps its identity (its `entryUUID`).
-    pub async fn rename(&mut self, from: &str, to: &str) -> Result<(), Failure> {
+    /// Answers the result code when it is one of `tolerated`.
+    pub async fn rename(
+        &mut self,
+        from: &str,
+        to: &str,
+        tolerated: &[u32],
+    ) -> Result<u32, Failure> {
         let (rdn, parent) = dn::split_first(to);
         self.ensure_container(parent).await?;
         let result = self
@@ -276,8 +282,7 @@ impl<'a> Session<'a> {
             .modifydn(from, rdn, true, Some(parent))
             .await
             .map_err(|err| self.transport("move", from, err))?;
-        self.judge(&format!("move {from} to"), to, &result, &[])?;
-        Ok(())
+        self.judge(&format!("move {from} to"), to, &result, tolerated)
     }
 
     /// Sets an account's password with the Password Modify extended
