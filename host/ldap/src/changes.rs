@@ -152,15 +152,33 @@ impl Session<'_> {
         let candidates = s.user_dns(user);
         let (_, parent) = dn::split_first(&candidates[0]);
         self.ensure_container(parent).await?;
+        // Active Directory: added disabled, enabled once it has its
+        // password, so no enabled account is ever without one.
+        let password_first = s.flavour == Flavour::ActiveDirectory
+            && s.encrypted()
+            && user.initial_password.is_some();
+        let added = TargetUser {
+            active: user.active && !password_first,
+            ..user.clone()
+        };
         for dn in &candidates {
             let rc = self
-                .add(dn, s.new_user(user), &[code::ENTRY_ALREADY_EXISTS])
+                .add(dn, s.new_user(&added), &[code::ENTRY_ALREADY_EXISTS])
                 .await?;
             if rc != code::SUCCESS {
                 continue;
             }
-            if let (Flavour::OpenLdap, Some(password)) = (s.flavour, &user.initial_password) {
-                self.set_password(dn, password).await?;
+            match (s.flavour, &user.initial_password) {
+                (Flavour::OpenLdap, Some(password)) => self.set_password(dn, password).await?,
+                (Flavour::ActiveDirectory, Some(password)) if password_first => {
+                    self.set_unicode_password(dn, password).await?;
+                    if user.active {
+                        let disabled: schema::Values = s.new_user(&added).into_iter().collect();
+                        self.modify(dn, vec![s.activation(&disabled, true)], &[])
+                            .await?;
+                    }
+                }
+                _ => {}
             }
             return Ok(Outcome::Done(dn.clone()));
         }

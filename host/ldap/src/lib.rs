@@ -56,11 +56,14 @@
 //!   add with the Password Modify extended operation (RFC 3062), so slapd
 //!   stores `userPassword` hashed by its `password-hash` (`{SSHA}` unless
 //!   configured), never as sent; an adopted account keeps its own. Active
-//!   Directory takes a password only as `unicodePwd` over an encrypted
-//!   connection ([MS-ADTS] §3.1.1.3.1.5.1), which this target does not do:
-//!   it does not declare `passwords` there, creates accounts disabled (514)
-//!   when they are not to be active, and an account enabled without a
-//!   password is refused by the domain's policy in the server's own words.
+//!   Directory takes a password only as `unicodePwd` (the password in
+//!   double quotes, UTF-16LE) over an encrypted connection ([MS-ADTS]
+//!   §3.1.1.3.1.5.1): over `ldaps://` the target declares `passwords`,
+//!   adds the account disabled (514), sets its `unicodePwd`, then enables
+//!   it (512) if it is to be active, so no enabled account is ever without
+//!   its password. Over plain `ldap://` it declares no `passwords`, and an
+//!   account enabled without one is refused by the domain's policy in the
+//!   server's own words.
 //! - **Read-back** pages through users and groups under the base DN with
 //!   the simple paged results control (RFC 2696); the cursor is the
 //!   server's cookie, valid on the connection that issued it, so a read
@@ -114,7 +117,7 @@ impl LdapTarget {
     /// Who the target is and the settings it takes, before any are given
     /// (capabilities as on OpenLDAP).
     pub fn describe() -> TargetInfo {
-        info(Flavour::OpenLdap)
+        info(Flavour::OpenLdap, false)
     }
 
     /// Binds the target to a configuration's settings (names in
@@ -122,7 +125,7 @@ impl LdapTarget {
     pub fn open(settings: &Settings) -> Result<Self, SyncError> {
         let settings = LdapSettings::parse(settings)?;
         Ok(Self {
-            info: info(settings.flavour),
+            info: info(settings.flavour, settings.encrypted()),
             settings,
             connection: tokio::sync::Mutex::new(None),
             containers: std::sync::Mutex::new(HashSet::new()),
@@ -166,14 +169,20 @@ impl LdapTarget {
     }
 }
 
-fn info(flavour: Flavour) -> TargetInfo {
+/// What the target can do: Active Directory sets passwords only over an
+/// encrypted connection, and keeps owners among the members.
+fn info(flavour: Flavour, encrypted: bool) -> TargetInfo {
     let mut capabilities = vec![
         TargetCapability::Groups,
         TargetCapability::Suspend,
         TargetCapability::ReadBack,
     ];
-    if flavour == Flavour::OpenLdap {
-        capabilities.extend([TargetCapability::GroupOwners, TargetCapability::Passwords]);
+    match flavour {
+        Flavour::OpenLdap => {
+            capabilities.extend([TargetCapability::GroupOwners, TargetCapability::Passwords]);
+        }
+        Flavour::ActiveDirectory if encrypted => capabilities.push(TargetCapability::Passwords),
+        Flavour::ActiveDirectory => {}
     }
     TargetInfo {
         provider: PROVIDER.into(),
@@ -269,5 +278,30 @@ fn retry(reason: String) -> Outcome {
     Outcome::RetryAfter {
         seconds: RETRY_SECONDS,
         reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rostersync_model::target::TargetCapability;
+    use settings::name;
+
+    fn on(url: &str, flavour: &str) -> TargetInfo {
+        let settings = Settings::new()
+            .with(name::URL, url)
+            .with(name::BIND_DN, "cn=admin,dc=school,dc=test")
+            .with(name::BIND_PASSWORD, "x")
+            .with(name::BASE_DN, "dc=school,dc=test")
+            .with(name::FLAVOUR, flavour);
+        LdapTarget::open(&settings).unwrap().info.clone()
+    }
+
+    #[test]
+    fn active_directory_sets_passwords_only_over_an_encrypted_connection() {
+        let passwords = |info: TargetInfo| info.has(TargetCapability::Passwords);
+        assert!(passwords(on("ldap://dc.school.test", "openldap")));
+        assert!(passwords(on("ldaps://dc.school.test", "active-directory")));
+        assert!(!passwords(on("ldap://dc.school.test", "active-directory")));
     }
 }

@@ -16,6 +16,17 @@ const ACCOUNT_DISABLE: u32 = 0x2;
 const NORMAL_ACCOUNT: u32 = 0x200;
 
 pub const USER_ACCOUNT_CONTROL: &str = "userAccountControl";
+/// Active Directory's write-only password attribute ([MS-ADTS]
+/// §3.1.1.3.1.5.1).
+pub const UNICODE_PWD: &str = "unicodePwd";
+
+/// A password as `unicodePwd` takes it: in double quotes, UTF-16LE.
+pub fn unicode_pwd(password: &str) -> Vec<u8> {
+    format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
 pub const PWD_ACCOUNT_LOCKED_TIME: &str = "pwdAccountLockedTime";
 
 /// Attribute values by name, as an entry holds them.
@@ -334,6 +345,17 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
             .collect()
+    }
+
+    #[test]
+    fn a_unicode_pwd_is_the_quoted_password_in_utf16le() {
+        // [MS-ADTS] 3.1.1.3.1.5.1's example: "newPassword" in quotes.
+        let encoded = unicode_pwd("Ab1é");
+        assert_eq!(
+            encoded,
+            [0x22, 0, b'A', 0, b'b', 0, b'1', 0, 0xe9, 0, 0x22, 0],
+            "each UTF-16 unit low byte first, é as U+00E9"
+        );
     }
 
     #[test]

@@ -305,6 +305,28 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// Sets an Active Directory account's password by replacing its
+    /// `unicodePwd`, which the domain stores hashed; only over an encrypted
+    /// connection. The password is never part of an error.
+    pub async fn set_unicode_password(&mut self, dn: &str, password: &str) -> Result<(), Failure> {
+        let doing = "set the initial password of";
+        let value: HashSet<Vec<u8>> = HashSet::from([crate::schema::unicode_pwd(password)]);
+        let result = self
+            .ldap
+            .with_timeout(self.settings.timeout)
+            .modify(
+                dn,
+                vec![Mod::Replace(
+                    crate::schema::UNICODE_PWD.as_bytes().to_vec(),
+                    value,
+                )],
+            )
+            .await
+            .map_err(|err| self.transport(doing, dn, err))?;
+        self.judge(doing, dn, &result, &[])?;
+        Ok(())
+    }
+
     /// Deletes `dn`; one already gone is no failure.
     pub async fn delete_entry(&mut self, dn: &str) -> Result<(), Failure> {
         let result = self

@@ -225,6 +225,11 @@ fn bad(setting: &str, why: &str) -> SyncError {
 }
 
 impl LdapSettings {
+    /// Whether the connection is encrypted (`ldaps://`).
+    pub fn encrypted(&self) -> bool {
+        self.url.starts_with("ldaps://")
+    }
+
     /// Parses a target's configured settings, filling the defaults.
     pub fn parse(settings: &Settings) -> Result<Self, SyncError> {
         let resolved = settings
