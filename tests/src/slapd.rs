@@ -5,7 +5,8 @@
 //! `dc=school,dc=test` with its root entry, and the core, cosine,
 //! inetOrgPerson and nis schemas Debian ships in /etc/ldap/schema. The
 //! server is killed on drop; [`Slapd::stop`] and [`Slapd::resume`] make an
-//! outage that keeps the data.
+//! outage that keeps the data. [`Slapd::start_tls`] also listens for LDAPS
+//! with a server certificate from a test CA that `openssl` makes.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -23,12 +24,48 @@ const SCHEMAS: [&str; 4] = ["core", "cosine", "inetorgperson", "nis"];
 pub struct Slapd {
     dir: tempfile::TempDir,
     port: u16,
+    /// The LDAPS port, when it speaks TLS too.
+    tls_port: Option<u16>,
     child: Option<tokio::process::Child>,
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `openssl` with `args` in `dir`, panicking with its output if it
+/// fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Slapd {
     /// A fresh directory holding only the suffix's entry.
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// [`Slapd::start`], also serving LDAPS at [`Slapd::tls_url`] with a
+    /// certificate for 127.0.0.1 issued by the CA at [`Slapd::ca_file`].
+    pub async fn start_tls() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(tls: bool) -> Self {
         assert!(
             std::path::Path::new(SLAPD).exists(),
             "{SLAPD} is missing: install Debian's slapd and ldap-utils (see .ci/run)"
@@ -40,8 +77,80 @@ impl Slapd {
             .iter()
             .map(|schema| format!("include /etc/ldap/schema/{schema}.schema\n"))
             .collect();
+        let tls_config = if tls {
+            let at = dir.path();
+            openssl(
+                at,
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=rostersync test CA",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            );
+            openssl(
+                at,
+                &[
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                ],
+            );
+            std::fs::write(
+                at.join("server.ext"),
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+            )
+            .unwrap();
+            openssl(
+                at,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "server.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    "server.ext",
+                    "-out",
+                    "server.pem",
+                ],
+            );
+            format!(
+                "TLSCACertificateFile {dir}/ca.pem\nTLSCertificateFile {dir}/server.pem\n\
+                 TLSCertificateKeyFile {dir}/server.key\n",
+                dir = at.display()
+            )
+        } else {
+            String::new()
+        };
         let config = format!(
-            "{includes}pidfile {pid}\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n\
+            "{includes}pidfile {pid}\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n{tls_config}\
              database mdb\nmaxsize 268435456\nsuffix \"{SUFFIX}\"\nrootdn \"{ROOT_DN}\"\n\
              rootpw {ROOT_PASSWORD}\ndirectory {data}\n\
              index objectClass,uid,mail,employeeNumber,member,businessCategory eq\n",
@@ -49,14 +158,10 @@ impl Slapd {
             data = data.display(),
         );
         std::fs::write(dir.path().join("slapd.conf"), config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut slapd = Self {
             dir,
-            port,
+            port: free_port(),
+            tls_port: tls.then(free_port),
             child: None,
         };
         slapd.resume().await;
@@ -81,6 +186,17 @@ impl Slapd {
         format!("ldap://127.0.0.1:{}", self.port)
     }
 
+    /// The LDAPS address, when started with [`Slapd::start_tls`].
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port
+            .map(|port| format!("ldaps://127.0.0.1:{port}"))
+    }
+
+    /// The PEM file of the CA that issued the LDAPS certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
     fn log(&self) -> PathBuf {
         self.dir.path().join("slapd.log")
     }
@@ -93,7 +209,14 @@ impl Slapd {
             .arg("-f")
             .arg(self.dir.path().join("slapd.conf"))
             .arg("-h")
-            .arg(format!("{}/", self.url()))
+            .arg(
+                [Some(self.url()), self.tls_url()]
+                    .into_iter()
+                    .flatten()
+                    .map(|url| format!("{url}/"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
             .args(["-d", "0"])
             .stdout(Stdio::null())
             .stderr(log)
