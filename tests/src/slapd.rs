@@ -5,7 +5,7 @@
 //! `dc=school,dc=test` with its root entry, and the core, cosine,
 //! inetOrgPerson and nis schemas Debian ships in /etc/ldap/schema. The
 //! server is killed on drop; [`Slapd::stop`] and [`Slapd::resume`] make an
-//! outage that keeps the data. [`Slapd::start_tls`] also listens for LDAPS
+//! outage that keeps the data. [`Slapd::start_with`] can also listen for LDAPS
 //! with a server certificate from a test CA that `openssl` makes.
 
 use std::collections::HashSet;
@@ -20,6 +20,40 @@ pub const ROOT_DN: &str = "cn=admin,dc=school,dc=test";
 pub const ROOT_PASSWORD: &str = "slapd-root-secret";
 const SLAPD: &str = "/usr/sbin/slapd";
 const SCHEMAS: [&str; 4] = ["core", "cosine", "inetorgperson", "nis"];
+
+/// Active Directory's user and group classes and the attributes the
+/// directory target writes there, under their Active Directory OIDs
+/// ([MS-ADA1]–[MS-ADA3], [MS-ADSC]), so the target's Active Directory
+/// flavour runs against a real LDAP server. It is the shape only: slapd
+/// neither hashes `unicodePwd` nor enforces the domain's rules.
+const AD_SHAPED_SCHEMA: &str = r#"
+attributetype ( 1.2.840.113556.1.4.221 NAME 'sAMAccountName'
+    EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.656 NAME 'userPrincipalName'
+    EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl'
+    EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.35 NAME 'employeeID'
+    EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.90 NAME 'unicodePwd'
+    EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.2.226 NAME 'adminDescription'
+    EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+objectclass ( 1.2.840.113556.1.5.9 NAME 'user' SUP organizationalPerson STRUCTURAL
+    MAY ( sAMAccountName $ userPrincipalName $ userAccountControl $ employeeID $
+          unicodePwd $ mail $ displayName $ givenName ) )
+objectclass ( 1.2.840.113556.1.5.8 NAME 'group' SUP top STRUCTURAL
+    MUST cn MAY ( member $ adminDescription $ description ) )
+"#;
+
+/// What the server speaks besides plain LDAP.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Also LDAPS, with a certificate from a test CA.
+    pub tls: bool,
+    /// Also Active Directory's user and group schema.
+    pub ad_shaped: bool,
+}
 
 pub struct Slapd {
     dir: tempfile::TempDir,
@@ -56,16 +90,14 @@ fn openssl(dir: &std::path::Path, args: &[&str]) {
 impl Slapd {
     /// A fresh directory holding only the suffix's entry.
     pub async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_with(Options::default()).await
     }
 
-    /// [`Slapd::start`], also serving LDAPS at [`Slapd::tls_url`] with a
-    /// certificate for 127.0.0.1 issued by the CA at [`Slapd::ca_file`].
-    pub async fn start_tls() -> Self {
-        Self::start_with(true).await
-    }
-
-    async fn start_with(tls: bool) -> Self {
+    /// [`Slapd::start`] with `options`: with `tls`, it also serves LDAPS at
+    /// [`Slapd::tls_url`] with a certificate for 127.0.0.1 issued by the CA
+    /// at [`Slapd::ca_file`].
+    pub async fn start_with(options: Options) -> Self {
+        let tls = options.tls;
         assert!(
             std::path::Path::new(SLAPD).exists(),
             "{SLAPD} is missing: install Debian's slapd and ldap-utils (see .ci/run)"
@@ -73,10 +105,15 @@ impl Slapd {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
-        let includes: String = SCHEMAS
+        let mut includes: String = SCHEMAS
             .iter()
             .map(|schema| format!("include /etc/ldap/schema/{schema}.schema\n"))
             .collect();
+        if options.ad_shaped {
+            let schema = dir.path().join("ad-shaped.schema");
+            std::fs::write(&schema, AD_SHAPED_SCHEMA).unwrap();
+            includes.push_str(&format!("include {}\n", schema.display()));
+        }
         let tls_config = if tls {
             let at = dir.path();
             openssl(
@@ -186,7 +223,7 @@ impl Slapd {
         format!("ldap://127.0.0.1:{}", self.port)
     }
 
-    /// The LDAPS address, when started with [`Slapd::start_tls`].
+    /// The LDAPS address, when started with `tls`.
     pub fn tls_url(&self) -> Option<String> {
         self.tls_port
             .map(|port| format!("ldaps://127.0.0.1:{port}"))
