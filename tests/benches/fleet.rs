@@ -1,8 +1,10 @@
 //! A trust's worth of schools on one schedule: 200 sandbox schools, one
 //! connection each across the five HTTP providers, all due on the same
 //! minute, under `serve`'s scheduler and workers. Prints how long the
-//! fleet took, the most runs seen in flight against the concurrency
-//! limit, the dashboard's response times meanwhile, and peak memory.
+//! fleet took, the records read per second, the most runs seen in flight
+//! against the concurrency limit, the CPU the process spent against what
+//! the machine's cores offered, the dashboard's response times meanwhile,
+//! and peak memory.
 //!
 //! `cargo bench -p rostersync-tests --bench fleet` (FLEET_SCHOOLS,
 //! FLEET_PUPILS and FLEET_CONCURRENCY override the defaults).
@@ -21,6 +23,18 @@ fn setting(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// CPU seconds this process has spent, user and system.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes the struct it is given and nothing else.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 fn peak_memory_mb() -> f64 {
@@ -75,6 +89,7 @@ async fn main() {
     let mut max_running = 0i64;
     let mut page_times = Vec::new();
     let mut first_seen: Option<Instant> = None;
+    let mut cpu_at_first = 0.0;
     loop {
         let metrics = host.store.metrics().await.unwrap();
         max_running = max_running.max(metrics.running);
@@ -89,6 +104,7 @@ async fn main() {
             .collect();
         if first_seen.is_none() && (metrics.running > 0 || !ended.is_empty()) {
             first_seen = Some(Instant::now());
+            cpu_at_first = cpu_seconds();
         }
         let asked = Instant::now();
         let page = client
@@ -115,7 +131,28 @@ async fn main() {
                 took.as_secs_f64(),
                 statuses.join(", ")
             );
+            let mut records = 0i64;
+            for school in 0..schools {
+                let connection = format!("school-{school:03}");
+                records += host
+                    .store
+                    .run_history(&connection, 1)
+                    .await
+                    .unwrap()
+                    .first()
+                    .map_or(0, |run| run.records_read);
+            }
+            println!(
+                "records read: {records}, {:.0} a second",
+                records as f64 / took.as_secs_f64().max(0.001)
+            );
             println!("most runs in flight: {max_running} (limit {concurrency})");
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let cpu = cpu_seconds() - cpu_at_first;
+            println!(
+                "CPU (this process: sandbox, host and server): {cpu:.1} s, {:.0} % of {cores} cores over the fleet's wall time",
+                100.0 * cpu / (took.as_secs_f64().max(0.001) * cores as f64)
+            );
             println!(
                 "dashboard (/, {} loads while the fleet ran): median {:.0} ms, slowest {:.0} ms",
                 page_times.len(),
