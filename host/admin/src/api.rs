@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use rostersync_core::{HoldAnswer, HoldReason};
+use rostersync_core::{HoldAnswer, HoldReason, Refusal};
 use rostersync_service::{ConnectionView, ServiceError};
 use rostersync_store::{
     AccountRow, AuditEntry, Enqueued, HoldRow, IssueRow, NotificationDelivery, QueuedRun, RunMode,
@@ -55,15 +55,20 @@ impl ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        let status = match refusal {
+            Refusal::Answered(_) | Refusal::RevisionNotCurrent { .. } => StatusCode::CONFLICT,
+            Refusal::NotOffered { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        Self::new(status, refusal.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::HoldNotOpen(_) | StoreError::RevisionNotCurrent { .. } => {
-                Self::new(StatusCode::CONFLICT, error.to_string())
-            }
-            StoreError::AnswerNotOffered { .. } => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
-            }
+            StoreError::Refused(refusal) => refusal.into(),
             other => {
                 tracing::error!(error = %other, "the store failed under an admin request");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
@@ -78,11 +83,10 @@ impl From<SyncError> for ApiError {
             SyncError::NoSuchHold(_)
             | SyncError::NoSuchAccount(_)
             | SyncError::NoSuchRevision { .. } => StatusCode::NOT_FOUND,
-            SyncError::AnswerNotOffered { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            SyncError::HoldAnswered(_)
-            | SyncError::RevisionNotCurrent { .. }
-            | SyncError::NotThisConnections { .. } => StatusCode::CONFLICT,
-            SyncError::Store(StoreError::HoldNotOpen(_)) => StatusCode::CONFLICT,
+            SyncError::Refused(refusal) | SyncError::Store(StoreError::Refused(refusal)) => {
+                return refusal.clone().into();
+            }
+            SyncError::NotThisConnections { .. } => StatusCode::CONFLICT,
             SyncError::Store(_) | SyncError::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, error.to_string())

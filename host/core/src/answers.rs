@@ -471,6 +471,31 @@ pub fn declined_issue(record: &Record) -> Option<Issue> {
     }
 }
 
+/// Why an answer to a hold was not taken: decided by the store (which
+/// checks in the answer's own transaction) or by the host before it, and
+/// told to the operator in these words wherever it is asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("hold {0} was already answered")]
+    Answered(i64),
+    #[error(
+        "hold {hold} changed after revision {reviewed} was reviewed: revision {current} replaced it, so nothing was applied; review that one and confirm it by name"
+    )]
+    RevisionNotCurrent {
+        hold: i64,
+        reviewed: String,
+        current: String,
+    },
+    #[error(
+        "hold {hold} is a {kind} hold, which does not offer the answer {answer:?}; `rostersync holds show {hold}` lists its answers"
+    )]
+    NotOffered {
+        hold: i64,
+        answer: String,
+        kind: String,
+    },
+}
+
 /// Which side of a change set a record is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {

@@ -28,7 +28,7 @@ pub mod validate;
 
 pub use answers::{
     Change, ChangesAnswer, ContactsAnswer, DisconnectedAnswer, Effect, HoldAnswer, HoldKind,
-    RemovalsAnswer,
+    Refusal, RemovalsAnswer,
 };
 pub use coverage::{Shortfall, shortfalls};
 pub use diff::{ChangeSet, Diff, FieldChange, PendingChanges, PriorHashes, Roster, Update};

@@ -80,7 +80,8 @@ pub enum HoldWrite {
 
 /// Why an answer to hold `$hold` changed no row: the hold is open but
 /// waits for another type's answer, or shows a later revision, or is no
-/// longer open. Evaluates to the [`crate::StoreError`].
+/// longer open. Evaluates to the [`crate::StoreError`] of its
+/// [`rostersync_core::Refusal`].
 macro_rules! refusal {
     ($tx:expr, $hold:expr, $answer:expr, $digest:expr) => {{
         let found: Option<(String, String, String)> =
@@ -90,21 +91,22 @@ macro_rules! refusal {
                 .await?;
         match found {
             Some((status, kind, _)) if status == "open" && kind != $answer.kind().as_str() => {
-                $crate::StoreError::AnswerNotOffered {
+                rostersync_core::Refusal::NotOffered {
                     hold: $hold,
                     answer: $answer.stored(),
                     kind,
                 }
             }
             Some((status, _, current)) if status == "open" => {
-                $crate::StoreError::RevisionNotCurrent {
+                rostersync_core::Refusal::RevisionNotCurrent {
                     hold: $hold,
                     reviewed: $digest.to_string(),
                     current,
                 }
             }
-            _ => $crate::StoreError::HoldNotOpen($hold),
+            _ => rostersync_core::Refusal::Answered($hold),
         }
+        .into()
     }};
 }
 

@@ -42,24 +42,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the store failed: {0}")]
     Query(#[from] sqlx::Error),
-    #[error("hold {0} is not open: it was already answered")]
-    HoldNotOpen(i64),
-    #[error(
-        "hold {hold} changed after revision {reviewed} was reviewed: revision {current} replaced it; review that one and confirm it by name"
-    )]
-    RevisionNotCurrent {
-        hold: i64,
-        reviewed: String,
-        current: String,
-    },
-    #[error(
-        "hold {hold} is a {kind} hold, which does not offer the answer {answer:?}; `rostersync holds show {hold}` lists its answers"
-    )]
-    AnswerNotOffered {
-        hold: i64,
-        answer: String,
-        kind: String,
-    },
+    #[error(transparent)]
+    Refused(#[from] rostersync_core::Refusal),
     #[error(
         "run {0} in the queue is no longer this process's to finish: its lease lapsed and it was settled, so nothing of it was applied"
     )]

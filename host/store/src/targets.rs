@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+use rostersync_core::Refusal;
 use rostersync_core::targets::{
     Action, LedgerEntry, MassHold, ObjectState, PlannedItem, Rename, RenameStatus,
 };
@@ -775,15 +776,15 @@ impl Store {
                 .fetch_optional(pool)
                 .await?;
             let Some(row) = row else {
-                return Err(StoreError::HoldNotOpen(id));
+                return Err(Refusal::Answered(id).into());
             };
             let current: String = row.try_get("digest")?;
             let state: String = row.try_get("status")?;
             if state != HoldStatus::Open.as_str() {
-                return Err(StoreError::HoldNotOpen(id));
+                return Err(Refusal::Answered(id).into());
             }
             if current != digest {
-                return Err(StoreError::RevisionNotCurrent { hold: id, reviewed: digest.into(), current });
+                return Err(Refusal::RevisionNotCurrent { hold: id, reviewed: digest.into(), current }.into());
             }
             let target: String = row.try_get("target")?;
             let mut tx = pool.begin().await?;

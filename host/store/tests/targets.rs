@@ -4,6 +4,7 @@
 //! queue and the log in one go, and holds and renames are answered once.
 
 use chrono::{Duration, Utc};
+use rostersync_core::Refusal;
 use rostersync_core::targets::{
     Action, LedgerEntry, MassHold, ObjectState, PlannedItem, Rename, RenameStatus,
 };
@@ -262,7 +263,7 @@ async fn a_target_hold_is_confirmed_once_and_only_for_what_was_reviewed() {
             store
                 .answer_target_hold(id, "d1", HoldStatus::Confirmed, "ops")
                 .await,
-            Err(StoreError::RevisionNotCurrent { .. })
+            Err(StoreError::Refused(Refusal::RevisionNotCurrent { .. }))
         ));
         store
             .answer_target_hold(id, "d2", HoldStatus::Confirmed, "ops")
@@ -272,7 +273,7 @@ async fn a_target_hold_is_confirmed_once_and_only_for_what_was_reviewed() {
             store
                 .answer_target_hold(id, "d2", HoldStatus::Confirmed, "ops")
                 .await,
-            Err(StoreError::HoldNotOpen(_))
+            Err(StoreError::Refused(Refusal::Answered(_)))
         ));
         assert!(
             store

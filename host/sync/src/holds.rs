@@ -12,7 +12,7 @@ use chrono::Utc;
 use rostersync_core::answers::{Progress, decide, declined_issue, progress};
 use rostersync_core::holds::{Census, Population};
 use rostersync_core::{
-    Change, ChangeSet, Effect, EntityKind, HoldAnswer, HoldKind, HoldReason, PriorHashes,
+    Change, ChangeSet, Effect, EntityKind, HoldAnswer, HoldKind, HoldReason, PriorHashes, Refusal,
     RunHistory, Screening, check_holds,
 };
 use rostersync_model::{GroupKind, Record, Role};
@@ -143,26 +143,15 @@ async fn kept(store: &Store, hold: i64, run_id: i64) -> Result<ChangeSet, SyncEr
 async fn open_hold(store: &Store, hold: i64) -> Result<HoldRow, SyncError> {
     let row = store.hold(hold).await?.ok_or(SyncError::NoSuchHold(hold))?;
     if row.status != HoldStatus::Open {
-        return Err(SyncError::HoldAnswered(hold));
+        return Err(Refusal::Answered(hold).into());
     }
     Ok(row)
 }
 
+/// A store error, its refusals told as the host's own.
 fn answered(error: StoreError) -> SyncError {
     match error {
-        StoreError::HoldNotOpen(hold) => SyncError::HoldAnswered(hold),
-        StoreError::RevisionNotCurrent {
-            hold,
-            reviewed,
-            current,
-        } => SyncError::RevisionNotCurrent {
-            hold,
-            reviewed,
-            current,
-        },
-        StoreError::AnswerNotOffered { hold, answer, kind } => {
-            SyncError::AnswerNotOffered { hold, answer, kind }
-        }
+        StoreError::Refused(refusal) => refusal.into(),
         other => other.into(),
     }
 }
@@ -216,18 +205,20 @@ pub async fn answer_hold(
     let row = open_hold(store, hold).await?;
     let answer = answering.answer;
     if row.kind != answer.kind() {
-        return Err(SyncError::AnswerNotOffered {
+        return Err(Refusal::NotOffered {
             hold,
             answer: answer.as_str().to_string(),
             kind: row.kind.as_str().to_string(),
-        });
+        }
+        .into());
     }
     if row.digest != answering.revision {
-        return Err(SyncError::RevisionNotCurrent {
+        return Err(Refusal::RevisionNotCurrent {
             hold,
             reviewed: answering.revision.to_string(),
             current: row.digest,
-        });
+        }
+        .into());
     }
     let comment = comment_of(answering.comment);
     let part = match row.parts.len() {
@@ -310,11 +301,12 @@ pub async fn confirm_hold(
             Answered::Applied { run_id } => return Ok(run_id),
             Answered::Next { .. } => continue,
             Answered::Closed | Answered::RunAgain => {
-                return Err(SyncError::AnswerNotOffered {
+                return Err(Refusal::NotOffered {
                     hold,
                     answer: "confirm".into(),
                     kind: row.kind.as_str().into(),
-                });
+                }
+                .into());
             }
         }
     }

@@ -40,24 +40,8 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("hold {0} does not exist")]
     NoSuchHold(i64),
-    #[error("hold {0} was already answered")]
-    HoldAnswered(i64),
-    #[error(
-        "hold {hold} changed after revision {reviewed} was reviewed: revision {current} replaced it, so nothing was applied; review that one and confirm it by name"
-    )]
-    RevisionNotCurrent {
-        hold: i64,
-        reviewed: String,
-        current: String,
-    },
-    #[error(
-        "hold {hold} is a {kind} hold, which does not offer the answer {answer:?}; `rostersync holds show {hold}` lists its answers"
-    )]
-    AnswerNotOffered {
-        hold: i64,
-        answer: String,
-        kind: String,
-    },
+    #[error(transparent)]
+    Refused(#[from] rostersync_core::Refusal),
     #[error("hold {hold} never showed a revision {revision}")]
     NoSuchRevision { hold: i64, revision: String },
     #[error("account {0} does not exist")]

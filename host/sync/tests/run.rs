@@ -6,7 +6,9 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
-use rostersync_core::{ContactsAnswer, DisconnectedAnswer, HoldAnswer, HoldKind, RemovalsAnswer};
+use rostersync_core::{
+    ContactsAnswer, DisconnectedAnswer, HoldAnswer, HoldKind, Refusal, RemovalsAnswer,
+};
 use rostersync_core::{MatchKey, MatchPolicy, ProvisionMode};
 use rostersync_model::{
     ContactType, EnrolmentStatus, Group, GroupKind, MemberRole, Membership, Mode, Person, Record,
@@ -307,7 +309,7 @@ async fn mass_removal_is_held_exported_and_applied_only_on_confirmation() {
         );
         assert!(matches!(
             confirm_hold(&store, &connection(), hold.id, &hold.digest, "admin@trust").await,
-            Err(SyncError::HoldAnswered(_))
+            Err(SyncError::Refused(Refusal::Answered(_)))
         ));
         let audit = store.audit_log().await.unwrap();
         assert_eq!(
@@ -582,7 +584,7 @@ async fn confirming_a_revision_a_later_run_replaced_is_refused_and_applies_nothi
 
         let refused = confirm_hold(&store, &connection(), reviewed.id, &reviewed.digest, "ops").await;
         assert!(
-            matches!(&refused, Err(SyncError::RevisionNotCurrent { current: c, .. }) if *c == current.digest),
+            matches!(&refused, Err(SyncError::Refused(Refusal::RevisionNotCurrent { current: c, .. })) if *c == current.digest),
             "{refused:?}"
         );
         assert_eq!(stored_people(&store).await, 40, "nothing was applied");
@@ -1377,7 +1379,7 @@ async fn a_removals_hold_offers_confirm_or_reject_and_its_evidence_is_only_the_r
             ),
         )
         .await;
-        assert!(matches!(wrong, Err(SyncError::AnswerNotOffered { .. })), "{wrong:?}");
+        assert!(matches!(wrong, Err(SyncError::Refused(Refusal::NotOffered { .. }))), "{wrong:?}");
 
         let answered = answer_hold(
             &store,
@@ -1643,7 +1645,7 @@ async fn a_hold_of_removals_and_contacts_is_answered_in_parts_each_with_its_own_
         assert_eq!(labels, ["Confirm removals", "Reject"]);
         assert!(matches!(
             answer(&store, hold.id, HoldAnswer::Contacts(ContactsAnswer::DontCreate), &hold.digest, None).await,
-            Err(SyncError::AnswerNotOffered { .. })
+            Err(SyncError::Refused(Refusal::NotOffered { .. }))
         ), "the contacts part waits its turn");
 
         let first = answer(&store, hold.id, HoldAnswer::Removals(RemovalsAnswer::ConfirmRemovals), &hold.digest, Some("staff left at Easter")).await
@@ -1783,7 +1785,7 @@ async fn a_disconnected_hold_is_answered_i_fixed_it_and_the_next_run_goes_ahead(
         )
         .await;
         assert!(
-            matches!(wrong, Err(SyncError::AnswerNotOffered { .. })),
+            matches!(wrong, Err(SyncError::Refused(Refusal::NotOffered { .. }))),
             "{wrong:?}"
         );
 
