@@ -148,9 +148,20 @@ pub(crate) struct Shared {
     /// Xporter tokens handed out: token → school.
     pub xporter_tokens: Vec<(String, usize)>,
     pub base: String,
+    pub pages: providers::Pages,
 }
 
 impl Shared {
+    /// Applies one mutation; the pages rendered before it are stale.
+    pub fn mutate(
+        &mut self,
+        school: usize,
+        mutation: &Mutation,
+    ) -> Result<MutationOutcome, MutationError> {
+        self.pages.invalidate();
+        self.world.mutate(school, mutation)
+    }
+
     /// Which school a credential belongs to, unless revoked.
     pub fn school_for(
         &self,
@@ -232,6 +243,7 @@ impl Sandbox {
             revoked: BTreeSet::new(),
             xporter_tokens: Vec::new(),
             base: format!("http://{addr}"),
+            pages: providers::Pages::default(),
         }));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = router(state.clone());
@@ -359,7 +371,7 @@ impl SandboxHandle {
         school: usize,
         mutation: Mutation,
     ) -> Result<MutationOutcome, MutationError> {
-        lock(&self.state).world.mutate(school, &mutation)
+        lock(&self.state).mutate(school, &mutation)
     }
     pub fn inject_fault(&self, fault: Fault) {
         lock(&self.state).faults.push(fault);
@@ -447,7 +459,7 @@ async fn dispatch(
             }
         }
     }
-    let response = providers::handle(&state, provider, &req);
+    let response = providers::handle(&state, provider, &req).await;
     match &fault {
         Some(kind) => faults::after(kind, response).await,
         None => response,
@@ -477,7 +489,7 @@ fn admin(state: &SharedState, method: &Method, path: &str, body: &Bytes) -> Resp
                 Ok(m) => m,
                 Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             };
-            match shared.world.mutate(school, &m) {
+            match shared.mutate(school, &m) {
                 Ok(o) => axum::Json(o).into_response(),
                 Err(e) => json_error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
             }

@@ -1,8 +1,10 @@
-//! The whole pipeline at scale against a real store: 1M people (set
-//! `ROSTERSYNC_BENCH_PEOPLE` for another size), their classes and
-//! memberships, through a first import, an unchanged resync and a
-//! 1 %-changed resync, on SQLite and, when it answers, PostgreSQL.
-//! `cargo bench -p rostersync-sync --bench store` prints the figures.
+//! The whole pipeline at scale against a real store: 100k, 300k and 1M
+//! people (`ROSTERSYNC_BENCH_SIZES=100000,300000` for others), their
+//! classes and memberships, through a first import, an unchanged resync
+//! and a 1 %-changed resync, on SQLite and PostgreSQL (unless
+//! `ROSTERSYNC_BENCH_SKIP_POSTGRES` is set). `cargo bench -p
+//! rostersync-sync --bench store` prints a row per store and size: each
+//! pass's seconds and its peak RSS.
 
 use std::time::Instant;
 
@@ -60,18 +62,40 @@ fn peak_rss_mib() -> Option<u64> {
     Some(kib / 1024)
 }
 
-fn reset_peak_rss() {
-    // Writing 5 to clear_refs resets VmHWM to the current RSS.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// Resets the peak to the current RSS (writing 5 to clear_refs); false
+/// when the kernel refuses, so the peak then covers every pass before.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-async fn phase(store: &Store, label: &str, people: usize, changed_every: Option<usize>) {
+/// This process's CPU time so far (user and system), in seconds: steadier
+/// than wall time on a shared machine. A PostgreSQL server's is not in it.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports in USER_HZ, 100 a second on every architecture it runs on.
+    Some(ticks as f64 / 100.0)
+}
+
+/// One pass: wall and CPU seconds, and peak RSS.
+struct Pass {
+    seconds: f64,
+    cpu: Option<f64>,
+    peak_mib: Option<u64>,
+}
+
+async fn pass(store: &Store, people: usize, changed_every: Option<usize>) -> Pass {
     let mut connection = ConnectionConfig::new("bench", "synthetic", Settings::new());
     // A first import is all creates; the bench measures the write path,
     // not the update-share hold.
     connection.holds.max_update_share = 1.0;
-    reset_peak_rss();
+    if !reset_peak_rss() {
+        eprintln!("  (the kernel refused to reset the peak RSS: it covers every pass before)");
+    }
     let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let report = run(
         store,
         &connection,
@@ -86,52 +110,77 @@ async fn phase(store: &Store, label: &str, people: usize, changed_every: Option<
     )
     .await
     .expect("the run completes");
-    println!(
-        "  {label:<22} {:>8.2} s   read {:>9}  created {:>9}  updated {:>7}  removed {}  peak RSS {} MiB  ({})",
-        started.elapsed().as_secs_f64(),
-        report.records_read,
-        report.created,
-        report.updated,
-        report.removed,
-        peak_rss_mib().map_or("?".into(), |m| m.to_string()),
-        report.status.as_str(),
-    );
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(report.status.as_str(), "succeeded", "{report:?}");
+    Pass {
+        seconds,
+        cpu: cpu_seconds()
+            .zip(cpu_before)
+            .map(|(after, before)| after - before),
+        peak_mib: peak_rss_mib(),
+    }
 }
 
-async fn suite(store: Store, people: usize) {
-    phase(&store, "first import", people, None).await;
-    phase(&store, "unchanged resync", people, None).await;
-    phase(&store, "1 %-changed resync", people, Some(100)).await;
+/// First import, unchanged resync and 1 %-changed resync of one size.
+async fn suite(store: Store, people: usize) -> [Pass; 3] {
+    let first = pass(&store, people, None).await;
+    let unchanged = pass(&store, people, None).await;
+    let changed = pass(&store, people, Some(100)).await;
     store.close().await;
+    [first, unchanged, changed]
+}
+
+fn row(backend: &str, people: usize, passes: &[Pass; 3]) {
+    let cells: Vec<String> = passes
+        .iter()
+        .map(|p| {
+            let peak = p.peak_mib.map_or("?".into(), |m| m.to_string());
+            let cpu = p.cpu.map_or("?".into(), |c| format!("{c:.2}"));
+            format!("{:>7.2} s {cpu:>6} {peak:>5} MiB", p.seconds)
+        })
+        .collect();
+    println!("{backend:<10} {people:>9}  {}", cells.join("  "));
+}
+
+/// The sizes to run: `ROSTERSYNC_BENCH_SIZES` (a comma-separated list),
+/// else `ROSTERSYNC_BENCH_PEOPLE` (one size), else 100k, 300k and 1M.
+fn sizes() -> Vec<usize> {
+    let listed = std::env::var("ROSTERSYNC_BENCH_SIZES")
+        .or_else(|_| std::env::var("ROSTERSYNC_BENCH_PEOPLE"))
+        .unwrap_or_else(|_| "100000,300000,1000000".into());
+    listed
+        .split(',')
+        .map(|n| n.trim().parse().expect("sizes are numbers of people"))
+        .collect()
 }
 
 #[tokio::main]
 async fn main() {
-    let people: usize = std::env::var("ROSTERSYNC_BENCH_PEOPLE")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000);
+    let postgres = std::env::var_os("ROSTERSYNC_BENCH_SKIP_POSTGRES").is_none();
     println!(
-        "{people} people, {} classes, {people} memberships; batches of {BATCH}",
-        people.div_ceil(synthetic::GROUP_SIZE)
+        "per size: that many people, one class per {} of them and a membership each; batches of {BATCH}",
+        synthetic::GROUP_SIZE
     );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bench.db");
-    println!("SQLite ({})", file.display());
-    suite(
-        Store::open(&format!("sqlite://{}", file.display()))
+    println!("each pass: wall seconds, this process's CPU seconds, peak RSS");
+    println!(
+        "{:<10} {:>9}  {:>24}  {:>24}  {:>24}",
+        "store", "people", "first import", "unchanged resync", "1 %-changed resync"
+    );
+    for people in sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bench.db");
+        let store = Store::open(&format!("sqlite://{}", file.display()))
             .await
-            .unwrap(),
-        people,
-    )
-    .await;
-    let size = std::fs::metadata(&file).map(|m| m.len() >> 20).unwrap_or(0);
-    println!("  database file: {size} MiB");
-    if std::env::var_os("ROSTERSYNC_BENCH_SKIP_POSTGRES").is_some() {
-        return;
+            .unwrap();
+        row("SQLite", people, &suite(store, people).await);
+        if postgres {
+            let (url, database) = rostersync_store::testing::throwaway_postgres().await;
+            row(
+                "PostgreSQL",
+                people,
+                &suite(Store::open(&url).await.unwrap(), people).await,
+            );
+            database.drop().await;
+        }
     }
-    let (url, database) = rostersync_store::testing::throwaway_postgres().await;
-    println!("PostgreSQL (a throwaway database)");
-    suite(Store::open(&url).await.unwrap(), people).await;
-    database.drop().await;
 }

@@ -70,23 +70,27 @@ pub(crate) fn plan(context: &Context, changes: &ChangeSet, reconsider: &[Person]
     let mut plan = Plan::default();
     for (record, hash) in &changes.creates {
         let (kind, key) = identity(record).expect("creates are objects");
+        // One encoding serves as the stored body and the created fields.
+        let value = serde_json::to_value(record).expect("records serialise");
+        let body = value.to_string();
         plan.roster_write(
             context,
             kind,
             &key,
-            record,
+            body,
             *hash,
             "create",
-            created_fields(record),
+            created_fields(value),
         );
     }
     for update in &changes.updates {
+        let body = serde_json::to_string(&update.record).expect("records serialise");
         let fields = serde_json::to_value(&update.fields).expect("field changes serialise");
         plan.roster_write(
             context,
             update.kind,
             &update.key,
-            &update.record,
+            body,
             update.hash,
             "update",
             fields,
@@ -94,7 +98,7 @@ pub(crate) fn plan(context: &Context, changes: &ChangeSet, reconsider: &[Person]
     }
     for (kind, key) in &changes.removals {
         plan.removals.push((*kind, key.clone()));
-        plan.log(context, *kind, key, "delete", json!([]), Value::Null);
+        plan.log(context, *kind, key, "delete", json!([]));
     }
     let people: Vec<Person> = changes
         .creates
@@ -129,7 +133,8 @@ pub(crate) fn held(changes: &ChangeSet) -> (Vec<ChangeRow>, Counts) {
     };
     for (record, _) in &changes.creates {
         let (kind, key) = identity(record).expect("creates are objects");
-        hold(kind, &key, "create", created_fields(record));
+        let value = serde_json::to_value(record).expect("records serialise");
+        hold(kind, &key, "create", created_fields(value));
     }
     for update in &changes.updates {
         let fields = serde_json::to_value(&update.fields).expect("field changes serialise");
@@ -148,33 +153,27 @@ impl Plan {
         context: &Context,
         kind: EntityKind,
         key: &str,
-        record: &Record,
+        body: String,
         hash: ContentHash,
         action: &str,
         fields: Value,
     ) {
-        let body = serde_json::to_string(record).expect("records serialise");
         self.upserts.push(StoredRecord {
             kind,
             key: key.to_string(),
             content_hash: hash.0.to_vec(),
             body,
         });
-        let payload = serde_json::to_value(record).expect("records serialise");
-        self.log(context, kind, key, action, fields, payload);
+        self.log(context, kind, key, action, fields);
     }
 
-    /// One change log row, one count and one outbox event.
-    fn log(
-        &mut self,
-        context: &Context,
-        kind: EntityKind,
-        key: &str,
-        action: &str,
-        fields: Value,
-        record: Value,
-    ) {
+    /// One change log row, one count and one outbox event. The event names
+    /// its change log row (`change`, the row's position in the run) rather
+    /// than carrying the record again: the row holds the fields, the
+    /// roster the record.
+    fn log(&mut self, context: &Context, kind: EntityKind, key: &str, action: &str, fields: Value) {
         self.counts.add(kind.as_str(), action);
+        let change = self.changes.len();
         self.changes.push(ChangeRow {
             kind,
             key: key.to_string(),
@@ -185,7 +184,7 @@ impl Plan {
             context,
             &format!("{}.{action}", kind.as_str()),
             key,
-            json!({"connection": context.connection, "kind": kind.as_str(), "key": key, "record": record}),
+            json!({"connection": context.connection, "kind": kind.as_str(), "key": key, "change": change}),
         );
     }
 
@@ -299,9 +298,10 @@ impl Plan {
     }
 }
 
-/// A created object's fields as changes from nothing.
-fn created_fields(record: &Record) -> Value {
-    let Value::Object(outer) = serde_json::to_value(record).expect("records serialise") else {
+/// A created object's fields (the record as JSON) as changes from
+/// nothing.
+fn created_fields(record: Value) -> Value {
+    let Value::Object(outer) = record else {
         return json!([]);
     };
     let Some((_, Value::Object(inner))) = outer.into_iter().next() else {

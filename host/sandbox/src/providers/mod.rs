@@ -1,5 +1,6 @@
 //! The HTTP fakes, one module per provider, and what they share: auth
-//! lookup and page slicing.
+//! lookup, page slicing, and the rendered pages kept until the data
+//! changes.
 
 pub(crate) mod arbor;
 pub(crate) mod clever;
@@ -7,8 +8,11 @@ pub(crate) mod scholarpack;
 pub(crate) mod wonde;
 pub(crate) mod xporter;
 
-use axum::http::StatusCode;
-use axum::response::Response;
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 use crate::{Provider, Req, Shared, SharedState, json_error, lock};
 
@@ -30,22 +34,100 @@ pub(crate) fn identify(shared: &Shared, provider: Provider, req: &Req) -> Option
     }
 }
 
-pub(crate) fn handle(state: &SharedState, provider: Provider, req: &Req) -> Response {
-    let mut shared = lock(state);
-    if provider == Provider::Xporter
-        && (req.path == "/api/oauth/GetToken" || req.path == "/idaas/sts/STS/GetToken")
-    {
-        return xporter::get_token(&mut shared, req);
+/// What identifies a rendered page within one data version: the provider,
+/// the school the credentials named, and the path and query asked for.
+type PageKey = (Provider, usize, String, Vec<(String, String)>);
+
+/// A rendered response, as sent.
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// The pages rendered at the current data version: a GET is rendered once
+/// per version and then served from here, so a benchmark measures the
+/// client and not the fake. Every change to the data goes through
+/// [`Shared::mutate`], which moves the version on and drops the pages.
+/// Past [`Pages::BUDGET`] bytes, further pages are rendered per request.
+#[derive(Default)]
+pub(crate) struct Pages {
+    version: u64,
+    pages: HashMap<PageKey, Page>,
+    bytes: usize,
+}
+
+impl Pages {
+    const BUDGET: usize = 256 << 20;
+
+    /// The data changed: what was rendered is stale.
+    pub fn invalidate(&mut self) {
+        self.version += 1;
+        self.pages.clear();
+        self.bytes = 0;
     }
-    let Some(school) = identify(&shared, provider, req) else {
-        return unauthorized(provider);
+
+    /// Keeps a page rendered at `version`, unless the data changed since.
+    fn keep(&mut self, version: u64, key: PageKey, page: Page) {
+        if version == self.version && self.bytes + page.body.len() <= Self::BUDGET {
+            self.bytes += page.body.len();
+            self.pages.insert(key, page);
+        }
+    }
+}
+
+impl Page {
+    fn response(&self) -> Response {
+        let mut response = (self.status, self.body.clone()).into_response();
+        *response.headers_mut() = self.headers.clone();
+        response
+    }
+}
+
+pub(crate) async fn handle(state: &SharedState, provider: Provider, req: &Req) -> Response {
+    let (version, key, response) = {
+        let mut shared = lock(state);
+        if provider == Provider::Xporter
+            && (req.path == "/api/oauth/GetToken" || req.path == "/idaas/sts/STS/GetToken")
+        {
+            return xporter::get_token(&mut shared, req);
+        }
+        let Some(school) = identify(&shared, provider, req) else {
+            return unauthorized(provider);
+        };
+        if req.method != Method::GET {
+            return route(&shared, provider, school, req);
+        }
+        let key = (provider, school, req.path.clone(), req.query.clone());
+        if let Some(page) = shared.pages.pages.get(&key) {
+            return page.response();
+        }
+        let response = route(&shared, provider, school, req);
+        (shared.pages.version, key, response)
     };
+    // Rendered pages are whole in memory already; collecting them does
+    // not wait on anything.
+    let (parts, body) = response.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "the page did not render");
+    };
+    let page = Page {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    };
+    let response = page.response();
+    lock(state).pages.keep(version, key, page);
+    response
+}
+
+fn route(shared: &Shared, provider: Provider, school: usize, req: &Req) -> Response {
     match provider {
-        Provider::Wonde => wonde::route(&shared, school, req),
-        Provider::Clever => clever::route(&shared, school, req),
-        Provider::Arbor => arbor::route(&shared, school, req),
-        Provider::Xporter => xporter::route(&shared, school, req),
-        Provider::Scholarpack => scholarpack::route(&shared, school, req),
+        Provider::Wonde => wonde::route(shared, school, req),
+        Provider::Clever => clever::route(shared, school, req),
+        Provider::Arbor => arbor::route(shared, school, req),
+        Provider::Xporter => xporter::route(shared, school, req),
+        Provider::Scholarpack => scholarpack::route(shared, school, req),
     }
 }
 
