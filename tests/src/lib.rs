@@ -62,6 +62,15 @@ pub fn runtime_config(plugin_dir: &Path) -> RuntimeConfig {
     RuntimeConfig::new(plugin_dir, plugin_dir.join(".state"))
 }
 
+/// A port on 127.0.0.1 that was free a moment ago, for a server the test
+/// starts as another process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// Serves `router` on an ephemeral 127.0.0.1 port until the test ends.
 pub async fn serve(router: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

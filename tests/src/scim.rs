@@ -65,10 +65,7 @@ impl ScimServer {
     }
 
     async fn launch(token: Option<String>) -> ScimServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::free_port();
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("scim2-server.log");
         let mut command = Command::new("python3");

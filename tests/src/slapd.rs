@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
 
+use crate::free_port;
+
 pub const SUFFIX: &str = "dc=school,dc=test";
 pub const ROOT_DN: &str = "cn=admin,dc=school,dc=test";
 pub const ROOT_PASSWORD: &str = "slapd-root-secret";
@@ -61,15 +63,6 @@ pub struct Slapd {
     /// The LDAPS port, when it speaks TLS too.
     tls_port: Option<u16>,
     child: Option<tokio::process::Child>,
-}
-
-/// A free port on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Runs `openssl` with `args` in `dir`, panicking with its output if it
