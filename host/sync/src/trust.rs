@@ -52,6 +52,16 @@ pub async fn accept_plugin(
     by: &str,
 ) -> Result<Accepted, SyncError> {
     let before = store.accepted_plugin(&build.connector).await?;
+    accept_over(store, build, by, before).await
+}
+
+/// Accepts `build` over `before`, the build accepted until now.
+async fn accept_over(
+    store: &Store,
+    build: &PluginBuild,
+    by: &str,
+    before: Option<AcceptedPlugin>,
+) -> Result<Accepted, SyncError> {
     if before.as_ref().is_some_and(|b| b.sha256 == build.sha256) {
         return Ok(Accepted::Already);
     }
@@ -91,7 +101,7 @@ pub async fn accept_plugin(
 pub async fn vouch(store: &Store, build: &PluginBuild) -> Result<Option<RunError>, SyncError> {
     match store.accepted_plugin(&build.connector).await? {
         None => {
-            accept_plugin(store, build, "first use").await?;
+            accept_over(store, build, "first use", None).await?;
             Ok(None)
         }
         Some(accepted) if accepted.sha256 == build.sha256 => Ok(None),
