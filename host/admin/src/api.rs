@@ -83,7 +83,7 @@ impl From<SyncError> for ApiError {
             SyncError::NoSuchHold(_)
             | SyncError::NoSuchAccount(_)
             | SyncError::NoSuchRevision { .. } => StatusCode::NOT_FOUND,
-            SyncError::Refused(refusal) | SyncError::Store(StoreError::Refused(refusal)) => {
+            SyncError::Refused(refusal) => {
                 return refusal.clone().into();
             }
             SyncError::NotThisConnections { .. } => StatusCode::CONFLICT,

@@ -18,7 +18,7 @@ use rostersync_core::{
 use rostersync_model::{GroupKind, Record, Role};
 use rostersync_store::{
     AuditEntry, CsvExport, HoldRevision, HoldRow, HoldStatus, HoldWrite, RunMode, RunRecord, Store,
-    StoreError, WriteSet,
+    WriteSet,
 };
 
 use crate::provision::{self, Context, display_name, issue_row};
@@ -148,14 +148,6 @@ async fn open_hold(store: &Store, hold: i64) -> Result<HoldRow, SyncError> {
     Ok(row)
 }
 
-/// A store error, its refusals told as the host's own.
-fn answered(error: StoreError) -> SyncError {
-    match error {
-        StoreError::Refused(refusal) => refusal.into(),
-        other => other.into(),
-    }
-}
-
 /// An operator's answer to a hold, given after the confirmation step.
 #[derive(Debug, Clone, Copy)]
 pub struct Answering<'a> {
@@ -262,8 +254,7 @@ pub async fn answer_hold(
                 ),
             },
         )
-        .await
-        .map_err(answered)?;
+        .await?;
     Ok(match (next, answer.effect()) {
         (Some(kind), _) => Answered::Next { kind },
         (None, Effect::Retry) => Answered::RunAgain,
@@ -449,10 +440,7 @@ async fn apply_answer(
             changes.removals.len()
         ),
     });
-    store
-        .apply(&row.connection, &writes)
-        .await
-        .map_err(answered)
+    Ok(store.apply(&row.connection, &writes).await?)
 }
 
 /// What a hold shows an operator: its type and the answers it offers,

@@ -37,7 +37,7 @@ use rostersync_store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("hold {0} does not exist")]
     NoSuchHold(i64),
     #[error(transparent)]
@@ -50,4 +50,15 @@ pub enum SyncError {
     NotThisConnections { account: String, connection: String },
     #[error("the store holds a record it cannot read back ({what}): {error}")]
     Corrupt { what: String, error: String },
+}
+
+/// A store error, its refusals told as the host's own: one representation
+/// of a refused hold answer, whichever layer found it.
+impl From<StoreError> for SyncError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Refused(refusal) => Self::Refused(refusal),
+            other => Self::Store(other),
+        }
+    }
 }
