@@ -108,22 +108,17 @@ async fn answer_rename(
     name: &str,
     external_id: &str,
     to: &str,
-    approve: bool,
+    status: RenameStatus,
     by: &str,
 ) -> anyhow::Result<ExitCode> {
     target(context, name)?;
-    let status = if approve {
-        RenameStatus::Approved
-    } else {
-        RenameStatus::Rejected
-    };
     if !store
         .answer_target_rename(name, external_id, to, status, by)
         .await?
     {
         bail!("no rename of {external_id} to {to:?} is waiting on {name}");
     }
-    if approve {
+    if status == RenameStatus::Approved {
         println!("{external_id} becomes {to} on the next delivery to {name}");
     } else {
         println!(
@@ -324,13 +319,19 @@ pub async fn run(context: &Context, command: TargetsCommand) -> anyhow::Result<E
             external_id,
             to,
             by,
-        } => answer_rename(context, &store, &name, &external_id, &to, true, &by).await,
+        } => {
+            let status = RenameStatus::Approved;
+            answer_rename(context, &store, &name, &external_id, &to, status, &by).await
+        }
         TargetsCommand::RejectRename {
             name,
             external_id,
             to,
             by,
-        } => answer_rename(context, &store, &name, &external_id, &to, false, &by).await,
+        } => {
+            let status = RenameStatus::Rejected;
+            answer_rename(context, &store, &name, &external_id, &to, status, &by).await
+        }
     }
 }
 

@@ -246,14 +246,15 @@ impl Service {
                 .visits
                 .due(name, self.inner.options.delivery.revisit);
             if head <= seen && !retries_due && !revisit {
-                return Ok(None);
+                return Ok(Pass::Idle);
             }
             let holder = self.inner.holder.as_str();
             let claim = |now: chrono::DateTime<Utc>| {
                 store.claim_target(name, holder, now, now + TARGET_LEASE)
             };
             if !claim(Utc::now()).await.map_err(stored)? {
-                return Ok(Some(None));
+                tracing::debug!(target_name = name, "another process is delivering the target");
+                return Ok(Pass::Busy);
             }
             self.inner.visits.visited(name);
             // Renewed from its own task, so a slow target cannot let it lapse.
@@ -277,19 +278,11 @@ impl Service {
                 .mark_target_outbox_seen(name, head)
                 .await
                 .map_err(stored)?;
-            Ok::<_, DeliverError>(Some(Some(report)))
+            Ok::<_, DeliverError>(Pass::Delivered(Box::new(report)))
         }
         .await;
         match outcome {
-            Ok(None) => Pass::Idle,
-            Ok(Some(None)) => {
-                tracing::debug!(
-                    target_name = name,
-                    "another process is delivering the target"
-                );
-                Pass::Busy
-            }
-            Ok(Some(Some(report))) => {
+            Ok(Pass::Delivered(report)) => {
                 if let Some(failure) = &report.last_failure {
                     let sentence = format!(
                         "{} calls to the target failed, the last with: {failure}; {} changes wait for the next delivery",
@@ -309,8 +302,9 @@ impl Service {
                     held = report.hold.is_some(),
                     "target delivered"
                 );
-                Pass::Delivered(Box::new(report))
+                Pass::Delivered(report)
             }
+            Ok(not_delivered) => not_delivered,
             Err(error) => {
                 let sentence = error.to_string();
                 tracing::error!(target_name = name, error = %sentence, "target not delivered");
